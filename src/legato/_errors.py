@@ -1,0 +1,175 @@
+"""Every error legato raises on purpose.
+
+The tree::
+
+    LegatoError
+    ├── NonDeterminismError      replay met code that differs from the recorded history
+    ├── SerializationError       (also TypeError) a value legato can't store
+    │   └── PayloadTooLarge      a value over the serializer's size limit
+    ├── WorkflowNotFound         (also LookupError) no workflow has that id
+    ├── WorkflowConflict         an id reused for a different workflow
+    ├── WorkflowCancelled        the workflow was cancelled
+    ├── StepFailed               a recorded error whose type can't be re-imported
+    ├── AllFailed                (also ExceptionGroup) race/vote where every branch failed
+    ├── ChannelClosed            receive on a closed, drained channel
+    ├── CircuitOpenError         a circuit breaker refused the call
+    ├── GraphError               an invalid or failed graph
+    ├── GrantViolation           a tool call outside its grant
+    ├── EffectViolation          an effect the enclosing cell did not declare
+    ├── StoreError               the store failed (driver errors are translated to this)
+    │   └── SchemaVersionError   the store's schema is newer than this legato
+    └── WorkflowTimeout          (also TimeoutError) ``handle.result(timeout=...)`` ran out
+
+Each message says what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+__all__ = [
+    "AllFailed",
+    "ChannelClosed",
+    "CircuitOpenError",
+    "EffectViolation",
+    "GrantViolation",
+    "GraphError",
+    "LegatoError",
+    "NonDeterminismError",
+    "PayloadTooLarge",
+    "SchemaVersionError",
+    "SerializationError",
+    "StepFailed",
+    "StoreError",
+    "WorkflowCancelled",
+    "WorkflowConflict",
+    "WorkflowNotFound",
+    "WorkflowTimeout",
+]
+
+
+class LegatoError(Exception):
+    """Base class of every error legato raises on purpose."""
+
+
+class NonDeterminismError(LegatoError):
+    """Replay found a different operation at a position than the one recorded.
+
+    Workflow code must make the same durable calls in the same order on every
+    run. Fix the code (or guard the change with ``legato.patched``) and call
+    ``rt.resume(id)`` to continue the workflow.
+    """
+
+    def __init__(self, workflow_id: str, position: str, recorded: str, found: str) -> None:
+        self.workflow_id = workflow_id
+        self.position = position
+        self.recorded = recorded
+        self.found = found
+        super().__init__(
+            f"workflow {workflow_id!r} is not deterministic at position {position}: "
+            f"the history recorded {recorded} there, but the code now does {found}. "
+            "Workflow code must repeat the same durable calls in the same order on replay; "
+            "move nondeterminism (time, randomness, I/O) into steps, guard code changes "
+            "with legato.patched(...), then rt.resume(id)."
+        )
+
+
+class SerializationError(LegatoError, TypeError):
+    """A value can't be stored by the workflow's serializer."""
+
+
+class PayloadTooLarge(SerializationError):
+    """A serialized value is over the serializer's ``max_size``; it is never retried."""
+
+
+class WorkflowNotFound(LegatoError, LookupError):
+    """No workflow with that id exists in the store."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"no workflow with id {workflow_id!r} in this store; "
+            "check the id and that the Runtime points at the same database"
+        )
+
+
+class WorkflowConflict(LegatoError):
+    """A workflow id was started again with a different workflow."""
+
+    def __init__(self, workflow_id: str, existing: str, requested: str) -> None:
+        self.workflow_id = workflow_id
+        self.existing = existing
+        self.requested = requested
+        super().__init__(
+            f"workflow id {workflow_id!r} already belongs to workflow {existing!r}; "
+            f"it can't be started as {requested!r}. An id names one run of one workflow: "
+            "choose another id, or start the same workflow to get the existing run's handle."
+        )
+
+
+class WorkflowCancelled(LegatoError):
+    """The workflow was cancelled before it finished."""
+
+
+class StepFailed(LegatoError):
+    """A recorded error whose type can't be imported here, re-raised in its place.
+
+    Attributes:
+        type_name: ``module.QualName`` of the original exception.
+        message: its ``str()``.
+        traceback: the formatted traceback recorded when it was raised.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback: str = "") -> None:
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message, self.traceback))
+
+
+class AllFailed(LegatoError, ExceptionGroup):  # type: ignore[misc]
+    """Every branch of a race or vote failed; ``.exceptions`` holds each failure."""
+
+    def __new__(cls, message: str, exceptions: Any) -> Self:
+        return super().__new__(cls, message, exceptions)
+
+    def derive(self, excs: Any) -> AllFailed:
+        return AllFailed(self.message, excs)
+
+
+class ChannelClosed(LegatoError):
+    """The channel is closed and has no more items."""
+
+
+class CircuitOpenError(LegatoError):
+    """A circuit breaker is open and refused the call without running it."""
+
+
+class GraphError(LegatoError):
+    """A graph is invalid (unknown node, cycle, unreachable finish) or a node failed."""
+
+
+class GrantViolation(LegatoError):
+    """A tool call broke a constraint of its grant; nothing was sent."""
+
+
+class EffectViolation(LegatoError):
+    """A tool's effect was not declared by the enclosing cell."""
+
+
+class StoreError(LegatoError):
+    """The store (SQLite or PostgreSQL) failed; the driver's error is the ``__cause__``."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer legato than the one running."""
+
+
+class WorkflowTimeout(LegatoError, TimeoutError):
+    """Waiting for a workflow's result took longer than the given timeout.
+
+    The workflow itself goes on; only the wait ended.
+    """
