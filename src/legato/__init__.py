@@ -1,0 +1,84 @@
+"""legato: durable orchestration for Python asyncio.
+
+Everything public is re-exported here; modules starting with ``_`` are private.
+"""
+
+from __future__ import annotations
+
+from ._clock import SystemClock as SystemClock
+from ._clock import VirtualClock as VirtualClock
+from ._errors import AllFailed as AllFailed
+from ._errors import ChannelClosed as ChannelClosed
+from ._errors import CircuitOpenError as CircuitOpenError
+from ._errors import EffectViolation as EffectViolation
+from ._errors import GrantViolation as GrantViolation
+from ._errors import GraphError as GraphError
+from ._errors import LegatoError as LegatoError
+from ._errors import NonDeterminismError as NonDeterminismError
+from ._errors import PayloadTooLarge as PayloadTooLarge
+from ._errors import SchemaVersionError as SchemaVersionError
+from ._errors import SerializationError as SerializationError
+from ._errors import StepFailed as StepFailed
+from ._errors import StoreError as StoreError
+from ._errors import WorkflowCancelled as WorkflowCancelled
+from ._errors import WorkflowConflict as WorkflowConflict
+from ._errors import WorkflowNotFound as WorkflowNotFound
+from ._errors import WorkflowTimeout as WorkflowTimeout
+from ._serde import JsonSerializer as JsonSerializer
+from ._serde import PickleSerializer as PickleSerializer
+from ._serde import Serializer as Serializer
+from .durable._handle import Status as Status
+from .durable._handle import StepInfo as StepInfo
+from .durable._handle import WorkflowHandle as WorkflowHandle
+from .durable._handle import WorkflowInfo as WorkflowInfo
+from .durable._recorded import now as now
+from .durable._recorded import random as random
+from .durable._recorded import uuid4 as uuid4
+from .durable._recorded import workflow_id as workflow_id
+from .durable._runtime import Runtime as Runtime
+from .durable._runtime import run as run
+from .durable._step import Step as Step
+from .durable._step import step as step
+from .durable._workflow import Workflow as Workflow
+from .durable._workflow import workflow as workflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllFailed",
+    "ChannelClosed",
+    "CircuitOpenError",
+    "EffectViolation",
+    "GrantViolation",
+    "GraphError",
+    "JsonSerializer",
+    "LegatoError",
+    "NonDeterminismError",
+    "PayloadTooLarge",
+    "PickleSerializer",
+    "Runtime",
+    "SchemaVersionError",
+    "SerializationError",
+    "Serializer",
+    "Status",
+    "Step",
+    "StepFailed",
+    "StepInfo",
+    "StoreError",
+    "SystemClock",
+    "VirtualClock",
+    "Workflow",
+    "WorkflowCancelled",
+    "WorkflowConflict",
+    "WorkflowHandle",
+    "WorkflowInfo",
+    "WorkflowNotFound",
+    "WorkflowTimeout",
+    "now",
+    "random",
+    "run",
+    "step",
+    "uuid4",
+    "workflow",
+    "workflow_id",
+]

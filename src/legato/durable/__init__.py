@@ -1,0 +1,1 @@
+"""Durable execution: workflows replayed from checkpoints, steps, the runtime."""

@@ -1,0 +1,227 @@
+"""``legato.Runtime``: wires a store, a serializer, a clock and a worker together."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self, TypeVar, final
+
+from .._clock import Clock, SystemClock
+from .._errors import WorkflowConflict, WorkflowNotFound
+from .._serde import JsonSerializer, Serializer, decode_error
+from ..store import NewWorkflow, Store, WorkflowRecord, open_store
+from . import _task_factory
+from ._execution import Engine
+from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
+from ._worker import Worker, new_owner_id
+from ._workflow import Workflow
+
+__all__ = ["Runtime", "run"]
+
+R = TypeVar("R")
+
+_WAIT_MIN, _WAIT_MAX = 0.005, 0.25  # polling for workflows run by other processes
+
+
+@final
+class Runtime:
+    """A connection to a store, and (unless ``worker=False``) a worker that runs workflows.
+
+    Example::
+
+        async with legato.Runtime("legato.db") as rt:
+            handle = await rt.start(research, "durable execution", id="research-1")
+            print(await handle.result())
+
+    Args:
+        store: a file path (SQLite), ``"sqlite:///path.db?synchronous=full"``, or a Store.
+        clock: durable time; ``legato.VirtualClock()`` makes sleeps jump in tests.
+        serializer: how values are stored (default JSON; ``PickleSerializer()`` on request).
+        concurrency: how many workflows this worker runs at once.
+        worker: ``False`` for a client that only starts and inspects workflows.
+        lease: seconds a worker's claim on a workflow lasts without a heartbeat;
+            a crashed worker's workflows are resumed elsewhere after this long.
+    """
+
+    def __init__(
+        self,
+        store: str | Store = "legato.db",
+        *,
+        clock: Clock | None = None,
+        serializer: Serializer | None = None,
+        concurrency: int = 1000,
+        worker: bool = True,
+        lease: float = 1.5,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if lease <= 0:
+            raise ValueError(f"lease must be a positive number of seconds, not {lease}")
+        self.store = open_store(store)
+        self.clock = clock or SystemClock()
+        self.serializer = serializer or JsonSerializer()
+        self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id())
+        self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"Runtime({self.store.url!r})"
+
+    async def __aenter__(self) -> Self:
+        await self.store.open()
+        self._loop = asyncio.get_running_loop()
+        _task_factory.install(self._loop)
+        if self._worker is not None:
+            await self._worker.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._worker is not None:
+                await self._worker.stop()
+        finally:
+            await self.store.close()
+            if self._loop is not None:
+                _task_factory.uninstall(self._loop)
+
+    # -- starting ----------------------------------------------------------------
+
+    async def start(
+        self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
+        **kwargs: Any,
+    ) -> WorkflowHandle[R]:
+        """Store a new workflow run and return its handle; it runs on a worker.
+
+        Pass ``id=`` to name the run: the id is the idempotency key, so starting
+        an id that exists returns the existing run's handle and runs nothing.
+
+        >>> handle = await rt.start(onboard, "ana", id="onboard-ana")
+
+        Raises:
+            WorkflowConflict: the id belongs to a different workflow.
+            SerializationError: an argument can't be stored (named in the message).
+            TypeError: ``fn`` is not a ``@legato.workflow``, or the arguments
+                don't fit its signature.
+        """
+        workflow_id = id
+        wf = _as_workflow(fn)
+        if workflow_id is None:
+            workflow_id = uuid.uuid4().hex
+        elif not isinstance(workflow_id, str) or not workflow_id:
+            raise TypeError(f"a workflow id must be a non-empty str, not {workflow_id!r}")
+        data = wf.encode_input(self.serializer, args, kwargs)
+        worker = self._worker
+        run_here = worker is not None and worker.reserve()
+        try:
+            owner = self.engine.owner if run_here else None
+            lease_until = worker.lease_until() if worker is not None and run_here else 0.0
+            existing = await self.store.create(
+                NewWorkflow(workflow_id, wf.name, data, owner, lease_until))
+        finally:
+            if run_here:
+                assert worker is not None
+                worker.unreserve()
+        if existing is not None:
+            if existing.name != wf.name:
+                raise WorkflowConflict(workflow_id, existing.name, wf.name)
+        elif worker is not None and run_here:
+            record = await self.store.get(workflow_id)
+            assert record is not None
+            worker.launch(wf, record)
+        elif worker is not None:
+            worker.poke()
+        return WorkflowHandle(self, workflow_id)
+
+    async def run(
+        self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
+        **kwargs: Any,
+    ) -> R:
+        """Start a workflow and wait for its result (``start`` then ``result``).
+
+        >>> summary = await rt.run(research, "durable execution", id="research-1")
+        """
+        handle = await self.start(fn, *args, id=id, **kwargs)
+        return await handle.result()
+
+    def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """A handle to an existing workflow, without I/O (the id is checked on use)."""
+        return WorkflowHandle(self, workflow_id)
+
+    # -- inspecting ----------------------------------------------------------------
+
+    async def get(self, workflow_id: str) -> WorkflowInfo:
+        """A workflow's status, timings, error and checkpoints.
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+        """
+        record = await self.store.get(workflow_id)
+        if record is None:
+            raise WorkflowNotFound(workflow_id)
+        return make_info(record, self._error_text(record), await self.store.history(workflow_id))
+
+    async def list(
+        self, status: Status | str | None = None, name: str | None = None, limit: int = 100
+    ) -> list[WorkflowInfo]:
+        """Workflows, newest first, filtered by status and workflow name.
+
+        >>> failed = await rt.list(status="failed")
+        """
+        if status is not None:
+            status = Status(status)
+        records = await self.store.list(status=status, name=name, limit=limit)
+        return [make_info(r, self._error_text(r)) for r in records]
+
+    def _error_text(self, record: WorkflowRecord) -> str | None:
+        if record.error is None:
+            return None
+        error = decode_error(self.serializer.loads(record.error))
+        return f"{type(error).__name__}: {error}"
+
+    async def _wait_finished(self, workflow_id: str) -> WorkflowRecord:
+        delay = _WAIT_MIN
+        while True:
+            record = await self.store.get(workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            if Status(record.status).finished:
+                return record
+            task = self._worker.tasks.get(workflow_id) if self._worker else None
+            if task is not None:
+                await asyncio.wait([task])  # doesn't cancel the workflow if we are
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _WAIT_MAX)
+
+
+def _as_workflow(fn: Any) -> Workflow[Any, Any]:
+    if isinstance(fn, Workflow):
+        return fn
+    raise TypeError(
+        f"{getattr(fn, '__qualname__', fn)!r} is not a workflow; decorate it with "
+        "@legato.workflow before passing it to Runtime.start/run"
+    )
+
+
+def run(
+    fn: Callable[..., Awaitable[R]], /, *args: Any, store: str | Store = "legato.db",
+    id: str | None = None, **kwargs: Any,
+) -> R:
+    """Run a workflow to completion from synchronous code, like ``asyncio.run``.
+
+    Takes ``store=`` (default ``"legato.db"``) and ``id=`` besides the
+    workflow's own arguments.
+
+    >>> legato.run(research, "durable execution", store="legato.db", id="research-1")
+    """
+
+    async def main() -> R:
+        async with Runtime(store) as rt:
+            return await rt.run(fn, *args, id=id, **kwargs)
+
+    return asyncio.run(main())

@@ -1,0 +1,118 @@
+"""``@legato.workflow``: an async function that is replayed from checkpoints."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, ParamSpec, TypeVar, final, overload
+
+from .._errors import SerializationError
+from .._serde import Serializer
+
+__all__ = ["Workflow", "lookup", "registered_names", "workflow"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_REGISTRY: dict[str, Workflow[Any, Any]] = {}
+
+
+@final
+class Workflow(Generic[P, R]):
+    """An async function made durable by :func:`workflow`."""
+
+    def __init__(self, fn: Callable[P, Awaitable[R]], *, name: str | None) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"@legato.workflow needs an 'async def' function, and {fn.__qualname__} is not "
+                "one; put blocking work in a @legato.step and await it from an async workflow"
+            )
+        self.fn = fn
+        self.name = name or fn.__qualname__
+        self.signature = inspect.signature(fn)
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<legato.workflow {self.name!r}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """Outside a runtime, run the body directly (its steps run as plain calls)."""
+        return self.fn(*args, **kwargs)  # type: ignore[return-value]
+
+    def encode_input(
+        self, serializer: Serializer, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bytes:
+        """Serialize a call's arguments, naming the argument that can't be stored."""
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(
+                f"can't start workflow {self.name!r} with these arguments: {exc}; "
+                f"its signature is {self.name}{self.signature}"
+            ) from None
+        payload = {"args": list(args), "kwargs": kwargs}
+        try:
+            return serializer.dumps(payload, label=f"the arguments of workflow {self.name!r}")
+        except SerializationError:
+            self._name_bad_argument(serializer, args, kwargs)
+            raise
+
+    def _name_bad_argument(
+        self, serializer: Serializer, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        bound = self.signature.bind(*args, **kwargs)
+        for param, value in bound.arguments.items():
+            serializer.dumps(value, label=f"argument {param!r} of workflow {self.name!r}")
+
+
+@overload
+def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
+@overload
+def workflow(
+    *, name: str | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
+
+
+def workflow(fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None) -> Any:
+    """Make an ``async def`` a durable workflow.
+
+    A workflow is replayed: after a crash it runs again from the top, and every
+    step, sleep and recorded call that already completed returns its recorded
+    outcome instead of running again. So its code must be deterministic: all
+    I/O goes through :func:`legato.step` functions, and time and randomness
+    through ``legato.now()``, ``legato.random()`` and ``legato.uuid4()``.
+
+    Example::
+
+        @legato.workflow
+        async def onboard(user: str) -> str:
+            account = await create_account(user)        # a @legato.step
+            await asyncio.gather(send_welcome(user), provision(account))
+            return account
+
+        async with legato.Runtime("legato.db") as rt:
+            print(await rt.run(onboard, "ana", id="onboard-ana"))
+
+    Args:
+        name: the name stored with each run, by which a recovering worker finds
+            the code (default: the function's qualname). Keep it stable while
+            runs of it may still be in flight.
+    """
+
+    def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
+        wf = Workflow(f, name=name)
+        _REGISTRY[wf.name] = wf  # the latest definition of a name wins (re-imports, tests)
+        return wf
+
+    return register(fn) if fn is not None else register
+
+
+def lookup(name: str) -> Workflow[Any, Any] | None:
+    """The workflow registered under ``name`` in this process."""
+    return _REGISTRY.get(name)
+
+
+def registered_names() -> list[str]:
+    """Every workflow name this process can run."""
+    return list(_REGISTRY)

@@ -1,0 +1,73 @@
+"""The SQLite schema, as numbered migrations.
+
+A database records the version it is at in ``legato_schema``. Opening one
+runs the migrations it lacks, in one transaction; opening one written by a
+newer legato fails with :class:`~legato.SchemaVersionError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .._errors import SchemaVersionError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+MIGRATIONS: list[str] = [
+    # 1: workflows and their checkpoints
+    """
+    CREATE TABLE workflows (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        input       BLOB NOT NULL,
+        result      BLOB,
+        error       BLOB,
+        owner       TEXT,
+        lease_until REAL NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX workflows_by_status ON workflows (status, lease_until);
+    CREATE INDEX workflows_by_owner ON workflows (owner) WHERE owner IS NOT NULL;
+    CREATE TABLE steps (
+        workflow_id TEXT NOT NULL,
+        position    TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        ok          INTEGER NOT NULL,
+        value       BLOB,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (workflow_id, position)
+    ) WITHOUT ROWID;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to :data:`SCHEMA_VERSION`; return the version found."""
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS legato_schema (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM legato_schema").fetchone()
+        found = row[0] or 0
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"this database is at schema version {found}, but this legato knows only "
+                f"up to {SCHEMA_VERSION}; upgrade legato (pip install -U legato) "
+                "rather than open a newer database with an older release"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO legato_schema (version) VALUES (?)", (version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(found)
