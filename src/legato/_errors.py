@@ -65,13 +65,18 @@ class NonDeterminismError(LegatoError):
         self.position = position
         self.recorded = recorded
         self.found = found
-        super().__init__(
+        self.message = (
             f"workflow {workflow_id!r} is not deterministic at position {position}: "
             f"the history recorded {recorded} there, but the code now does {found}. "
             "Workflow code must repeat the same durable calls in the same order on replay; "
             "move nondeterminism (time, randomness, I/O) into steps, guard code changes "
             "with legato.patched(...), then rt.resume(id)."
         )
+        # args are the constructor's, so the error survives being recorded and re-raised
+        super().__init__(workflow_id, position, recorded, found)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class SerializationError(LegatoError, TypeError):
@@ -87,8 +92,11 @@ class WorkflowNotFound(LegatoError, LookupError):
 
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
-        super().__init__(
-            f"no workflow with id {workflow_id!r} in this store; "
+        super().__init__(workflow_id)
+
+    def __str__(self) -> str:
+        return (
+            f"no workflow with id {self.workflow_id!r} in this store; "
             "check the id and that the Runtime points at the same database"
         )
 
@@ -100,10 +108,13 @@ class WorkflowConflict(LegatoError):
         self.workflow_id = workflow_id
         self.existing = existing
         self.requested = requested
-        super().__init__(
-            f"workflow id {workflow_id!r} already belongs to workflow {existing!r}; "
-            f"it can't be started as {requested!r}. An id names one run of one workflow: "
-            "choose another id, or start the same workflow to get the existing run's handle."
+        super().__init__(workflow_id, existing, requested)
+
+    def __str__(self) -> str:
+        return (
+            f"workflow id {self.workflow_id!r} already belongs to workflow {self.existing!r}; "
+            f"it can't be started as {self.requested!r}. An id names one run of one "
+            "workflow: choose another id, or start the same workflow to get its handle."
         )
 
 
@@ -124,10 +135,10 @@ class StepFailed(LegatoError):
         self.type_name = type_name
         self.message = message
         self.traceback = traceback
-        super().__init__(f"{type_name}: {message}")
+        super().__init__(type_name, message, traceback)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.type_name, self.message, self.traceback))
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}"
 
 
 class AllFailed(LegatoError, ExceptionGroup):  # type: ignore[misc]

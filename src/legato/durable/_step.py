@@ -28,7 +28,7 @@ class Step(Generic[P, R]):
         timeout: Duration | None,
     ) -> None:
         self.fn = fn
-        self.name = name or fn.__qualname__
+        self.name = name or fn.__name__
         self.timeout = None if timeout is None else to_seconds(timeout)
         self._is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
@@ -112,7 +112,7 @@ def step(
         def charge(customer: str, cents: int) -> str: ...
 
     Args:
-        name: the name recorded in the history (default: the function's qualname).
+        name: the name recorded in the history (default: the function's ``__name__``).
             Renaming a step that running workflows have recorded is a
             ``NonDeterminismError`` on their replay: pass the old name.
         timeout: seconds (or ``"30s"``) per call; the call then raises ``TimeoutError``.

@@ -30,7 +30,7 @@ class Workflow(Generic[P, R]):
             )
         self.fn = fn
         self.name = name or fn.__qualname__
-        self.signature = inspect.signature(fn)
+        self.signature = _signature(fn)
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -64,6 +64,13 @@ class Workflow(Generic[P, R]):
         bound = self.signature.bind(*args, **kwargs)
         for param, value in bound.arguments.items():
             serializer.dumps(value, label=f"argument {param!r} of workflow {self.name!r}")
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    try:  # readable annotations in error messages, also under `from __future__ import annotations`
+        return inspect.signature(fn, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        return inspect.signature(fn)
 
 
 @overload

@@ -1,0 +1,68 @@
+"""Workflows shared by the crash tests and the worker process they kill.
+
+Every step appends a line to the log file named by ``LEGATO_TEST_LOG`` when it
+runs, so the test can count how often each step's body really ran. A worker
+started with ``LEGATO_TEST_HANG_AFTER=N`` lets N step bodies run, then hangs
+every later one: the test kills it there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+
+import legato
+
+_started = 0
+
+
+async def _run_body(name: str, delay: float = 0.0) -> None:
+    global _started
+    with open(os.environ["LEGATO_TEST_LOG"], "a") as log:
+        log.write(name + "\n")
+    print(name, flush=True)  # the killing test waits on this line
+    _started += 1
+    hang_after = os.environ.get("LEGATO_TEST_HANG_AFTER")
+    if hang_after is not None and _started > int(hang_after):
+        await asyncio.Event().wait()  # until SIGKILL
+    if delay:
+        await asyncio.sleep(delay)
+
+
+@legato.step
+async def numbered(i: int) -> int:
+    await _run_body(f"step-{i}")
+    return i * i
+
+
+@legato.workflow(name="ten_steps")
+async def ten_steps() -> list[int]:
+    return [await numbered(i) for i in range(1, 11)]
+
+
+@legato.step
+async def branch_step(branch: str, i: int) -> str:
+    await _run_body(f"{branch}{i}", delay=random.uniform(0, 0.03))
+    return f"{branch}{i}"
+
+
+async def _branch(branch: str) -> list[str]:
+    return [await branch_step(branch, i) for i in range(1, 4)]
+
+
+@legato.workflow(name="three_branches")
+async def three_branches() -> list[list[str]]:
+    return list(await asyncio.gather(_branch("a"), _branch("b"), _branch("c")))
+
+
+@legato.step
+async def named(name: str) -> str:
+    await _run_body(name)
+    return name
+
+
+@legato.workflow(name="evolving")
+async def evolving() -> list[str]:
+    """Version 1; the non-determinism test replaces it with a different body."""
+    return [await named("first"), await named("second"), await named("third")]

@@ -1,0 +1,106 @@
+"""The SQLite store: URLs, schema versions, durability modes, sharing a file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+import legato
+from legato.store import SqliteStore
+from legato.store._sqlite import parse_sqlite_url
+from legato.store._sqlite_schema import SCHEMA_VERSION
+
+
+@legato.step
+async def echo(x: str) -> str:
+    return x
+
+
+@legato.workflow
+async def echo_twice(x: str) -> list[str]:
+    return [await echo(x), await echo(x)]
+
+
+def pragma(db: str, name: str) -> object:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+async def test_a_new_file_gets_the_schema_and_wal(db):
+    async with legato.Runtime(db):
+        pass
+    assert pragma(db, "journal_mode") == "wal"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT max(version) FROM legato_schema").fetchone()[0] == (
+            SCHEMA_VERSION)
+
+
+async def test_a_newer_schema_is_refused_and_left_untouched(db):
+    async with legato.Runtime(db) as rt:
+        await rt.run(echo_twice, "kept", id="old")
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO legato_schema (version) VALUES (?)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(legato.SchemaVersionError, match="upgrade legato"):
+        async with legato.Runtime(db):
+            pass
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM workflows WHERE id = 'old'").fetchone() == (
+            "succeeded",)
+        assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == 2
+
+
+async def test_reopening_does_not_migrate_twice(db):
+    for _ in range(3):
+        async with legato.Runtime(db):
+            pass
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == 1
+
+
+async def test_synchronous_full_commits_through_the_writer_thread(tmp_path):
+    url = f"sqlite:///{tmp_path}/full.db?synchronous=full"
+    store = SqliteStore(url)
+    assert store.synchronous == "FULL"
+    async with legato.Runtime(url) as rt:
+        assert await rt.run(echo_twice, "safe", id="f") == ["safe", "safe"]
+        # asked of the writer connection itself: FULL is 2
+        assert store is not rt.store
+        assert rt.store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # type: ignore[attr-defined]
+
+
+def test_store_urls():
+    assert parse_sqlite_url("legato.db")[1] == "NORMAL"
+    assert str(parse_sqlite_url("sqlite:///rel/x.db")[0]) == "rel/x.db"
+    assert str(parse_sqlite_url("sqlite:////abs/x.db")[0]) == "/abs/x.db"
+    with pytest.raises(ValueError, match="synchronous='sometimes'"):
+        parse_sqlite_url("sqlite:///x.db?synchronous=sometimes")
+    with pytest.raises(ValueError, match="names no file"):
+        parse_sqlite_url("sqlite:///:memory:")
+    with pytest.raises(ValueError, match="unknown store scheme 'mysql'"):
+        legato.Runtime("mysql://localhost/x")
+
+
+async def test_two_runtimes_share_one_file_and_never_run_a_workflow_twice(db):
+    runs: list[str] = []
+
+    @legato.step
+    async def note(i: int) -> int:
+        runs.append(f"w{i}")
+        await asyncio.sleep(0)
+        return i
+
+    @legato.workflow(name="noted")
+    async def noted(i: int) -> int:
+        return await note(i)
+
+    async with (
+        legato.Runtime(db, worker=False) as client,
+        legato.Runtime(db) as a,
+        legato.Runtime(db) as b,
+    ):
+        handles = [await client.start(noted, i, id=f"w{i}") for i in range(50)]
+        assert [await h.result(timeout=10) for h in handles] == list(range(50))
+        assert a.engine.owner != b.engine.owner
+    assert sorted(runs) == sorted(f"w{i}" for i in range(50))
