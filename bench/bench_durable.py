@@ -2,7 +2,7 @@
 
 (a) one workflow of N sequential trivial steps: µs per step, against a raw
     sqlite3 WAL insert+commit loop of the same payload (same synchronous mode);
-(b) many concurrent workflows × 10 steps: steps per second;
+(b) many concurrent workflows, 10 steps each: steps per second;
 (c) ``rt.start`` → result latency of a one-step workflow (median, p90).
 
 Run with ``make bench`` (or ``python bench/bench_durable.py``).

@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import bench_durable  # noqa: E402
-from table import print_table  # noqa: E402
+import bench_durable
+from table import print_table
 
 
 def main() -> None:

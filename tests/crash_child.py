@@ -11,9 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import crash_workflows  # noqa: E402  (registers the workflows)
-
-import legato  # noqa: E402
+import crash_workflows
+import legato
 
 
 async def main(db: str, name: str, workflow_id: str) -> None:

@@ -19,7 +19,7 @@ _started = 0
 
 async def _run_body(name: str, delay: float = 0.0) -> None:
     global _started
-    with open(os.environ["LEGATO_TEST_LOG"], "a") as log:
+    with open(os.environ["LEGATO_TEST_LOG"], "a") as log:  # noqa: ASYNC230
         log.write(name + "\n")
     print(name, flush=True)  # the killing test waits on this line
     _started += 1

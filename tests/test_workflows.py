@@ -82,11 +82,12 @@ async def test_same_id_for_another_workflow_is_a_conflict(db):
 
 
 async def test_a_restarted_runtime_replays_instead_of_rerunning(db):
-    gate = asyncio.Event()
+    gate, entered = asyncio.Event(), asyncio.Event()
 
     @legato.step
     async def wait_for_gate() -> str:
         calls["gate"] += 1
+        entered.set()
         await gate.wait()
         return "through"
 
@@ -101,8 +102,7 @@ async def test_a_restarted_runtime_replays_instead_of_rerunning(db):
 
     async with legato.Runtime(db) as rt:
         await rt.start(gated, id="g")
-        while calls["gate"] == 0:
-            await asyncio.sleep(0.001)
+        await entered.wait()
         info = await rt.get("g")
     # leaving the runtime released the lease without finishing the workflow
     assert info.status == "running" and len(info.steps) == 4

@@ -25,7 +25,6 @@ Each message says what happened and what to do about it.
 
 from __future__ import annotations
 
-from typing import Any, Self
 
 __all__ = [
     "AllFailed",
@@ -141,14 +140,8 @@ class StepFailed(LegatoError):
         return f"{self.type_name}: {self.message}"
 
 
-class AllFailed(LegatoError, ExceptionGroup):  # type: ignore[misc]
+class AllFailed(LegatoError, ExceptionGroup[Exception]):
     """Every branch of a race or vote failed; ``.exceptions`` holds each failure."""
-
-    def __new__(cls, message: str, exceptions: Any) -> Self:
-        return super().__new__(cls, message, exceptions)
-
-    def derive(self, excs: Any) -> AllFailed:
-        return AllFailed(self.message, excs)
 
 
 class ChannelClosed(LegatoError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, cast, final
 
 from .._errors import NonDeterminismError
 from .._serde import decode_error, encode_error
@@ -75,7 +75,7 @@ class Run:
         value = self.serializer.loads(record.value) if record.value is not None else None
         if record.ok:
             return value
-        raise decode_error(value)
+        raise decode_error(cast(dict[str, Any], value))
 
     def write(self, position: str, kind: str, name: str, ok: bool, value: bytes | None
               ) -> asyncio.Future[bool]:

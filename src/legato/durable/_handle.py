@@ -6,7 +6,7 @@ import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
 
 from .._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
 from .._serde import decode_error
@@ -146,8 +146,8 @@ class WorkflowHandle(Generic[R]):
     def _outcome(self, record: WorkflowRecord) -> R:
         serializer = self._runtime.serializer
         if record.status == Status.SUCCEEDED:
-            value: R = serializer.loads(record.result) if record.result is not None else None
-            return value
+            value = serializer.loads(record.result) if record.result is not None else None
+            return cast(R, value)
         if record.status == Status.CANCELLED:
             raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
         assert record.error is not None

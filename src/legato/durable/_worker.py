@@ -55,10 +55,8 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop taking work, stop running workflows, give their leases back."""
-        for task in self._loops:
-            task.cancel()
         running = list(self.tasks.items())
-        for _, task in running:
+        for task in [*self._loops, *(t for _, t in running)]:
             task.cancel()
         await asyncio.gather(*self._loops, *(t for _, t in running), return_exceptions=True)
         await self.engine.store.release(self.engine.owner, [wid for wid, _ in running])
@@ -88,7 +86,8 @@ class Worker:
         try:
             return await execute(self.engine, wf, record)
         except LegatoError:
-            log.exception("workflow %r stopped on a store error; it resumes after its lease", record.id)
+            log.exception(
+                "workflow %r stopped on a store error; it resumes after its lease", record.id)
             return None
         finally:
             del self.tasks[record.id]

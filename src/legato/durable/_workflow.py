@@ -38,7 +38,7 @@ class Workflow(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """Outside a runtime, run the body directly (its steps run as plain calls)."""
-        return self.fn(*args, **kwargs)  # type: ignore[return-value]
+        return self.fn(*args, **kwargs)
 
     def encode_input(
         self, serializer: Serializer, args: tuple[Any, ...], kwargs: dict[str, Any]

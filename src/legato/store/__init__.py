@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._protocol import NewWorkflow, Store, StepRecord, WorkflowRecord
+from ._protocol import NewWorkflow, StepRecord, Store, WorkflowRecord
 from ._sqlite import SqliteStore
 
 __all__ = ["NewWorkflow", "SqliteStore", "StepRecord", "Store", "WorkflowRecord", "open_store"]

@@ -92,7 +92,9 @@ class GroupCommitter:
             lambda done: self._after_thread(done, futs)
         )
 
-    def _after_thread(self, done: asyncio.Future[list[Any]], futs: list[asyncio.Future[Any]]) -> None:
+    def _after_thread(
+        self, done: asyncio.Future[list[Any]], futs: list[asyncio.Future[Any]]
+    ) -> None:
         self._busy = False
         exc = done.exception()
         if exc is not None:
