@@ -102,7 +102,7 @@ class VirtualClock:
             await asyncio.sleep(0)
 
     def _set(self, when: float) -> None:
-        self._now = max(self._now, when)
+        self._now = max(self._now, float(when))
         while self._timers and self._timers[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._timers)
             if not fut.done():
