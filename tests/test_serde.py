@@ -113,7 +113,13 @@ class NeedsKwargs(Exception):
         super().__init__(f"failed with code {code}")
 
 
+class Reworded(Exception):
+    def __init__(self, code: int | str) -> None:
+        super().__init__(f"failed with code {code}")  # args hold the message, not the code
+
+
 CALLS: list[Any] = []
+OPAQUE: Any = object()  # a value with no JSON form
 
 
 def trap(*args: Any, **kwargs: Any) -> Any:
@@ -160,7 +166,7 @@ def raise_and_catch(exc: BaseException) -> BaseException:
 
 # -- plain JSON ----------------------------------------------------------------------
 
-PLAIN = [
+PLAIN: list[Any] = [
     None,
     True,
     0,
@@ -322,7 +328,7 @@ def test_unserializable_value_names_label_path_type_and_fix() -> None:
         ((1, [object()]), "value[1][0]"),
         ({1: object()}, "value[1]"),
         ({object(): 1}, "value<key #0>"),
-        (Pair(1, (object(),)), "value.right[0]"),
+        (Pair(1, (OPAQUE,)), "value.right[0]"),
         ({frozenset({object()})}, "value{…}{…}"),
     ],
 )
@@ -336,7 +342,7 @@ def test_local_class_is_refused_with_a_clear_reason() -> None:
     class Local:
         x: int
 
-    with pytest.raises(SerializationError, match="defined inside a function.*module level"):
+    with pytest.raises(SerializationError, match=r"defined inside a function.*module level"):
         SER.dumps([Local(1)], label="result of step 'make'")
 
 
@@ -412,7 +418,8 @@ def test_payload_too_large_names_label_size_limit_and_fix() -> None:
 def test_serializers_compare_and_show_by_settings() -> None:
     assert JsonSerializer() == JsonSerializer(max_size=2 * 1024 * 1024) == default_serializer()
     assert JsonSerializer(max_size=10) != JsonSerializer(max_size=11)
-    assert JsonSerializer(max_size=10) != PickleSerializer(max_size=10)
+    other: object = PickleSerializer(max_size=10)
+    assert JsonSerializer(max_size=10) != other
     assert hash(JsonSerializer(max_size=10)) == hash(JsonSerializer(max_size=10))
     assert repr(PickleSerializer(max_size=10)) == "PickleSerializer(max_size=10)"
     assert (JsonSerializer.name, PickleSerializer().name) == ("json", "pickle")
@@ -471,13 +478,20 @@ def test_error_needing_kwargs_becomes_step_failed() -> None:
     assert str(got) == f"{__name__}.NeedsKwargs: failed with code 3"
 
 
+def test_error_rebuilt_with_a_different_message_becomes_step_failed() -> None:
+    got = roundtrip(Reworded(3))  # Reworded("failed with code 3") would say "... code failed ..."
+    assert type(got) is StepFailed
+    assert got.message == "failed with code 3"
+
+
 def test_error_of_a_local_class_becomes_step_failed() -> None:
     class LocalError(Exception):
         pass
 
     got = roundtrip(raise_and_catch(LocalError("gone")))
     assert isinstance(got, StepFailed)
-    assert got.type_name.endswith("test_error_of_a_local_class_becomes_step_failed.<locals>.LocalError")
+    assert got.type_name == f"{__name__}.{LocalError.__qualname__}"
+    assert got.type_name.endswith(".<locals>.LocalError")
     assert got.message == "gone" and "LocalError: gone" in got.traceback
 
 
@@ -490,7 +504,8 @@ def test_error_with_unserializable_args_becomes_step_failed() -> None:
 def test_step_failed_is_recorded_as_the_error_it_stands_for() -> None:
     first = StepFailed("shop.errors.OutOfStock", "no widgets", "Traceback ...")
     got = decode_error(encode_error(first))
-    assert (got.type_name, got.message, got.traceback) == (  # type: ignore[attr-defined]
+    assert isinstance(got, StepFailed)
+    assert (got.type_name, got.message, got.traceback) == (
         "shop.errors.OutOfStock",
         "no widgets",
         "Traceback ...",

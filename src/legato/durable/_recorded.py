@@ -70,7 +70,7 @@ def uuid4() -> uuid.UUID:
 def workflow_id() -> str:
     """The id of the workflow this code runs in.
 
-    Use it to derive idempotency keys for external APIs::
+    Use it to derive idempotency keys for external APIs. Example::
 
         await charge(customer, cents, idempotency_key=f"{legato.workflow_id()}-charge")
 
