@@ -12,7 +12,7 @@ EXPECTED = sorted(legato.__all__)
 def test_all_is_sorted_and_complete():
     assert legato.__all__ == EXPECTED
     public = {n for n in dir(legato) if not n.startswith("_")} - {
-        "annotations", "durable", "flow", "store"}
+        "annotations", "agents", "compose", "durable", "flow", "resilience", "store"}
     assert public == set(legato.__all__)
 
 
@@ -35,7 +35,7 @@ def test_every_public_callable_has_a_docstring_with_an_example():
         doc = inspect.getdoc(obj) or ""
         assert doc, f"legato.{name} has no docstring"
         if inspect.isfunction(obj):
-            assert ">>>" in doc or "Example" in doc, f"legato.{name}'s docstring has no example"
+            assert ">>>" in doc or "::" in doc, f"legato.{name}'s docstring has no example"
 
 
 def test_errors_form_one_tree():

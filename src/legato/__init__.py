@@ -27,6 +27,8 @@ from ._errors import WorkflowTimeout as WorkflowTimeout
 from ._serde import JsonSerializer as JsonSerializer
 from ._serde import PickleSerializer as PickleSerializer
 from ._serde import Serializer as Serializer
+from .durable._children import ChildHandle as ChildHandle
+from .durable._children import start_child as start_child
 from .durable._handle import Status as Status
 from .durable._handle import StepInfo as StepInfo
 from .durable._handle import WorkflowHandle as WorkflowHandle
@@ -37,27 +39,58 @@ from .durable._recorded import uuid4 as uuid4
 from .durable._recorded import workflow_id as workflow_id
 from .durable._runtime import Runtime as Runtime
 from .durable._runtime import run as run
+from .durable._saga import Saga as Saga
+from .durable._saga import saga as saga
+from .durable._signals import set_event as set_event
+from .durable._signals import wait_for_signal as wait_for_signal
 from .durable._step import Step as Step
 from .durable._step import step as step
 from .durable._workflow import Workflow as Workflow
 from .durable._workflow import workflow as workflow
+from .flow import Cancelled as Cancelled
+from .flow import Channel as Channel
+from .flow import Completed as Completed
+from .flow import Failed as Failed
+from .flow import Future as Future
+from .flow import Pending as Pending
+from .flow import Results as Results
+from .flow import Selected as Selected
+from .flow import TimeoutScope as TimeoutScope
+from .flow import deterministic as deterministic
+from .flow import parallel as parallel
+from .flow import race as race
+from .flow import select as select
+from .flow import sleep as sleep
+from .flow import spawn as spawn
+from .flow import timeout as timeout
+from .flow import vote as vote
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AllFailed",
+    "Cancelled",
+    "Channel",
     "ChannelClosed",
+    "ChildHandle",
     "CircuitOpenError",
+    "Completed",
     "EffectViolation",
+    "Failed",
+    "Future",
     "GrantViolation",
     "GraphError",
     "JsonSerializer",
     "LegatoError",
     "NonDeterminismError",
     "PayloadTooLarge",
+    "Pending",
     "PickleSerializer",
+    "Results",
     "Runtime",
+    "Saga",
     "SchemaVersionError",
+    "Selected",
     "SerializationError",
     "Serializer",
     "Status",
@@ -66,6 +99,7 @@ __all__ = [
     "StepInfo",
     "StoreError",
     "SystemClock",
+    "TimeoutScope",
     "VirtualClock",
     "Workflow",
     "WorkflowCancelled",
@@ -74,11 +108,23 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowNotFound",
     "WorkflowTimeout",
+    "deterministic",
     "now",
+    "parallel",
+    "race",
     "random",
     "run",
+    "saga",
+    "select",
+    "set_event",
+    "sleep",
+    "spawn",
+    "start_child",
     "step",
+    "timeout",
     "uuid4",
+    "vote",
+    "wait_for_signal",
     "workflow",
     "workflow_id",
 ]

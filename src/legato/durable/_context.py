@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from typing import TYPE_CHECKING, Any, cast, final
+from typing import TYPE_CHECKING, Any, Protocol, cast, final
 
 from .._errors import NonDeterminismError
 from .._serde import decode_error, encode_error
@@ -25,9 +25,30 @@ from ..store import StepRecord
 if TYPE_CHECKING:
     from .._clock import Clock
     from .._serde import Serializer
-    from ..store import Store
+    from ..store import Store, WorkflowRecord
+    from ._workflow import Workflow
 
-__all__ = ["LeaseLost", "Run", "Scope", "current_scope"]
+_POLL = 0.5  # seconds; how often an in-memory wait looks for news from other processes
+
+
+class Host(Protocol):
+    """What a run asks of the worker hosting it (children, in-process news)."""
+
+    async def start_child(
+        self, wf: Workflow[Any, Any], child_id: str, data: bytes, parent: Run
+    ) -> WorkflowRecord | None:
+        """Create (or find) a child workflow's row and run it here if there is room."""
+        ...
+
+    def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
+        """The task running ``workflow_id`` in this process, if any."""
+        ...
+
+    def event_set(self, workflow_id: str) -> None:
+        """Wake in-process readers of ``workflow_id``'s events."""
+        ...
+
+__all__ = ["LeaseLost", "Run", "Scope", "Suspend", "current_scope"]
 
 
 class LeaseLost(BaseException):
@@ -38,16 +59,31 @@ class LeaseLost(BaseException):
     """
 
 
+class Suspend(BaseException):
+    """Unwinds a workflow that waits long, so it holds no task and no memory.
+
+    Not a failure and not a cancellation: sagas don't compensate, primitives
+    record no decision. User ``finally`` blocks do run. ``wake_at`` is the
+    durable time to replay it at (``None``: when a signal or child arrives).
+    """
+
+    def __init__(self, wake_at: float | None) -> None:
+        super().__init__(wake_at)
+        self.wake_at = wake_at
+
+
 @final
 class Run:
     """One execution of one workflow: its history and where it records."""
 
-    __slots__ = ("clock", "history", "id", "name", "nondeterminism", "owner", "serializer",
-                 "store")
+    __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "history", "host",
+                 "id", "name", "news", "nondeterminism", "owner", "serializer", "store",
+                 "suspend_after", "task", "unwinding")
 
     def __init__(
         self, *, id: str, name: str, owner: str, history: list[StepRecord],
-        store: Store, serializer: Serializer, clock: Clock,
+        store: Store, serializer: Serializer, clock: Clock, host: Host,
+        suspend_after: float = 5.0,
     ) -> None:
         self.id = id
         self.name = name
@@ -56,11 +92,57 @@ class Run:
         self.store = store
         self.serializer = serializer
         self.clock = clock
+        self.host = host
+        self.suspend_after = suspend_after
         # Kept even if user code swallows the error: the run fails with it anyway.
         self.nondeterminism: NonDeterminismError | None = None
+        self.task: asyncio.Task[Any] | None = None  # the task running the workflow body
+        self.branches = 0  # live concurrent branches (tasks) of this run
+        self.news = asyncio.Event()  # set when a signal or a child's end may have arrived
+        self.cancel_requested = False
+        self.cancel_reason = ""
+        self.unwinding: Suspend | None = None
+
+    def suspend(self, wake_at: float | None) -> Suspend:
+        """The exception that unloads this run; durable calls made while it unwinds
+        (in ``finally`` blocks) raise it again instead of running."""
+        self.unwinding = Suspend(wake_at)
+        return self.unwinding
+
+    def request_cancel(self, reason: str) -> None:
+        """Cancel the workflow body now; it sees ``CancelledError`` at its current await."""
+        if not self.cancel_requested:
+            self.cancel_requested, self.cancel_reason = True, reason
+            if self.task is not None:
+                self.task.cancel()
+
+    def can_suspend(self, scope: Scope) -> bool:
+        """Only a workflow with nothing else in flight is unloaded: the body's own wait.
+
+        A run being cancelled stays, so the cancellation reaches its wait.
+        """
+        return scope.prefix == "" and self.branches == 0 and not self.cancel_requested
+
+    async def wait_news(self, until: float | None) -> None:
+        """Wait for news (a signal, a child's end), durable time ``until``, or a poll tick.
+
+        Other processes' signals have no wake-up call on SQLite: the poll tick
+        finds them.
+        """
+        self.news.clear()
+        waits = [asyncio.ensure_future(self.news.wait())]
+        if until is not None:
+            waits.append(asyncio.ensure_future(self.clock.sleep_until(until)))
+        try:
+            await asyncio.wait(waits, timeout=_POLL, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     def replay(self, position: str, kind: str, name: str) -> StepRecord | None:
         """The record at ``position``, checked against what the code does now."""
+        if self.unwinding is not None:
+            raise self.unwinding
         record = self.history.get(position)
         if record is not None and (record.kind != kind or record.name != name):
             error = NonDeterminismError(
@@ -90,6 +172,10 @@ class Run:
     async def record_error(self, position: str, kind: str, name: str, exc: BaseException) -> None:
         data = self.serializer.dumps(encode_error(exc), label=f"the error of {kind} {name!r}")
         await self._committed(self.write(position, kind, name, False, data))
+
+    async def record_raw(self, position: str, kind: str, name: str, data: bytes | None) -> None:
+        """Commit already-serialized ``data`` (``None`` allowed) at ``position``."""
+        await self._committed(self.write(position, kind, name, True, data))
 
     def record_nowait(self, position: str, kind: str, value: Any) -> None:
         """Record without waiting; later writes commit after this one."""
@@ -140,6 +226,8 @@ class Scope:
         else:
             wake_at = run.clock.now() + seconds
             await run.record(position, "sleep", "", wake_at)
+        if wake_at - run.clock.now() > run.suspend_after and run.can_suspend(self):
+            raise run.suspend(wake_at)
         await run.clock.sleep_until(wake_at)
 
 

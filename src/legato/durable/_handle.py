@@ -6,7 +6,7 @@ import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 from .._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
 from .._serde import decode_error
@@ -148,10 +148,36 @@ class WorkflowHandle(Generic[R]):
         if record.status == Status.SUCCEEDED:
             value = serializer.loads(record.result) if record.result is not None else None
             return cast(R, value)
-        if record.status == Status.CANCELLED:
+        if record.error is None:  # cancelled before it ever ran
             raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
-        assert record.error is not None
         raise decode_error(serializer.loads(record.error))
+
+    async def signal(self, name: str, payload: Any = None) -> None:
+        """Send a signal to this workflow (see :meth:`Runtime.signal`).
+
+        >>> await handle.signal("approval", {"approved": True})
+        """
+        await self._runtime.signal(self.id, name, payload)
+
+    async def cancel(self) -> None:
+        """Cancel this workflow and its children (see :meth:`Runtime.cancel`)."""
+        await self._runtime.cancel(self.id)
+
+    async def get_event(self, key: str, timeout: float | None = None) -> Any:
+        """The latest value the workflow published with ``legato.set_event(key, ...)``.
+
+        Waits until the event is set, the workflow finishes (then ``None``), or
+        ``timeout`` seconds pass (then ``None``).
+
+        >>> progress = await handle.get_event("progress", timeout=5)
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+        """
+        try:
+            return await self._runtime._get_event(self.id, key, timeout)
+        except TimeoutError:
+            return None
 
     async def _record(self) -> WorkflowRecord:
         record = await self._runtime.store.get(self.id)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, final
 
 from .._clock import Clock, SystemClock
+from .._duration import Duration, to_seconds
 from .._errors import WorkflowConflict, WorkflowNotFound
 from .._serde import JsonSerializer, Serializer, decode_error
 from ..store import NewWorkflow, Store, WorkflowRecord, open_store
 from . import _task_factory
-from ._execution import Engine
+from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
 from ._worker import Worker, new_owner_id
 from ._workflow import Workflow
@@ -43,6 +45,8 @@ class Runtime:
         worker: ``False`` for a client that only starts and inspects workflows.
         lease: seconds a worker's claim on a workflow lasts without a heartbeat;
             a crashed worker's workflows are resumed elsewhere after this long.
+        suspend_after: a workflow whose only activity is a wait (sleep, signal,
+            child) longer than this is unloaded from memory until it is due.
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class Runtime:
         concurrency: int = 1000,
         worker: bool = True,
         lease: float = 1.5,
+        suspend_after: Duration = 5.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -62,7 +67,8 @@ class Runtime:
         self.store = open_store(store)
         self.clock = clock or SystemClock()
         self.serializer = serializer or JsonSerializer()
-        self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id())
+        self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id(),
+                             suspend_after=to_seconds(suspend_after))
         self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -93,12 +99,14 @@ class Runtime:
 
     async def start(
         self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
-        **kwargs: Any,
+        timeout: Duration | None = None, **kwargs: Any,
     ) -> WorkflowHandle[R]:
         """Store a new workflow run and return its handle; it runs on a worker.
 
         Pass ``id=`` to name the run: the id is the idempotency key, so starting
         an id that exists returns the existing run's handle and runs nothing.
+        ``timeout=`` sets a deadline (durable time) after which the run is
+        cancelled; it overrides ``@workflow(timeout=...)``.
 
         >>> handle = await rt.start(onboard, "ana", id="onboard-ana")
 
@@ -115,13 +123,15 @@ class Runtime:
         elif not isinstance(workflow_id, str) or not workflow_id:
             raise TypeError(f"a workflow id must be a non-empty str, not {workflow_id!r}")
         data = wf.encode_input(self.serializer, args, kwargs)
+        seconds = wf.timeout if timeout is None else to_seconds(timeout)
+        deadline = None if seconds is None else self.clock.now() + seconds
         worker = self._worker
         run_here = worker is not None and worker.reserve()
         try:
             owner = self.engine.owner if run_here else None
             lease_until = worker.lease_until() if worker is not None and run_here else 0.0
             existing = await self.store.create(
-                NewWorkflow(workflow_id, wf.name, data, owner, lease_until))
+                NewWorkflow(workflow_id, wf.name, data, owner, lease_until, deadline=deadline))
         finally:
             if run_here:
                 assert worker is not None
@@ -151,6 +161,88 @@ class Runtime:
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
         """A handle to an existing workflow, without I/O (the id is checked on use)."""
         return WorkflowHandle(self, workflow_id)
+
+    # -- talking to workflows -------------------------------------------------------
+
+    async def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
+        """Send the signal ``name`` to a workflow; it is stored until a wait consumes it.
+
+        A workflow waiting for it wakes at once (in this process) or within a
+        poll interval (another process on the same SQLite file).
+
+        >>> await rt.signal("expense-42", "approval", {"approved": True, "by": "ana"})
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+            LegatoError: the workflow has finished (nothing is stored).
+            SerializationError: the payload can't be stored.
+        """
+        data = self.serializer.dumps(payload, label=f"the payload of signal {name!r}")
+        await self.store.send_signal(workflow_id, name, data)
+        if self._worker is not None:
+            self._worker.notify(workflow_id)
+
+    async def cancel(self, workflow_id: str) -> None:
+        """Cancel a workflow and its children.
+
+        A running or waiting workflow sees ``asyncio.CancelledError`` at its
+        current await (so ``finally`` blocks and sagas run), then ends
+        ``cancelled``; a pending one is cancelled at once. Cancelling a finished
+        workflow does nothing.
+
+        >>> await rt.cancel("expense-42")
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+        """
+        record = await self.store.request_cancel(workflow_id)
+        if self._worker is not None and not self._worker.cancel_local(workflow_id):
+            self._worker.notify(workflow_id)
+        if record.status == "cancelled":
+            await cancel_children(self.store, workflow_id)
+
+    async def resume(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """Run a failed or cancelled workflow again from its last checkpoint.
+
+        Its failed steps are forgotten and run again; everything that succeeded
+        replays. Use it after fixing the cause (a bug, an outage, a
+        ``NonDeterminismError`` after a code change).
+
+        >>> await rt.resume("expense-42")
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+            LegatoError: the workflow is not failed or cancelled.
+        """
+        await self.store.resume(workflow_id)
+        if self._worker is not None:
+            self._worker.poke()
+        return WorkflowHandle(self, workflow_id)
+
+    async def _get_event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
+        delay = _WAIT_MIN
+        async with asyncio.timeout(timeout):
+            while True:
+                found, value = await self.store.get_event(workflow_id, key)
+                if found:
+                    return self.serializer.loads(value) if value is not None else None
+                record = await self.store.get(workflow_id)
+                if record is None:
+                    raise WorkflowNotFound(workflow_id)
+                if Status(record.status).finished:
+                    return None
+                await self._wait_event(workflow_id, delay)
+                delay = min(delay * 2, _WAIT_MAX)
+
+    async def _wait_event(self, workflow_id: str, delay: float) -> None:
+        if self._worker is None or workflow_id not in self._worker.tasks:
+            await asyncio.sleep(delay)
+            return
+        waiter = self._worker.event_waiters.setdefault(workflow_id, asyncio.Event())
+        waiter.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_WAIT_MAX):
+                await waiter.wait()
 
     # -- inspecting ----------------------------------------------------------------
 

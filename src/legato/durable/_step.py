@@ -1,17 +1,30 @@
-"""``@legato.step``: a function whose outcome is checkpointed inside workflows."""
+"""``@legato.step``: a function whose outcome is checkpointed inside workflows.
+
+With a retry policy, a step called at position ``P`` keeps its attempts in
+the child scope ``P.``: each failed attempt that will be retried is recorded
+at ``P.1``, ``P.3``, ... (kind ``"attempt"``), and each wait after it is a
+durable sleep at ``P.2``, ``P.4``, ... The step's final outcome is still the
+one record at ``P``. On replay, recorded attempts are not run again and a
+recorded wait only waits what is left, so a crash restarts neither the count
+nor the wait.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 from .._duration import Duration, to_seconds
 from .._errors import SerializationError
 from ..flow._hooks import RECORDER
-from ._context import Scope
+from ..resilience import CircuitBreaker, Retry
+from ..resilience._retry import give_up
+from ..store import StepRecord
+from ._context import Run, Scope
 
 __all__ = ["Step", "step"]
 
@@ -25,11 +38,18 @@ class Step(Generic[P, R]):
 
     def __init__(
         self, fn: Callable[P, Awaitable[R]] | Callable[P, R], *, name: str | None,
-        timeout: Duration | None,
+        timeout: Duration | None, retry: Retry | None = None,
+        circuit: CircuitBreaker | None = None,
     ) -> None:
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError(f"retry= takes a legato.Retry(...), not {retry!r}")
+        if circuit is not None and not isinstance(circuit, CircuitBreaker):
+            raise TypeError(f"circuit= takes a legato.CircuitBreaker(...), not {circuit!r}")
         self.fn = fn
         self.name = name or fn.__name__
         self.timeout = None if timeout is None else to_seconds(timeout)
+        self.retry = retry
+        self.circuit = circuit
         self._is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
 
@@ -41,24 +61,45 @@ class Step(Generic[P, R]):
 
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         scope = RECORDER.get()
-        if not isinstance(scope, Scope):
-            return await self._invoke(args, kwargs)
-        run = scope.run
-        position = scope.next_position()
+        if isinstance(scope, Scope):
+            return await self._durable(scope.run, scope.next_position(), args, kwargs)
+        if self.retry is None:
+            return await self._attempt(args, kwargs)
+        return await self.retry.call(self._attempt, args, kwargs)
+
+    async def _durable(
+        self, run: Run, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
         record = run.replay(position, "step", self.name)
         if record is not None:
             outcome: R = run.outcome(record)
             return outcome
-        # The body is ordinary code: nothing inside it is recorded, and tasks
-        # it creates are not workflow branches.
-        token = RECORDER.set(None)
-        try:
-            value = await self._invoke(args, kwargs)
-        except Exception as exc:
-            RECORDER.reset(token)
-            await run.record_error(position, "step", self.name, exc)
-            raise
-        RECORDER.reset(token)
+        policy, attempts = self.retry, Scope(run, f"{position}.")
+        errors: list[BaseException] = []
+        for attempt in itertools.count(1):
+            at = attempts.next_position() if policy is not None else ""
+            past = run.replay(at, "attempt", self.name) if policy is not None else None
+            if past is not None:  # failed before a crash: not run again
+                error = _recorded_error(run, past)
+            else:
+                try:
+                    value = await self._unrecorded(args, kwargs)
+                except Exception as exc:
+                    error = exc
+                else:
+                    return await self._finish(run, position, value)
+            errors.append(error)
+            if policy is None or not policy.should_retry(error, attempt):
+                if policy is not None:
+                    give_up(policy, error, errors)
+                await run.record_error(position, "step", self.name, error)
+                raise error
+            if past is None:
+                await run.record_error(at, "attempt", self.name, error)
+            await attempts.sleep(policy.delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _finish(self, run: Run, position: str, value: R) -> R:
         try:
             await run.record(position, "step", self.name, value)
         except SerializationError as exc:
@@ -67,7 +108,22 @@ class Step(Generic[P, R]):
             raise
         return value
 
-    async def _invoke(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+    async def _unrecorded(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        # The body is ordinary code: nothing inside it is recorded, and tasks
+        # it creates are not workflow branches.
+        token = RECORDER.set(None)
+        try:
+            return await self._attempt(args, kwargs)
+        finally:
+            RECORDER.reset(token)
+
+    async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        """One call of the function, through the circuit breaker, within the timeout."""
+        if self.circuit is None:
+            return await self._timed(args, kwargs)
+        return await self.circuit.call(self._timed, args, kwargs)
+
+    async def _timed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         if self._is_async:
             call: Awaitable[R] = self.fn(*args, **kwargs)  # type: ignore[assignment]
         else:
@@ -75,8 +131,25 @@ class Step(Generic[P, R]):
             call = asyncio.to_thread(self.fn, *args, **kwargs)  # type: ignore[arg-type]
         if self.timeout is None:
             return await call
-        async with asyncio.timeout(self.timeout):
-            return await call
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                return await call
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the function's own TimeoutError
+            raise TimeoutError(
+                f"step {self.name!r} did not finish within its timeout of {self.timeout:g} s "
+                "and was cancelled; raise timeout= or make the work smaller"
+            ) from None
+
+
+def _recorded_error(run: Run, record: StepRecord) -> Exception:
+    try:
+        run.outcome(record)
+    except Exception as exc:
+        return exc
+    raise AssertionError(f"attempt record at {record.position} holds no error")
 
 
 @overload
@@ -85,13 +158,15 @@ def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
 def step(fn: Callable[P, R], /) -> Step[P, R]: ...
 @overload
 def step(
-    *, name: str | None = None, timeout: Duration | None = None
+    *, name: str | None = None, timeout: Duration | None = None, retry: Retry | None = None,
+    circuit: CircuitBreaker | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]] | Callable[P, R]], Step[P, R]]: ...
 
 
 def step(
     fn: Callable[P, Any] | None = None, /, *, name: str | None = None,
-    timeout: Duration | None = None,
+    timeout: Duration | None = None, retry: Retry | None = None,
+    circuit: CircuitBreaker | None = None,
 ) -> Any:
     """Make a function a durable step: inside a workflow its outcome is checkpointed.
 
@@ -99,7 +174,8 @@ def step(
     return value (or exception) is committed before the workflow goes on; when
     the workflow is replayed after a crash, the recorded outcome is returned
     and the function does not run again. Outside a workflow it is just the
-    function. A plain ``def`` runs in a thread.
+    function, with its retry, timeout and circuit breaker. A plain ``def``
+    runs in a thread.
 
     Example::
 
@@ -108,18 +184,33 @@ def step(
             async with httpx.AsyncClient() as client:
                 return (await client.get(url)).text
 
-        @legato.step(name="charge", timeout=30)
+        @legato.step(name="charge", timeout=30, circuit=payments,
+                     retry=legato.Retry(attempts=5, initial="1s", on=(ConnectionError,)))
         def charge(customer: str, cents: int) -> str: ...
 
     Args:
         name: the name recorded in the history (default: the function's ``__name__``).
             Renaming a step that running workflows have recorded is a
             ``NonDeterminismError`` on their replay: pass the old name.
-        timeout: seconds (or ``"30s"``) per call; the call then raises ``TimeoutError``.
+        timeout: seconds (or ``"30s"``) per attempt; an attempt that takes longer
+            is cancelled and fails with ``TimeoutError``, which the retry policy
+            treats like any other error. A plain ``def`` runs in a thread, which
+            can't be interrupted: the wait for it ends, the thread runs on to
+            its end and its result is dropped (a retry may then overlap it).
+        retry: a :class:`~legato.Retry`. Inside a workflow every failed attempt
+            is recorded and the wait between attempts is a durable sleep: after
+            a crash, recorded attempts are not run again and the wait goes on
+            where it was. Outside a workflow the waits are ``asyncio.sleep``.
+            The final error carries one note per attempt.
+        circuit: a :class:`~legato.CircuitBreaker` each attempt goes through
+            (inside the retry, around the timeout: a timeout counts as a failure).
+            A refused attempt fails with ``CircuitOpenError``, which the retry
+            policy retries unless it is in ``give_up_on``. Replayed outcomes
+            don't pass through the breaker.
 
     Unlike ``@workflow``, a step is a unit of work, not of orchestration: durable
     calls inside a step are not recorded separately.
     """
     if fn is not None:
-        return Step(fn, name=name, timeout=timeout)
-    return lambda f: Step(f, name=name, timeout=timeout)
+        return Step(fn, name=name, timeout=timeout, retry=retry, circuit=circuit)
+    return lambda f: Step(f, name=name, timeout=timeout, retry=retry, circuit=circuit)

@@ -35,17 +35,34 @@ class _ScopedTaskFactory:
         coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
         **kwargs: Any,
     ) -> asyncio.Future[Any]:
-        if kwargs.get("context") is None:
-            # An explicit context (a primitive's fork) already carries its scope.
+        context = kwargs.get("context")
+        if context is None:
             scope = RECORDER.get()
             if isinstance(scope, Scope):
                 context = contextvars.copy_context()
-                context.run(RECORDER.set, scope.branch())
+                scope = scope.branch()
+                context.run(RECORDER.set, scope)
                 kwargs["context"] = context
+        else:  # an explicit context (a primitive's fork) already carries its scope
+            scope = context.get(RECORDER)
         if self.previous is not None:
             task: asyncio.Future[Any] = self.previous(loop, coro, **kwargs)
-            return task
-        return asyncio.Task(coro, loop=loop, **kwargs)
+        else:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+        if isinstance(scope, Scope):
+            _count_branch(scope, task)
+        return task
+
+
+def _count_branch(scope: Scope, task: asyncio.Future[Any]) -> None:
+    # A run with branches in flight is never unloaded (see Run.can_suspend).
+    run = scope.run
+    run.branches += 1
+
+    def done(_: asyncio.Future[Any]) -> None:
+        run.branches -= 1
+
+    task.add_done_callback(done)
 
 
 def install(loop: asyncio.AbstractEventLoop) -> None:

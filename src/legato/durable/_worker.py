@@ -4,7 +4,8 @@ A worker owns each workflow it runs through a lease (an expiry time in the
 store) that a heartbeat renews. When a process dies its leases lapse, and any
 worker on the same store takes those workflows over and replays them from
 their last checkpoint. A live worker's workflows are never taken: its
-heartbeat keeps their leases in the future.
+heartbeat keeps their leases in the future. Waiting workflows hold no task:
+the worker claims them again when their wake-up time comes or news arrives.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import uuid
 from typing import Any
 
 from .._errors import LegatoError
-from ..store import WorkflowRecord
-from ._execution import Engine, execute
+from ..store import NewWorkflow, WorkflowRecord
+from ._context import Run
+from ._execution import Engine, execute, load_run
 from ._workflow import Workflow, lookup, registered_names
 
 __all__ = ["Worker", "new_owner_id"]
@@ -28,6 +30,7 @@ __all__ = ["Worker", "new_owner_id"]
 log = logging.getLogger("legato.worker")
 
 _POLL = 0.5  # seconds between looks for work from other processes (SQLite has no NOTIFY)
+_BATCH = 100
 
 
 def new_owner_id() -> str:
@@ -43,6 +46,8 @@ class Worker:
         self.concurrency = concurrency
         self.lease = lease
         self.tasks: dict[str, asyncio.Task[str | None]] = {}
+        self.runs: dict[str, Run] = {}
+        self.event_waiters: dict[str, asyncio.Event] = {}
         self._reserved = 0
         self._wakeup = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
@@ -79,54 +84,126 @@ class Worker:
         self.tasks[record.id] = task
 
     def poke(self) -> None:
-        """Look for work now (a workflow was stored or a slot freed)."""
+        """Look for work now (a workflow was stored, woken, or a slot freed)."""
         self._wakeup.set()
+
+    # -- news for runs in this process ---------------------------------------------
+
+    def notify(self, workflow_id: str) -> None:
+        """Something a workflow may wait for arrived (a signal, a cancellation)."""
+        run = self.runs.get(workflow_id)
+        if run is not None:
+            run.news.set()
+        else:
+            self.poke()  # it may be waiting in the store
+
+    def cancel_local(self, workflow_id: str) -> bool:
+        run = self.runs.get(workflow_id)
+        if run is None:
+            return False
+        run.request_cancel("cancelled")
+        return True
+
+    # -- Host (what runs ask of their worker) ----------------------------------------
+
+    async def start_child(
+        self, wf: Workflow[Any, Any], child_id: str, data: bytes, parent: Run
+    ) -> WorkflowRecord | None:
+        here = self.reserve()
+        try:
+            existing = await self.engine.store.create(NewWorkflow(
+                child_id, wf.name, data, self.engine.owner if here else None,
+                self.lease_until() if here else 0.0, parent_id=parent.id,
+                deadline=_deadline(self.engine, wf.timeout)))
+        finally:
+            if here:
+                self.unreserve()
+        if existing is None:
+            if here:
+                record = await self.engine.store.get(child_id)
+                assert record is not None
+                self.launch(wf, record)
+            else:
+                self.poke()
+        return existing
+
+    def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
+        return self.tasks.get(workflow_id)
+
+    def event_set(self, workflow_id: str) -> None:
+        waiter = self.event_waiters.get(workflow_id)
+        if waiter is not None:
+            waiter.set()
+
+    # -- loops -------------------------------------------------------------------------
 
     async def _run(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> str | None:
         try:
-            return await execute(self.engine, wf, record)
+            run = await load_run(self.engine, record, self)
+            self.runs[record.id] = run
+            status = await execute(self.engine, wf, record, run)
         except LegatoError:
             log.exception(
                 "workflow %r stopped on a store error; it resumes after its lease", record.id)
             return None
         finally:
+            self.runs.pop(record.id, None)
             del self.tasks[record.id]
             self.poke()
+        if status is not None and status != "waiting":
+            self.event_set(record.id)  # readers of events stop waiting on a finished run
+        return status
 
     async def _claim_loop(self) -> None:
-        store = self.engine.store
         while True:
             self._wakeup.clear()
-            free = self.concurrency - len(self.tasks) - self._reserved
-            if free > 0:
-                try:
-                    claimed = await store.claim(
-                        self.engine.owner, self.lease_until(), time.time(), min(free, 100),
-                        registered_names())
-                except LegatoError:
-                    log.exception("claiming workflows failed; retrying")
-                    claimed = []
-                for record in claimed:
-                    wf = lookup(record.name)
-                    if wf is not None:
-                        self.launch(wf, record)
-                if len(claimed) == min(free, 100):
-                    continue  # there may be more
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(await self._next_look()):
-                    await self._wakeup.wait()
+            free = min(self.concurrency - len(self.tasks) - self._reserved, _BATCH)
+            if free > 0 and len(await self._claim(free)) == free:
+                continue  # there may be more
+            await self._sleep_until_due()
 
-    async def _next_look(self) -> float:
-        """Seconds until the next lease of another worker lapses, at most the poll interval."""
-        expiry = await self.engine.store.next_lease_expiry()
-        if expiry is None:
-            return _POLL
-        return max(0.01, min(_POLL, expiry - time.time() + 0.01))
+    async def _claim(self, limit: int) -> list[WorkflowRecord]:
+        try:
+            claimed = await self.engine.store.claim(
+                self.engine.owner, self.lease_until(), time.time(), self.engine.clock.now(),
+                limit, registered_names())
+        except LegatoError:
+            log.exception("claiming workflows failed; retrying")
+            return []
+        for record in claimed:
+            wf = lookup(record.name)
+            if wf is not None:
+                self.launch(wf, record)
+        return claimed
+
+    async def _sleep_until_due(self) -> None:
+        """Until poked, a waiting workflow's wake-up time, a lease lapses, or a poll tick."""
+        store = self.engine.store
+        expiry = await store.next_lease_expiry()
+        timeout = _POLL if expiry is None else max(0.01, min(_POLL, expiry - time.time() + 0.01))
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
+        wake_at = await store.next_wake()
+        if wake_at is not None:
+            waits.append(asyncio.ensure_future(self.engine.clock.sleep_until(wake_at)))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 4)
             try:
-                await self.engine.store.heartbeat(self.engine.owner, self.lease_until())
+                cancelled = await self.engine.store.heartbeat(
+                    self.engine.owner, self.lease_until())
             except LegatoError:
                 log.exception("renewing leases failed; retrying")
+                continue
+            for workflow_id in cancelled:  # asked for by another process
+                with contextlib.suppress(KeyError):
+                    self.runs[workflow_id].request_cancel("cancelled")
+
+
+def _deadline(engine: Engine, timeout: float | None) -> float | None:
+    return None if timeout is None else engine.clock.now() + timeout

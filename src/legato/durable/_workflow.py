@@ -7,8 +7,10 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
+from .._duration import Duration, to_seconds
 from .._errors import SerializationError
 from .._serde import Serializer
+from ._context import current_scope
 
 __all__ = ["Workflow", "lookup", "registered_names", "workflow"]
 
@@ -22,7 +24,9 @@ _REGISTRY: dict[str, Workflow[Any, Any]] = {}
 class Workflow(Generic[P, R]):
     """An async function made durable by :func:`workflow`."""
 
-    def __init__(self, fn: Callable[P, Awaitable[R]], *, name: str | None) -> None:
+    def __init__(
+        self, fn: Callable[P, Awaitable[R]], *, name: str | None, timeout: float | None = None
+    ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(
                 f"@legato.workflow needs an 'async def' function, and {fn.__qualname__} is not "
@@ -30,6 +34,7 @@ class Workflow(Generic[P, R]):
             )
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.timeout = timeout
         self.signature = _signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -37,8 +42,16 @@ class Workflow(Generic[P, R]):
         return f"<legato.workflow {self.name!r}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
-        """Outside a runtime, run the body directly (its steps run as plain calls)."""
-        return self.fn(*args, **kwargs)
+        """Inside a workflow, run as a child workflow; outside one, run the body directly."""
+        return self._call(args, kwargs)
+
+    async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        from ._children import run_child  # children build on workflows, not the reverse
+
+        scope = current_scope()
+        if scope is None:
+            return await self.fn(*args, **kwargs)
+        return await run_child(scope, self, args, kwargs)
 
     def encode_input(
         self, serializer: Serializer, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -77,11 +90,14 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
 def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None
+    *, name: str | None = None, timeout: Duration | None = None
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 
 
-def workflow(fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None) -> Any:
+def workflow(
+    fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None,
+    timeout: Duration | None = None,
+) -> Any:
     """Make an ``async def`` a durable workflow.
 
     A workflow is replayed: after a crash it runs again from the top, and every
@@ -105,10 +121,14 @@ def workflow(fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None
         name: the name stored with each run, by which a recovering worker finds
             the code (default: the function's qualname). Keep it stable while
             runs of it may still be in flight.
+        timeout: a deadline for each run, from its start, in durable time; a run
+            still going then is cancelled (status ``cancelled``). ``rt.start(...,
+            timeout=...)`` overrides it.
     """
+    seconds = None if timeout is None else to_seconds(timeout)
 
     def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
-        wf = Workflow(f, name=name)
+        wf = Workflow(f, name=name, timeout=seconds)
         _REGISTRY[wf.name] = wf  # the latest definition of a name wins (re-imports, tests)
         return wf
 

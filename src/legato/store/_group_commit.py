@@ -110,8 +110,9 @@ class GroupCommitter:
 def _transaction(conn: sqlite3.Connection, ops: list[Op], wait_ms: int) -> list[Any]:
     """Run ``ops`` in one IMMEDIATE transaction; per-op errors don't sink the batch.
 
-    A failing statement is undone by SQLite on its own; the others commit. Each
-    op's result (or exception) is returned in order.
+    An op raises before it writes (it checks first), or its failing statement
+    is undone by SQLite on its own; the others commit. Each op's result (or
+    exception) is returned in order.
     """
     conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
     conn.execute("BEGIN IMMEDIATE")
@@ -120,9 +121,9 @@ def _transaction(conn: sqlite3.Connection, ops: list[Op], wait_ms: int) -> list[
         for op in ops:
             try:
                 results.append(op(conn))
-            except sqlite3.DatabaseError as exc:
-                if _is_locked(exc) or isinstance(exc, sqlite3.OperationalError):
-                    raise
+            except sqlite3.OperationalError:
+                raise  # locked, disk full, I/O: the whole batch fails
+            except Exception as exc:
                 results.append(exc)
         conn.execute("COMMIT")
     except BaseException:

@@ -38,6 +38,10 @@ class WorkflowRecord:
     error: bytes | None
     owner: str | None
     lease_until: float
+    wake_at: float | None  # set while ``waiting`` on a timer (0: wake now)
+    deadline: float | None  # durable time after which the workflow is cancelled
+    cancel: bool  # cancellation requested, not yet carried out
+    parent_id: str | None
     created_at: float
     updated_at: float
     finished_at: float | None
@@ -52,6 +56,8 @@ class NewWorkflow:
     input: bytes
     owner: str | None  # set: created already claimed by that worker ("running")
     lease_until: float
+    parent_id: str | None = None
+    deadline: float | None = None
 
 
 class Store(Protocol):
@@ -91,16 +97,74 @@ class Store(Protocol):
         ...
 
     async def claim(
-        self, owner: str, lease_until: float, now: float, limit: int, names: list[str]
+        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
+        names: list[str],
     ) -> list[WorkflowRecord]:
-        """Take up to ``limit`` workflows that are pending, or running with a lapsed lease.
+        """Take up to ``limit`` workflows that can run now.
 
-        Only workflows whose name is in ``names`` (the code this worker has).
+        That is: pending ones, running ones whose lease lapsed before ``now``
+        (real time), and waiting ones whose ``wake_at`` or ``deadline`` is at
+        or before ``clock_now`` (durable time). Only workflows whose name is in
+        ``names`` (the code this worker has).
         """
         ...
 
-    async def heartbeat(self, owner: str, lease_until: float) -> None:
-        """Extend the lease of every running workflow ``owner`` holds."""
+    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
+        """Extend the leases ``owner`` holds; return the ids whose cancellation was asked."""
+        ...
+
+    async def suspend(self, workflow_id: str, owner: str, wake_at: float | None) -> bool:
+        """Unload a running workflow: ``waiting``, no owner, woken at ``wake_at`` or by news."""
+        ...
+
+    async def send_signal(self, workflow_id: str, name: str, payload: bytes) -> None:
+        """Store a signal and wake its workflow if it is waiting.
+
+        Raises:
+            WorkflowNotFound: no such workflow. LegatoError: it has finished.
+        """
+        ...
+
+    async def take_signal(
+        self, workflow_id: str, owner: str, name: str, step: StepRecord
+    ) -> tuple[str, bytes | None]:
+        """Consume the oldest unconsumed signal ``name`` and record ``step`` with it, atomically.
+
+        The checkpoint's value is built from the signal's payload. Returns
+        ``("taken", payload)``, ``("none", None)`` when no such signal is
+        waiting, or ``("lost", None)`` when ``owner`` lost the lease (nothing
+        written in either of the last two).
+        """
+        ...
+
+    async def set_event(
+        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
+    ) -> bool:
+        """Publish an event value and record ``step``, atomically; ``False``: lease lost."""
+        ...
+
+    async def get_event(self, workflow_id: str, key: str) -> tuple[bool, bytes | None]:
+        """(found, value) of a workflow's event."""
+        ...
+
+    async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
+        """Ask for cancellation; a pending one is cancelled at once, a waiting one woken.
+
+        Raises:
+            WorkflowNotFound: no such workflow.
+        """
+        ...
+
+    async def resume(self, workflow_id: str) -> WorkflowRecord:
+        """Make a failed or cancelled workflow pending again, forgetting its failed steps.
+
+        Raises:
+            WorkflowNotFound: no such workflow. LegatoError: it is not failed or cancelled.
+        """
+        ...
+
+    async def children(self, workflow_id: str) -> list[str]:
+        """Ids of the unfinished workflows whose parent is ``workflow_id``."""
         ...
 
     async def release(self, owner: str, workflow_ids: list[str]) -> None:
@@ -109,6 +173,10 @@ class Store(Protocol):
 
     async def next_lease_expiry(self) -> float | None:
         """The earliest lease end among running workflows, or ``None``."""
+        ...
+
+    async def next_wake(self) -> float | None:
+        """The earliest ``wake_at`` or ``deadline`` among waiting workflows, or ``None``."""
         ...
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:

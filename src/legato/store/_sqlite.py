@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, final
 from urllib.parse import parse_qs, urlsplit
 
-from .._errors import StoreError
+from .._errors import LegatoError, StoreError, WorkflowNotFound
 from ._group_commit import GroupCommitter
 from ._protocol import NewWorkflow, StepRecord, WorkflowRecord
 from ._sqlite_schema import migrate
@@ -27,9 +27,10 @@ __all__ = ["SqliteStore", "parse_sqlite_url"]
 
 _SYNC_MODES = {"normal": "NORMAL", "full": "FULL", "off": "OFF", "extra": "EXTRA"}
 _WF_COLUMNS = (
-    "id, name, status, input, result, error, owner, lease_until, "
-    "created_at, updated_at, finished_at"
+    "id, name, status, input, result, error, owner, lease_until, wake_at, deadline, "
+    "cancel, parent_id, created_at, updated_at, finished_at"
 )
+_FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def parse_sqlite_url(url: str) -> tuple[Path, str]:
@@ -76,7 +77,28 @@ def _connect(path: Path, sync: str) -> sqlite3.Connection:
 
 
 def _record(row: tuple[Any, ...]) -> WorkflowRecord:
-    return WorkflowRecord(*row)
+    record = WorkflowRecord(*row)
+    object.__setattr__(record, "cancel", bool(record.cancel))
+    return record
+
+
+def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
+    row = conn.execute(f"SELECT {_WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
+                       ).fetchone()
+    return _record(row) if row is not None else None
+
+
+def _insert_step(conn: sqlite3.Connection, workflow_id: str, owner: str, step: StepRecord,
+                 value: bytes | None) -> bool:
+    # Fenced: written only while ``owner`` still holds the workflow.
+    cur = conn.execute(
+        "INSERT INTO steps (workflow_id, position, kind, name, ok, value, created_at)"
+        " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workflows"
+        " WHERE id = ? AND owner = ? AND status = 'running')",
+        (workflow_id, step.position, step.kind, step.name, step.ok, value, step.created_at,
+         workflow_id, owner),
+    )
+    return cur.rowcount == 1
 
 
 @final
@@ -131,79 +153,168 @@ class SqliteStore:
             now = _now()
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
+                " parent_id, deadline, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
-                 wf.owner, wf.lease_until, now, now),
+                 wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now),
             )
-            if cur.rowcount:
-                return None
-            row = conn.execute(
-                f"SELECT {_WF_COLUMNS} FROM workflows WHERE id = ?", (wf.id,)
-            ).fetchone()
-            return _record(row)
+            return None if cur.rowcount else _select_one(conn, wf.id)
 
         result: WorkflowRecord | None = await self._write(f"create workflow {wf.id!r}", op)
         return result
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
-        params = (workflow_id, step.position, step.kind, step.name, step.ok, step.value,
-                  step.created_at, workflow_id, owner)
-
-        def op(conn: sqlite3.Connection) -> bool:
-            # Fenced: written only while ``owner`` still holds the workflow.
-            cur = conn.execute(
-                "INSERT INTO steps (workflow_id, position, kind, name, ok, value, created_at)"
-                " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workflows"
-                " WHERE id = ? AND owner = ? AND status = 'running')",
-                params,
-            )
-            return cur.rowcount == 1
-
-        return self._submit(op)
+        return self._submit(lambda conn: _insert_step(conn, workflow_id, owner, step, step.value))
 
     async def finish(
         self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
     ) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             now = _now()
-            cur = conn.execute(
+            row = conn.execute(
                 "UPDATE workflows SET status = ?, result = ?, error = ?, owner = NULL,"
-                " lease_until = 0, updated_at = ?, finished_at = ?"
-                " WHERE id = ? AND owner = ? AND status = 'running'",
+                " lease_until = 0, wake_at = NULL, cancel = 0, updated_at = ?, finished_at = ?"
+                " WHERE id = ? AND owner = ? AND status = 'running' RETURNING parent_id",
                 (status, result, error, now, now, workflow_id, owner),
-            )
-            return cur.rowcount == 1
+            ).fetchone()
+            if row is None:
+                return False
+            if row[0] is not None:  # a parent waiting on this child wakes up
+                _wake(conn, row[0])
+            return True
 
         done: bool = await self._write(f"finish workflow {workflow_id!r}", op)
         return done
 
     async def claim(
-        self, owner: str, lease_until: float, now: float, limit: int, names: list[str]
+        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
+        names: list[str],
     ) -> list[WorkflowRecord]:
         def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
             rows = conn.execute(
                 "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
-                " updated_at = ? WHERE id IN (SELECT id FROM workflows"
-                " WHERE (status = 'pending' OR (status = 'running' AND lease_until < ?))"
+                " wake_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM workflows"
+                " WHERE (status = 'pending' OR (status = 'running' AND lease_until < ?)"
+                "  OR (status = 'waiting' AND (wake_at <= ? OR deadline <= ?)))"
                 " AND name IN (SELECT value FROM json_each(?))"
                 " ORDER BY created_at LIMIT ?)"
                 f" RETURNING {_WF_COLUMNS}",
-                (owner, lease_until, now, now, json.dumps(names), limit),
+                (owner, lease_until, now, now, clock_now, clock_now, json.dumps(names), limit),
             ).fetchall()
             return [_record(r) for r in rows]
 
         claimed: list[WorkflowRecord] = await self._write("claim workflows", op)
         return claimed
 
-    async def heartbeat(self, owner: str, lease_until: float) -> None:
-        await self._write(
-            "renew leases",
-            lambda conn: conn.execute(
-                "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'running'",
-                (lease_until, owner),
-            ),
-        )
+    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'running'"
+                " RETURNING id, cancel", (lease_until, owner)).fetchall()
+            return [wid for wid, cancel in rows if cancel]
+
+        cancelled: list[str] = await self._write("renew leases", op)
+        return cancelled
+
+    async def suspend(self, workflow_id: str, owner: str, wake_at: float | None) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE workflows SET status = 'waiting', owner = NULL, lease_until = 0,"
+                " wake_at = ?, updated_at = ? WHERE id = ? AND owner = ? AND status = 'running'",
+                (wake_at, _now(), workflow_id, owner))
+            return cur.rowcount == 1
+
+        done: bool = await self._write(f"suspend workflow {workflow_id!r}", op)
+        return done
+
+    async def send_signal(self, workflow_id: str, name: str, payload: bytes) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            record = _select_one(conn, workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            if record.status in _FINISHED:
+                raise LegatoError(
+                    f"workflow {workflow_id!r} has already {record.status}; signal "
+                    f"{name!r} was not stored. Check handle.status() before signalling")
+            conn.execute(
+                "INSERT INTO signals (workflow_id, name, payload, created_at)"
+                " VALUES (?, ?, ?, ?)", (workflow_id, name, payload, _now()))
+            _wake(conn, workflow_id)
+
+        await self._write(f"signal workflow {workflow_id!r}", op)
+
+    async def take_signal(
+        self, workflow_id: str, owner: str, name: str, step: StepRecord
+    ) -> tuple[str, bytes | None]:
+        def op(conn: sqlite3.Connection) -> tuple[str, bytes | None]:
+            row = conn.execute(
+                "SELECT seq, payload FROM signals WHERE workflow_id = ? AND name = ?"
+                " AND consumed_at IS NULL ORDER BY seq LIMIT 1", (workflow_id, name)).fetchone()
+            if row is None:
+                return "none", None
+            if not _insert_step(conn, workflow_id, owner, step, row[1]):
+                return "lost", None
+            conn.execute("UPDATE signals SET consumed_at = ? WHERE seq = ?",
+                         (step.position, row[0]))
+            return "taken", row[1]
+
+        taken: tuple[str, bytes | None] = await self._write(
+            f"take signal {name!r} of {workflow_id!r}", op)
+        return taken
+
+    async def set_event(
+        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
+    ) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            if not _insert_step(conn, workflow_id, owner, step, None):
+                return False
+            conn.execute(
+                "INSERT INTO events (workflow_id, key, value, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at", (workflow_id, key, value, _now()))
+            return True
+
+        done: bool = await self._write(f"set event {key!r} of {workflow_id!r}", op)
+        return done
+
+    async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
+        def op(conn: sqlite3.Connection) -> WorkflowRecord:
+            now = _now()
+            conn.execute(
+                "UPDATE workflows SET status = 'cancelled', finished_at = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'pending'", (now, now, workflow_id))
+            conn.execute(
+                "UPDATE workflows SET cancel = 1, updated_at = ?"
+                " WHERE id = ? AND status IN ('running', 'waiting')", (now, workflow_id))
+            _wake(conn, workflow_id)
+            record = _select_one(conn, workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            return record
+
+        record: WorkflowRecord = await self._write(f"cancel workflow {workflow_id!r}", op)
+        return record
+
+    async def resume(self, workflow_id: str) -> WorkflowRecord:
+        def op(conn: sqlite3.Connection) -> WorkflowRecord:
+            record = _select_one(conn, workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            if record.status not in ("failed", "cancelled"):
+                raise LegatoError(
+                    f"workflow {workflow_id!r} is {record.status}; only failed or cancelled "
+                    "workflows can be resumed")
+            conn.execute("DELETE FROM steps WHERE workflow_id = ? AND ok = 0", (workflow_id,))
+            conn.execute(
+                "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
+                " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL,"
+                " finished_at = NULL, updated_at = ? WHERE id = ?", (_now(), workflow_id))
+            resumed = _select_one(conn, workflow_id)
+            assert resumed is not None
+            return resumed
+
+        record: WorkflowRecord = await self._write(f"resume workflow {workflow_id!r}", op)
+        return record
 
     async def release(self, owner: str, workflow_ids: list[str]) -> None:
         await self._write(
@@ -229,6 +340,27 @@ class SqliteStore:
             "SELECT min(lease_until) FROM workflows WHERE status = 'running'", ())
         value = rows[0][0]
         return float(value) if value is not None else None
+
+    async def next_wake(self) -> float | None:
+        rows = self._read(
+            "read timers",
+            "SELECT min(coalesce(min(wake_at, deadline), wake_at, deadline)) FROM workflows"
+            " WHERE status = 'waiting'", ())
+        value = rows[0][0]
+        return float(value) if value is not None else None
+
+    async def get_event(self, workflow_id: str, key: str) -> tuple[bool, bytes | None]:
+        rows = self._read(
+            f"read event {key!r} of {workflow_id!r}",
+            "SELECT value FROM events WHERE workflow_id = ? AND key = ?", (workflow_id, key))
+        return (True, rows[0][0]) if rows else (False, None)
+
+    async def children(self, workflow_id: str) -> list[str]:
+        rows = self._read(
+            f"read the children of {workflow_id!r}",
+            "SELECT id FROM workflows WHERE parent_id = ? AND status NOT IN"
+            " ('succeeded', 'failed', 'cancelled')", (workflow_id,))
+        return [r[0] for r in rows]
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         rows = self._read(
@@ -259,6 +391,12 @@ class SqliteStore:
             f"SELECT {_WF_COLUMNS} FROM workflows{clause} ORDER BY created_at DESC LIMIT ?",
             (*params, limit))
         return [_record(r) for r in rows]
+
+
+def _wake(conn: sqlite3.Connection, workflow_id: str) -> None:
+    """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
+    conn.execute("UPDATE workflows SET wake_at = 0 WHERE id = ? AND status = 'waiting'",
+                 (workflow_id,))
 
 
 def _now() -> float:

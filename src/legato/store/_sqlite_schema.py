@@ -14,7 +14,7 @@ from .._errors import SchemaVersionError
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
 MIGRATIONS: list[str] = [
-    # 1: workflows and their checkpoints
+    # 1: workflows, their checkpoints, signals and events
     """
     CREATE TABLE workflows (
         id          TEXT PRIMARY KEY,
@@ -25,12 +25,34 @@ MIGRATIONS: list[str] = [
         error       BLOB,
         owner       TEXT,
         lease_until REAL NOT NULL DEFAULT 0,
+        wake_at     REAL,
+        deadline    REAL,
+        cancel      INTEGER NOT NULL DEFAULT 0,
+        parent_id   TEXT,
         created_at  REAL NOT NULL,
         updated_at  REAL NOT NULL,
         finished_at REAL
     );
     CREATE INDEX workflows_by_status ON workflows (status, lease_until);
+    CREATE INDEX workflows_by_wake ON workflows (wake_at) WHERE status = 'waiting';
     CREATE INDEX workflows_by_owner ON workflows (owner) WHERE owner IS NOT NULL;
+    CREATE INDEX workflows_by_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
+    CREATE TABLE signals (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow_id TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        payload     BLOB,
+        created_at  REAL NOT NULL,
+        consumed_at TEXT
+    );
+    CREATE INDEX signals_waiting ON signals (workflow_id, name, seq) WHERE consumed_at IS NULL;
+    CREATE TABLE events (
+        workflow_id TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        value       BLOB,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (workflow_id, key)
+    ) WITHOUT ROWID;
     CREATE TABLE steps (
         workflow_id TEXT NOT NULL,
         position    TEXT NOT NULL,

@@ -1,0 +1,83 @@
+"""Sagas: undo finished work, in reverse order, when a later part fails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, final
+
+from ._context import current_scope
+from ._step import Step
+
+__all__ = ["Saga", "saga"]
+
+log = logging.getLogger("legato.saga")
+
+
+@final
+class Saga:
+    """Compensations registered so far; made by :func:`saga`."""
+
+    __slots__ = ("_compensations",)
+
+    def __init__(self) -> None:
+        self._compensations: list[tuple[Step[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+
+    def compensate(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Register ``fn(*args, **kwargs)`` to run if the saga's block fails.
+
+        ``fn`` runs as a durable step: pass a ``@legato.step`` to give it a name
+        and a retry policy; a plain function becomes a step named after it.
+        """
+        step = fn if isinstance(fn, Step) else Step(fn, name=f"compensate:{fn.__name__}",
+                                                     timeout=None)
+        self._compensations.append((step, args, kwargs))
+
+    async def __aenter__(self) -> Saga:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or not _compensates(exc):
+            return
+        for step, args, kwargs in reversed(self._compensations):
+            try:
+                await step(*args, **kwargs)
+            except Exception as failure:
+                # Later compensations still run; the failure travels with the error.
+                log.exception("compensation %s failed", step.name)
+                exc.add_note(f"compensation {step.name!r} failed too: {failure!r}")
+
+
+def _compensates(exc: BaseException) -> bool:
+    """Failures and asked-for cancellations compensate; unloading and shutdown don't."""
+    if isinstance(exc, Exception):
+        return True
+    if isinstance(exc, asyncio.CancelledError):
+        scope = current_scope()
+        return scope is None or scope.run.cancel_requested
+    return False  # Suspend, LeaseLost, KeyboardInterrupt...
+
+
+def saga() -> Saga:
+    """A block whose registered compensations run, newest first, if it raises.
+
+    Each compensation is a durable step: a crash while compensating resumes
+    compensating and never repeats a finished compensation. The error then
+    propagates. A workflow unloaded while it waits is not a failure: nothing
+    is compensated then.
+
+    Example::
+
+        async with legato.saga() as saga:
+            flight = await book_flight(trip)
+            saga.compensate(cancel_flight, flight["id"])
+            hotel = await book_hotel(trip)
+            saga.compensate(cancel_hotel, hotel["id"])
+            await book_car(trip)          # raises: hotel, then flight, are cancelled
+    """
+    return Saga()

@@ -1,0 +1,96 @@
+"""Talking to running workflows: signals in, events out (the workflow side)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .._duration import Duration, to_seconds
+from .._errors import LegatoError
+from ..store import StepRecord
+from ._context import LeaseLost, Run, Scope, current_scope
+
+__all__ = ["set_event", "wait_for_signal"]
+
+
+def _scope(what: str) -> Scope:
+    scope = current_scope()
+    if scope is None:
+        raise LegatoError(
+            f"legato.{what}() was called outside a workflow; it only works in code running "
+            "under a @legato.workflow started by a Runtime (from outside, use "
+            "rt.signal(id, name, payload) / handle.get_event(key))"
+        )
+    return scope
+
+
+async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
+    """Wait for the signal ``name`` and return its payload; ``None`` on timeout.
+
+    Signals sent before the wait are buffered; several signals of one name are
+    consumed one per wait, in order, each exactly once even across crashes.
+    A long wait unloads the workflow until the signal arrives (or the timeout
+    passes); the timeout is durable: after a crash only what is left is waited.
+
+    Example::
+
+        approval = await legato.wait_for_signal("approval", timeout="48h")
+        if approval is None:
+            return "timed out"
+
+    and from outside: ``await rt.signal(workflow_id, "approval", {"by": "ana"})``.
+    """
+    scope = _scope("wait_for_signal")
+    run = scope.run
+    position = scope.next_position()
+    record = run.replay(position, "signal", name)
+    if record is not None:  # value None: the recorded wait timed out
+        return run.serializer.loads(record.value) if record.value is not None else None
+    deadline = None if timeout is None else await _deadline(run, position, to_seconds(timeout))
+    while True:
+        outcome, payload = await run.store.take_signal(
+            run.id, run.owner, name, StepRecord(position, "signal", name, True, None, time.time()))
+        if outcome == "taken":
+            return run.serializer.loads(payload) if payload is not None else None
+        if outcome == "lost":
+            raise LeaseLost(f"workflow {run.id!r} is now owned by another worker")
+        now = run.clock.now()
+        if deadline is not None and now >= deadline:
+            await run.record_raw(position, "signal", name, None)
+            return None
+        if run.can_suspend(scope) and (deadline is None or deadline - now > run.suspend_after):
+            raise run.suspend(deadline)
+        await run.wait_news(deadline)
+
+
+async def _deadline(run: Run, position: str, seconds: float) -> float:
+    """The wait's end in durable time, recorded at the first run (sub-position ``.1``)."""
+    at = f"{position}.1"
+    record = run.replay(at, "deadline", "")
+    if record is not None:
+        return float(run.outcome(record))
+    deadline = run.clock.now() + seconds
+    await run.record(at, "deadline", "", deadline)
+    return deadline
+
+
+async def set_event(key: str, value: Any) -> None:
+    """Publish ``value`` under ``key`` for callers of ``handle.get_event(key)``.
+
+    For progress and status: a later ``set_event`` of the same key replaces
+    the value. Recorded: a replay does not publish again.
+
+    Example::
+
+        await legato.set_event("progress", {"done": 3, "of": 10})
+    """
+    scope = _scope("set_event")
+    run = scope.run
+    position = scope.next_position()
+    if run.replay(position, "event", key) is not None:
+        return
+    data = run.serializer.dumps(value, label=f"the value of event {key!r}")
+    step = StepRecord(position, "event", key, True, None, time.time())
+    if not await run.store.set_event(run.id, run.owner, key, data, step):
+        raise LeaseLost(f"workflow {run.id!r} is now owned by another worker")
+    run.host.event_set(run.id)
