@@ -66,3 +66,37 @@ async def named(name: str) -> str:
 async def evolving() -> list[str]:
     """Version 1; the non-determinism test replaces it with a different body."""
     return [await named("first"), await named("second"), await named("third")]
+
+
+@legato.workflow(name="sleeper")
+async def sleeper() -> str:
+    await named("before")
+    await legato.sleep(1.0)
+    return await named("after")
+
+
+@legato.workflow(name="signalled")
+async def signalled() -> str:
+    await named("asked")
+    answer = await legato.wait_for_signal("go")
+    return await named(f"got-{answer}")
+
+
+class CarUnavailable(Exception):
+    pass
+
+
+@legato.step
+async def book_car() -> str:
+    await _run_body("car")
+    raise CarUnavailable("no cars left")
+
+
+@legato.workflow(name="trip_saga")
+async def trip_saga() -> str:
+    async with legato.saga() as saga:
+        await named("flight")
+        saga.compensate(named, "cancel-flight")
+        await named("hotel")
+        saga.compensate(named, "cancel-hotel")
+        return await book_car()

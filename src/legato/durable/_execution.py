@@ -10,6 +10,7 @@ from typing import Any
 from .._clock import Clock
 from .._errors import SerializationError, WorkflowCancelled
 from .._serde import Serializer, encode_error
+from ..flow._deterministic import deterministic
 from ..flow._hooks import RECORDER
 from ..store import Store, WorkflowRecord
 from ._context import Host, LeaseLost, Run, Scope, Suspend
@@ -59,7 +60,11 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
     inputs = engine.serializer.loads(record.input)
     token = RECORDER.set(Scope(run))
     try:
-        value = await wf.fn(*inputs["args"], **inputs["kwargs"])
+        if wf.deterministic:
+            async with deterministic():
+                value = await wf.fn(*inputs["args"], **inputs["kwargs"])
+        else:
+            value = await wf.fn(*inputs["args"], **inputs["kwargs"])
     except Suspend as suspend:
         unloaded = await engine.store.suspend(run.id, run.owner, suspend.wake_at)
         return "waiting" if unloaded else None

@@ -25,7 +25,8 @@ class Workflow(Generic[P, R]):
     """An async function made durable by :func:`workflow`."""
 
     def __init__(
-        self, fn: Callable[P, Awaitable[R]], *, name: str | None, timeout: float | None = None
+        self, fn: Callable[P, Awaitable[R]], *, name: str | None, timeout: float | None = None,
+        deterministic: bool = False,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(
@@ -35,6 +36,7 @@ class Workflow(Generic[P, R]):
         self.fn = fn
         self.name = name or fn.__qualname__
         self.timeout = timeout
+        self.deterministic = deterministic
         self.signature = _signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -90,13 +92,13 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
 def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, timeout: Duration | None = None
+    *, name: str | None = None, timeout: Duration | None = None, deterministic: bool = False
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 
 
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None,
-    timeout: Duration | None = None,
+    timeout: Duration | None = None, deterministic: bool = False,
 ) -> Any:
     """Make an ``async def`` a durable workflow.
 
@@ -124,11 +126,14 @@ def workflow(
         timeout: a deadline for each run, from its start, in durable time; a run
             still going then is cancelled (status ``cancelled``). ``rt.start(...,
             timeout=...)`` overrides it.
+        deterministic: run the body under ``legato.deterministic()``: spawned
+            futures run one at a time in FIFO order and race/vote/select resolve
+            in argument order, so results are identical run after run.
     """
     seconds = None if timeout is None else to_seconds(timeout)
 
     def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
-        wf = Workflow(f, name=name, timeout=seconds)
+        wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic)
         _REGISTRY[wf.name] = wf  # the latest definition of a name wins (re-imports, tests)
         return wf
 

@@ -1,0 +1,51 @@
+"""Ten thousand sleeping workflows hold no task and almost no memory."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sqlite3
+
+import legato
+
+MB = 1024 * 1024
+# Bytes of resident memory per suspended workflow, at most. Measured: ~520, nearly all
+# SQLite's page caches filling up to their cap (2 MB per connection) as the file grows.
+BOUND_PER_WORKFLOW = 1024
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@legato.workflow(name="nap")
+async def nap(i: int) -> int:
+    await legato.sleep("1h")
+    return i
+
+
+def waiting(db: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM workflows WHERE status = 'waiting'").fetchone()[0]
+
+
+async def start_sleepers(rt: legato.Runtime, db: str, first: int, n: int) -> None:
+    await asyncio.gather(*(rt.start(nap, i, id=f"nap-{i}") for i in range(first, first + n)))
+    while waiting(db) < first + n:
+        await asyncio.sleep(0.05)
+    gc.collect()
+
+
+async def test_ten_thousand_sleeping_workflows_are_unloaded(db):
+    """The first 10,000 warm up Python's allocator (RSS never shrinks); the next
+    10,000 sleepers may add at most BOUND_PER_WORKFLOW each: the store holds them."""
+    n = 10_000
+    async with legato.Runtime(db) as rt:
+        await start_sleepers(rt, db, 0, n)
+        before = rss()
+        await start_sleepers(rt, db, n, n)
+        grown = rss() - before
+        assert rt._worker is not None
+        assert not rt._worker.tasks and not rt._worker.runs  # no task, no run held
+    assert grown < n * BOUND_PER_WORKFLOW, f"RSS grew {grown / MB:.1f} MB for {n} workflows"
