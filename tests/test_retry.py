@@ -339,7 +339,7 @@ async def test_a_step_timeout_is_a_timeout_error_naming_the_step():
     async def own_timeout() -> None:
         raise TimeoutError("the server said so")
 
-    with pytest.raises(TimeoutError, match="step 'hang' did not finish within .* 0.02 s"):
+    with pytest.raises(TimeoutError, match=r"step 'hang' did not finish within .* 0\.02 s"):
         await hang()
     with pytest.raises(TimeoutError, match="the server said so"):  # not rewritten
         await own_timeout()
@@ -362,15 +362,13 @@ async def test_a_thread_run_step_is_not_interrupted_by_its_timeout():
 
 
 async def test_a_restarted_runtime_neither_reruns_attempts_nor_restarts_the_wait(db):
-    entered = asyncio.Event()
     runs: list[float] = []
-    clock = legato.VirtualClock(start=T0, autojump=False)
+    clock = WatchedClock(legato.VirtualClock(start=T0, autojump=False), T0 + 10)
     later = WatchedClock(legato.VirtualClock(start=T0 + 4, autojump=False), T0 + 10)
 
     @legato.step(retry=Retry(attempts=3, initial=10, jitter=0))
     async def once_failing() -> str:
         runs.append((later if later.used else clock).now())
-        entered.set()
         if len(runs) == 1:
             raise ConnectionError("first run fails")
         return "second run works"
@@ -381,9 +379,8 @@ async def test_a_restarted_runtime_neither_reruns_attempts_nor_restarts_the_wait
 
     async with legato.Runtime(db, clock=clock) as rt:
         await rt.start(restarted, id="r")
-        await entered.wait()
-        while len((await rt.get("r")).steps) < 2:  # the attempt and its wait are committed
-            await asyncio.sleep(0.005)
+        await clock.waiting.wait()  # attempt 1 failed; it and the wait are committed
+        assert len((await rt.get("r")).steps) == 2
     # A new process 4 s later: 6 s of the 10 s wait are left.
     later.used = True
     async with legato.Runtime(db, clock=later) as rt:
@@ -402,17 +399,7 @@ async def test_retry_count_and_wait_survive_sigkill_between_attempts(db, tmp_pat
     log = tmp_path / "runs.log"
     log.touch()
     monkeypatch.setenv("LEGATO_TEST_LOG", str(log))
-    child = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "crash_retry_child.py"), db, "rc-1"],
-        env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wake_at = await asyncio.to_thread(_wait_for_second_wait, db, "rc-1", child)
-        child.kill()  # while waiting between attempt 2 and attempt 3
-        child.wait()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    wake_at = await asyncio.to_thread(_kill_during_second_wait, db, "rc-1")
     assert len(log.read_text().split()) == 2
 
     async with legato.Runtime(db) as rt:
@@ -430,24 +417,43 @@ async def test_retry_count_and_wait_survive_sigkill_between_attempts(db, tmp_pat
     assert crash_retry_child.RETRY.delays() == (0.3, 3.0)
 
 
-def _wait_for_second_wait(db: str, workflow_id: str, child: subprocess.Popen[str]) -> float:
-    """Block until the worker has committed its wait after attempt 2; its wake-up time."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise AssertionError(f"worker exited: {child.stdout.read() if child.stdout else ''}")
-        if Path(db).exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    row = conn.execute(
-                        "SELECT value FROM steps WHERE workflow_id = ? AND position = '1.4'",
-                        (workflow_id,)).fetchone()
-            except sqlite3.OperationalError:  # the schema is not there yet
-                row = None
-            if row is not None:
-                return float(orjson.loads(row[0]))
-        time.sleep(0.005)
-    raise AssertionError("the worker never reached its second wait")
+def _kill_during_second_wait(db: str, workflow_id: str) -> float:
+    """Run the worker until it has committed its wait after attempt 2, then SIGKILL it.
+
+    Returns the recorded wake-up time of that wait.
+    """
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "crash_retry_child.py"), db, workflow_id],
+        env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                output = child.stdout.read() if child.stdout else ""
+                raise AssertionError(f"worker exited: {output}")
+            wake_at = _recorded_wait(db, workflow_id, "1.4")
+            if wake_at is not None:
+                child.kill()  # while waiting between attempt 2 and attempt 3
+                return wake_at
+            time.sleep(0.005)
+        raise AssertionError("the worker never reached its second wait")
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def _recorded_wait(db: str, workflow_id: str, position: str) -> float | None:
+    if not Path(db).exists():
+        return None
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(
+                "SELECT value FROM steps WHERE workflow_id = ? AND position = ?",
+                (workflow_id, position)).fetchone()
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return None
+    return None if row is None else float(orjson.loads(row[0]))
 
 
 # -- the seeds' examples -----------------------------------------------------------------

@@ -64,6 +64,10 @@ from .flow import sleep as sleep
 from .flow import spawn as spawn
 from .flow import timeout as timeout
 from .flow import vote as vote
+from .resilience import CircuitBreaker as CircuitBreaker
+from .resilience import CircuitState as CircuitState
+from .resilience import Retry as Retry
+from .resilience import retry as retry
 
 __version__ = "0.1.0"
 
@@ -73,7 +77,9 @@ __all__ = [
     "Channel",
     "ChannelClosed",
     "ChildHandle",
+    "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitState",
     "Completed",
     "EffectViolation",
     "Failed",
@@ -87,6 +93,7 @@ __all__ = [
     "Pending",
     "PickleSerializer",
     "Results",
+    "Retry",
     "Runtime",
     "Saga",
     "SchemaVersionError",
@@ -113,6 +120,7 @@ __all__ = [
     "parallel",
     "race",
     "random",
+    "retry",
     "run",
     "saga",
     "select",
