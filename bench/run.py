@@ -6,26 +6,27 @@ import json
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_durable
+import bench_flow
+import bench_waiting
 from table import print_table
 
 
 def main() -> None:
-    results = {"python": platform.python_version(), "machine": platform.machine()}
-    durable = bench_durable.run()
-    print_table("durable engine (SQLite, synchronous=NORMAL)", durable)
-    results["durable"] = durable  # type: ignore[assignment]
-    try:
-        import bench_flow
-    except ImportError:
-        pass
-    else:
-        flow = bench_flow.run()
-        print_table("primitives vs asyncio (outside workflows)", flow)
-        results["flow"] = flow  # type: ignore[assignment]
+    results: dict[str, Any] = {"python": platform.python_version(),
+                               "machine": platform.machine()}
+    for key, title, bench in [
+        ("durable", "durable engine (SQLite, synchronous=NORMAL)", bench_durable.run),
+        ("waiting", "waiting (SQLite)", bench_waiting.run),
+        ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
+         bench_flow.run),
+    ]:
+        results[key] = bench()
+        print_table(title, results[key])
     out = Path(__file__).parent / "results.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nJSON: {out}")

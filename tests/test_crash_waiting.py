@@ -7,9 +7,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import crash_workflows
 import pytest
 
+import crash_workflows
 import legato
 
 

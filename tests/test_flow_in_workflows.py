@@ -322,10 +322,6 @@ async def select_lost_signal_wf() -> list[Any]:
     return [choice.name, later]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a wait_for_signal() arm that loses a select still consumes a buffered "
-    "signal (store.take_signal commits even though its task was cancelled), so the "
-    "signal is lost to the next wait; see the report"))
 async def test_a_losing_signal_arm_does_not_consume_the_signal(db):
     async with legato.Runtime(db, worker=False) as client:  # the signal is already buffered
         await client.start(select_lost_signal_wf, id="lost")

@@ -30,7 +30,7 @@ def test_design_names_are_exported():
 def test_every_public_callable_has_a_docstring_with_an_example():
     for name in legato.__all__:
         obj = getattr(legato, name)
-        if not callable(obj) or inspect.isclass(obj) and issubclass(obj, BaseException):
+        if not callable(obj) or (inspect.isclass(obj) and issubclass(obj, BaseException)):
             continue
         doc = inspect.getdoc(obj) or ""
         assert doc, f"legato.{name} has no docstring"

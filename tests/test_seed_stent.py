@@ -832,11 +832,6 @@ async def booking_saga_closures(trip: dict[str, Any]) -> dict[str, Any]:
     return {"flight": flight}
 
 
-@pytest.mark.filterwarnings("ignore:coroutine 'Step._run' was never awaited")
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: saga.compensate(lambda: cancel_flight(id)) never cancels the flight: the "
-    "lambda is a plain def, so it runs in a thread and its coroutine result fails to "
-    "serialize; the failure only becomes a note on the error; see the report"))
 async def test_saga_compensate_accepts_a_closure_that_calls_a_step(db):
     async with legato.Runtime(db) as rt:
         with pytest.raises(BookingError):

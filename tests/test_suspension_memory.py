@@ -7,6 +7,7 @@ import gc
 import sqlite3
 
 import legato
+from polling import eventually
 
 MB = 1024 * 1024
 # Bytes of resident memory per suspended workflow, at most. Measured: ~520, nearly all
@@ -32,8 +33,7 @@ def waiting(db: str) -> int:
 
 async def start_sleepers(rt: legato.Runtime, db: str, first: int, n: int) -> None:
     await asyncio.gather(*(rt.start(nap, i, id=f"nap-{i}") for i in range(first, first + n)))
-    while waiting(db) < first + n:
-        await asyncio.sleep(0.05)
+    await eventually(lambda: waiting(db) >= first + n, timeout=60)
     gc.collect()
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 import legato
+from polling import eventually, status_is
 
 calls: Counter[str] = Counter()
 
@@ -48,13 +49,11 @@ async def test_a_long_sleep_unloads_the_workflow_and_wakes_it_on_time(db):
     clock = legato.VirtualClock(start=0.0, autojump=False)
     async with legato.Runtime(db, clock=clock) as rt:
         handle = await rt.start(scheduled, "n2", id="n2")
-        while (await handle.status()) != "waiting":
-            await asyncio.sleep(0.01)
+        await eventually(status_is(handle, "waiting"))
         assert "n2" not in rt._worker.tasks  # type: ignore[union-attr]  # no task held
         assert calls == {"n2: starting": 1}
         await clock.advance(86400)
-        while calls["n2: check-in"] == 0:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: calls["n2: check-in"] > 0)
         await clock.advance(7 * 86400)
         assert await handle.result(timeout=5) == ["n2: starting", "n2: check-in", "n2: complete"]
     assert set(calls.values()) == {1}
@@ -64,15 +63,13 @@ async def test_a_sleep_replayed_after_a_restart_waits_only_what_is_left(db):
     clock = legato.VirtualClock(start=0.0, autojump=False)
     async with legato.Runtime(db, clock=clock) as rt:
         handle = await rt.start(scheduled, "n3", id="n3")
-        while (await handle.status()) != "waiting":
-            await asyncio.sleep(0.01)
+        await eventually(status_is(handle, "waiting"))
     clock2 = legato.VirtualClock(start=86400 - 1, autojump=False)  # a day later, minus 1 s
     async with legato.Runtime(db, clock=clock2) as rt:
         await asyncio.sleep(0.05)
         assert calls["n3: check-in"] == 0
         await clock2.advance(1)
-        while calls["n3: check-in"] == 0:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: calls["n3: check-in"] > 0)
     assert calls == {"n3: starting": 1, "n3: check-in": 1}
 
 
@@ -90,8 +87,7 @@ async def approval_workflow(request: str) -> dict[str, object]:
 async def test_a_signal_wakes_a_waiting_workflow(db):
     async with legato.Runtime(db) as rt:
         handle = await rt.start(approval_workflow, "r1", id="r1")
-        while (await handle.status()) != "waiting":
-            await asyncio.sleep(0.01)
+        await eventually(status_is(handle, "waiting"))
         await handle.signal("approval", {"approved": True, "approver": "admin@example.com"})
         assert await handle.result(timeout=5) == {"status": "approved", "by": "admin@example.com"}
 
@@ -140,8 +136,7 @@ async def test_wait_for_signal_returns_the_signal_before_the_timeout(db):
     clock = legato.VirtualClock(start=0.0, autojump=False)
     async with legato.Runtime(db, clock=clock) as rt:
         handle = await rt.start(approval_with_timeout, "r4", id="r4")
-        while (await handle.status()) != "waiting":
-            await asyncio.sleep(0.01)
+        await eventually(status_is(handle, "waiting"))
         await clock.advance(47 * 3600)
         await rt.signal("r4", "approval", "ana")
         assert await handle.result(timeout=5) == "approved by ana"
@@ -286,8 +281,8 @@ async def test_cancel_a_waiting_workflow_and_its_children(db):
 
     async with legato.Runtime(db) as rt:
         handle = await rt.start(sleepy_parent, id="sp")
-        while (await handle.status()) != "waiting" or (await rt.get("sp/1")).status != "waiting":
-            await asyncio.sleep(0.01)
+        await eventually(status_is(handle, "waiting"))
+        await eventually(status_is(rt.handle("sp/1"), "waiting"))
         await handle.cancel()
         with pytest.raises(legato.WorkflowCancelled):
             await handle.result(timeout=5)

@@ -25,7 +25,6 @@ Each message says what happened and what to do about it.
 
 from __future__ import annotations
 
-
 __all__ = [
     "AllFailed",
     "ChannelClosed",

@@ -10,7 +10,7 @@ waits and woken when the child finishes.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 from .._errors import LegatoError, WorkflowCancelled
 from .._serde import decode_error
@@ -36,7 +36,7 @@ async def run_child(scope: Scope, wf: Workflow[Any, R], args: tuple[Any, ...],
         return value
     child_id = f"{run.id}/{position}"
     await _create(run, wf, child_id, args, kwargs)
-    return await _await_child(scope, run, position, wf.name, child_id)
+    return cast(R, await _await_child(scope, run, position, wf.name, child_id))
 
 
 async def _create(run: Run, wf: Workflow[Any, Any], child_id: str, args: tuple[Any, ...],

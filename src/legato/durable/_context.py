@@ -130,7 +130,7 @@ class Run:
         finds them.
         """
         self.news.clear()
-        waits = [asyncio.ensure_future(self.news.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.news.wait())]
         if until is not None:
             waits.append(asyncio.ensure_future(self.clock.sleep_until(until)))
         try:

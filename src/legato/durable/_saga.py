@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -29,10 +30,13 @@ class Saga:
         """Register ``fn(*args, **kwargs)`` to run if the saga's block fails.
 
         ``fn`` runs as a durable step: pass a ``@legato.step`` to give it a name
-        and a retry policy; a plain function becomes a step named after it.
+        and a retry policy; any other callable (an ``async def``, a ``def``, a
+        ``lambda: cancel_flight(flight_id)``) becomes a step named after it, and
+        an awaitable it returns is awaited inside that step.
         """
-        step = fn if isinstance(fn, Step) else Step(fn, name=f"compensate:{fn.__name__}",
-                                                     timeout=None)
+        step = fn if isinstance(fn, Step) else Step(
+            _awaiting(fn), name=f"compensate:{getattr(fn, '__name__', 'callable')}",
+            timeout=None)
         self._compensations.append((step, args, kwargs))
 
     async def __aenter__(self) -> Saga:
@@ -51,6 +55,14 @@ class Saga:
                 # Later compensations still run; the failure travels with the error.
                 log.exception("compensation %s failed", step.name)
                 exc.add_note(f"compensation {step.name!r} failed too: {failure!r}")
+
+
+def _awaiting(fn: Callable[..., Any]) -> Callable[..., Any]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    return call
 
 
 def _compensates(exc: BaseException) -> bool:

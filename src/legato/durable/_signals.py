@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -48,8 +49,7 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
         return run.serializer.loads(record.value) if record.value is not None else None
     deadline = None if timeout is None else await _deadline(run, position, to_seconds(timeout))
     while True:
-        outcome, payload = await run.store.take_signal(
-            run.id, run.owner, name, StepRecord(position, "signal", name, True, None, time.time()))
+        outcome, payload = await _take(run, name, position)
         if outcome == "taken":
             return run.serializer.loads(payload) if payload is not None else None
         if outcome == "lost":
@@ -61,6 +61,19 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
         if run.can_suspend(scope) and (deadline is None or deadline - now > run.suspend_after):
             raise run.suspend(deadline)
         await run.wait_news(deadline)
+
+
+async def _take(run: Run, name: str, position: str) -> tuple[str, bytes | None]:
+    """Take a signal; a wait cancelled while its take commits gives the signal back."""
+    step = StepRecord(position, "signal", name, True, None, time.time())
+    take = asyncio.ensure_future(run.store.take_signal(run.id, run.owner, name, step))
+    try:
+        return await asyncio.shield(take)
+    except asyncio.CancelledError:
+        outcome, _ = await take
+        if outcome == "taken":
+            await run.store.untake_signal(run.id, run.owner, position)
+        raise
 
 
 async def _deadline(run: Run, position: str, seconds: float) -> float:

@@ -66,15 +66,20 @@ class GroupCommitter:
         return self._loop
 
     def _take(self) -> tuple[list[Op], list[asyncio.Future[Any]]]:
-        ops, futs = self._ops, self._futs
+        # A write whose caller was cancelled before it ran is not made: the
+        # caller has moved on (e.g. a losing wait_for_signal must not consume).
+        live = [(op, fut) for op, fut in zip(self._ops, self._futs, strict=True)
+                if not fut.cancelled()]
         self._ops, self._futs = [], []
-        return ops, futs
+        return [op for op, _ in live], [fut for _, fut in live]
 
     def _flush(self) -> None:
         self._scheduled = False
         if not self._ops:
             return
         ops, futs = self._take()
+        if not ops:
+            return
         if self._inline:
             try:
                 results = _transaction(self._conn, ops, wait_ms=0)

@@ -137,6 +137,10 @@ class Store(Protocol):
         """
         ...
 
+    async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
+        """Undo :meth:`take_signal` at ``position``: the signal waits again, the record goes."""
+        ...
+
     async def set_event(
         self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
     ) -> bool:

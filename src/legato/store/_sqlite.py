@@ -262,6 +262,15 @@ class SqliteStore:
             f"take signal {name!r} of {workflow_id!r}", op)
         return taken
 
+    async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE signals SET consumed_at = NULL WHERE workflow_id = ?"
+                         " AND consumed_at = ?", (workflow_id, position))
+            conn.execute("DELETE FROM steps WHERE workflow_id = ? AND position = ?",
+                         (workflow_id, position))
+
+        await self._write(f"give back a signal of {workflow_id!r}", op)
+
     async def set_event(
         self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
     ) -> bool:
