@@ -338,3 +338,25 @@ async def test_a_workflow_deadline_cancels_it_in_durable_time(db):
         with pytest.raises(legato.WorkflowCancelled, match="deadline"):
             await rt.run(scheduled, "x", id="slow2", timeout="1d")
     assert clock.now() == pytest.approx(3600 + 86400)
+
+
+async def test_a_long_wait_between_retries_unloads_the_workflow(db):
+    @legato.step(retry=legato.Retry(attempts=2, initial="1h", jitter=0))
+    async def flaky_once() -> str:
+        calls["flaky_once"] += 1
+        if calls["flaky_once"] == 1:
+            raise ConnectionError("try later")
+        return "ok"
+
+    @legato.workflow(name="patient")
+    async def patient() -> str:
+        return await flaky_once()
+
+    clock = legato.VirtualClock(start=0.0, autojump=False)
+    async with legato.Runtime(db, clock=clock) as rt:
+        handle = await rt.start(patient, id="patient")
+        await eventually(status_is(handle, "waiting"))
+        assert "patient" not in rt._worker.tasks  # type: ignore[union-attr]
+        await clock.advance(3600)
+        assert await handle.result(timeout=5) == "ok"
+    assert calls["flaky_once"] == 2

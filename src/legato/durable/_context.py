@@ -121,7 +121,7 @@ class Run:
 
         A run being cancelled stays, so the cancellation reaches its wait.
         """
-        return scope.prefix == "" and self.branches == 0 and not self.cancel_requested
+        return scope.suspendable and self.branches == 0 and not self.cancel_requested
 
     async def wait_news(self, until: float | None) -> None:
         """Wait for news (a signal, a child's end), durable time ``until``, or a poll tick.
@@ -191,12 +191,14 @@ class Run:
 class Scope:
     """A position counter for one branch of a workflow (a ``flow`` Recorder)."""
 
-    __slots__ = ("counter", "prefix", "run")
+    __slots__ = ("counter", "prefix", "run", "suspendable")
 
-    def __init__(self, run: Run, prefix: str = "") -> None:
+    def __init__(self, run: Run, prefix: str = "", *, suspendable: bool | None = None) -> None:
         self.run = run
         self.prefix = prefix
         self.counter = 0
+        # The body's own scope may unload the run; a branch's may not.
+        self.suspendable = prefix == "" if suspendable is None else suspendable
 
     def __repr__(self) -> str:
         return f"<Scope {self.run.id!r} at {self.prefix}{self.counter}>"

@@ -62,19 +62,22 @@ class Step(Generic[P, R]):
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         scope = RECORDER.get()
         if isinstance(scope, Scope):
-            return await self._durable(scope.run, scope.next_position(), args, kwargs)
+            return await self._durable(scope, scope.next_position(), args, kwargs)
         if self.retry is None:
             return await self._attempt(args, kwargs)
         return await self.retry.call(self._attempt, args, kwargs)
 
     async def _durable(
-        self, run: Run, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, scope: Scope, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
+        run = scope.run
         record = run.replay(position, "step", self.name)
         if record is not None:
             outcome: R = run.outcome(record)
             return outcome
-        policy, attempts = self.retry, Scope(run, f"{position}.")
+        # A long wait between attempts may unload the workflow when the step could.
+        policy = self.retry
+        attempts = Scope(run, f"{position}.", suspendable=scope.suspendable)
         errors: list[BaseException] = []
         for attempt in itertools.count(1):
             at = attempts.next_position() if policy is not None else ""
