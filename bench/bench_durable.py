@@ -3,7 +3,8 @@
 (a) one workflow of N sequential trivial steps: µs per step, against a raw
     sqlite3 WAL insert+commit loop of the same payload (same synchronous mode);
 (b) many concurrent workflows, 10 steps each: steps per second;
-(c) ``rt.start`` → result latency of a one-step workflow (median, p90).
+(c) ``rt.start`` → result latency of a one-step workflow (median, p90);
+(g) a 1,000-way durable fan-out with ``legato.parallel`` and its join.
 
 Run with ``make bench`` (or ``python bench/bench_durable.py``).
 """
@@ -41,6 +42,11 @@ async def ten_steps() -> int:
     for i in range(10):
         await trivial(i)
     return 10
+
+
+@legato.workflow(name="bench_fan_out")
+async def fan_out(n: int) -> int:
+    return sum(await legato.parallel(trivial(i) for i in range(n)))
 
 
 @legato.workflow(name="bench_one")
@@ -94,6 +100,14 @@ async def legato_start_latency_ms(path: Path, n: int) -> list[float]:
         return samples
 
 
+async def legato_fan_out_s(path: Path, n: int) -> float:
+    async with legato.Runtime(str(path)) as rt:
+        await rt.run(fan_out, 10, id="warm-up")
+        start = time.perf_counter()
+        await rt.run(fan_out, n, id="fan")
+        return time.perf_counter() - start
+
+
 def run(sequential_steps: int = 1000, concurrent: int = 1000) -> list[dict[str, Any]]:
     """Run the durable benchmarks; return one row per figure."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +116,7 @@ def run(sequential_steps: int = 1000, concurrent: int = 1000) -> list[dict[str, 
         seq = asyncio.run(legato_sequential_us(tmpdir / "seq.db", sequential_steps))
         rate = asyncio.run(legato_concurrent_steps_per_s(tmpdir / "conc.db", concurrent))
         latency = asyncio.run(legato_start_latency_ms(tmpdir / "lat.db", 300))
+        fan = asyncio.run(legato_fan_out_s(tmpdir / "fan.db", 1000))
     p50 = statistics.median(latency)
     p90 = statistics.quantiles(latency, n=10)[-1]
     return [
@@ -114,6 +129,9 @@ def run(sequential_steps: int = 1000, concurrent: int = 1000) -> list[dict[str, 
         {"bench": "(c) start → result, one-step workflow", "value": p50, "unit": "ms p50",
          "baseline": p90, "baseline_name": "p90", "ratio": None,
          "target": "p50 ≤ 1 ms", "ok": p50 <= 1.0},
+        {"bench": "(g) 1,000-way durable fan-out and join", "value": fan, "unit": "s",
+         "baseline": None, "baseline_name": "", "ratio": None, "target": "< 0.25 s",
+         "ok": fan < 0.25},
     ]
 
 

@@ -16,6 +16,16 @@ import bench_waiting
 from table import print_table
 
 
+def flow_rows() -> list[dict[str, Any]]:
+    return [
+        {"bench": f"{r['primitive']}, {r['branches']} branches", "value": r["us_per_future"],
+         "unit": "µs/future", "baseline": r["baseline_us_per_future"],
+         "baseline_name": r["baseline"], "ratio": r["ratio"],
+         "target": f"ratio ≤ {r['target']}", "ok": r["ok"]}
+        for r in bench_flow.run()
+    ]
+
+
 def main() -> None:
     results: dict[str, Any] = {"python": platform.python_version(),
                                "machine": platform.machine()}
@@ -23,7 +33,7 @@ def main() -> None:
         ("durable", "durable engine (SQLite, synchronous=NORMAL)", bench_durable.run),
         ("waiting", "waiting (SQLite)", bench_waiting.run),
         ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
-         bench_flow.run),
+         flow_rows),
     ]:
         results[key] = bench()
         print_table(title, results[key])
