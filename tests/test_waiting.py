@@ -360,3 +360,84 @@ async def test_a_long_wait_between_retries_unloads_the_workflow(db):
         await clock.advance(3600)
         assert await handle.result(timeout=5) == "ok"
     assert calls["flaky_once"] == 2
+
+
+async def test_a_workflow_signals_another_once_even_when_replayed(db):
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    @legato.step
+    async def hold() -> None:
+        entered.set()
+        await gate.wait()
+
+    @legato.workflow(name="sender")
+    async def sender() -> str:
+        await legato.signal("receiver", "hello", "from sender")
+        await hold()
+        return "sent"
+
+    @legato.workflow(name="receiver")
+    async def receiver() -> list[object]:
+        first = await legato.wait_for_signal("hello")
+        second = await legato.wait_for_signal("hello", timeout="1s")
+        return [first, second]
+
+    async with legato.Runtime(db) as rt:
+        await rt.start(receiver, id="receiver")
+        await rt.start(sender, id="sender")
+        await entered.wait()
+    gate.set()  # the sender replays: its signal must not be sent twice
+    async with legato.Runtime(db) as rt:
+        assert await rt.handle("sender").result(timeout=5) == "sent"
+        assert await rt.handle("receiver").result(timeout=5) == ["from sender", None]
+        with pytest.raises(legato.LegatoError, match="outside a workflow"):
+            await legato.signal("receiver", "hello")
+
+
+async def test_a_parent_signals_its_child_through_the_handle(db):
+    @legato.workflow(name="waiting_child")
+    async def waiting_child() -> object:
+        return await legato.wait_for_signal("go")
+
+    @legato.workflow(name="signalling_parent")
+    async def signalling_parent() -> object:
+        child = await legato.start_child(waiting_child)
+        await child.signal("go", 42)
+        return await child.result()
+
+    async with legato.Runtime(db) as rt:
+        assert await rt.run(signalling_parent, id="sp2") == 42
+
+
+async def test_legatos_own_tasks_take_no_positions(db):
+    """Timers, news waits and child launches inside workflow code are not branches."""
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    @legato.step
+    async def hold() -> str:
+        entered.set()
+        await gate.wait()
+        return "held"
+
+    @legato.workflow(name="busy_waits")
+    async def busy_waits() -> list[object]:
+        both = await asyncio.gather(
+            legato.sleep(10, result="slept"),  # in a branch: waits in memory
+            legato.wait_for_signal("nobody-sends", timeout=5),
+        )
+        child = await legato.start_child(scheduled, "c")
+        return [*both, await hold(), await child.result()]
+
+    clock = legato.VirtualClock(start=0.0)
+    async with legato.Runtime(db, clock=clock) as rt:
+        await rt.start(busy_waits, id="bw")
+        await entered.wait()
+        first = [(s.position, s.kind) for s in (await rt.get("bw")).steps]
+    gate.set()
+    async with legato.Runtime(db, clock=clock) as rt:
+        result = await rt.handle("bw").result(timeout=5)
+        steps = [(s.position, s.kind) for s in (await rt.get("bw")).steps]
+    assert result[:3] == ["slept", None, "held"]
+    assert first == [("1.1", "sleep"), ("2.1", "signal"), ("2.1.1", "deadline"),
+                     ("3", "start_child")]
+    assert steps[: len(first)] == first and steps[len(first):] == [("4", "step"), ("5", "child")]

@@ -42,6 +42,7 @@ from .durable._runtime import run as run
 from .durable._saga import Saga as Saga
 from .durable._saga import saga as saga
 from .durable._signals import set_event as set_event
+from .durable._signals import signal as signal
 from .durable._signals import wait_for_signal as wait_for_signal
 from .durable._step import Step as Step
 from .durable._step import step as step
@@ -125,6 +126,7 @@ __all__ = [
     "saga",
     "select",
     "set_event",
+    "signal",
     "sleep",
     "spawn",
     "start_child",

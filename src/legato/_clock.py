@@ -7,6 +7,7 @@ workflows read. Leases and heartbeats always use real time.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 import time
@@ -85,8 +86,9 @@ class VirtualClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._timers, (deadline, next(self._seq), fut))
         if self.autojump and (self._jumper is None or self._jumper.done()):
+            # An empty context: the jumper belongs to no caller (not a workflow branch).
             self._jumper = asyncio.get_running_loop().create_task(
-                self._autojump(), name="legato-virtual-clock"
+                self._autojump(), name="legato-virtual-clock", context=contextvars.Context()
             )
         await fut
 

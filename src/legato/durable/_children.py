@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 from .._errors import LegatoError, WorkflowCancelled
 from .._serde import decode_error
 from ._context import Run, Scope, current_scope
+from ._signals import signal
 
 if TYPE_CHECKING:
     from ._workflow import Workflow
@@ -60,7 +61,7 @@ async def _await_child(scope: Scope, run: Run, position: str, name: str, child_i
         if task is not None:
             await asyncio.wait([task])
         elif run.can_suspend(scope):
-            raise run.suspend(None)  # the child's end wakes this workflow
+            raise run.suspend(None, child=child_id)  # the child's end wakes this workflow
         else:
             await run.wait_news(None)
     if child.status == "succeeded":
@@ -88,6 +89,10 @@ class ChildHandle(Generic[R]):
 
     def __repr__(self) -> str:
         return f"ChildHandle({self.id!r})"
+
+    async def signal(self, name: str, payload: Any = None) -> None:
+        """Send the child a signal; recorded in the parent (see :func:`legato.signal`)."""
+        await signal(self.id, name, payload)
 
     async def result(self) -> R:
         """Wait for the child's outcome; recorded in the parent like any durable call."""

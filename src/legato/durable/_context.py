@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from typing import TYPE_CHECKING, Any, Protocol, cast, final
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, final
 
 from .._errors import NonDeterminismError
 from .._serde import decode_error, encode_error
@@ -48,7 +49,13 @@ class Host(Protocol):
         """Wake in-process readers of ``workflow_id``'s events."""
         ...
 
-__all__ = ["LeaseLost", "Run", "Scope", "Suspend", "current_scope"]
+    def signalled(self, workflow_id: str) -> None:
+        """A signal for ``workflow_id`` was stored: wake it if it waits here."""
+        ...
+
+__all__ = ["LeaseLost", "Run", "Scope", "Suspend", "current_scope", "detached"]
+
+T = TypeVar("T")
 
 
 class LeaseLost(BaseException):
@@ -67,9 +74,12 @@ class Suspend(BaseException):
     durable time to replay it at (``None``: when a signal or child arrives).
     """
 
-    def __init__(self, wake_at: float | None) -> None:
+    def __init__(self, wake_at: float | None, signal: str | None = None,
+                 child: str | None = None) -> None:
         super().__init__(wake_at)
         self.wake_at = wake_at
+        self.signal = signal  # the signal name it waits for, if any
+        self.child = child  # the child workflow id it waits for, if any
 
 
 @final
@@ -103,10 +113,11 @@ class Run:
         self.cancel_reason = ""
         self.unwinding: Suspend | None = None
 
-    def suspend(self, wake_at: float | None) -> Suspend:
+    def suspend(self, wake_at: float | None, *, signal: str | None = None,
+                child: str | None = None) -> Suspend:
         """The exception that unloads this run; durable calls made while it unwinds
         (in ``finally`` blocks) raise it again instead of running."""
-        self.unwinding = Suspend(wake_at)
+        self.unwinding = Suspend(wake_at, signal, child)
         return self.unwinding
 
     def request_cancel(self, reason: str) -> None:
@@ -130,9 +141,9 @@ class Run:
         finds them.
         """
         self.news.clear()
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.news.wait())]
+        waits: list[asyncio.Future[Any]] = [detached(self.news.wait())]
         if until is not None:
-            waits.append(asyncio.ensure_future(self.clock.sleep_until(until)))
+            waits.append(detached(self.clock.sleep_until(until)))
         try:
             await asyncio.wait(waits, timeout=_POLL, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -251,6 +262,17 @@ class _Fork:
     async def decide(self, decision: Any) -> None:
         await self._run.record(self.position, self._kind, "", decision)
         self.decision = decision
+
+
+def detached(coro: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
+    """A task of legato's own machinery: it takes no position and is no branch.
+
+    A task created from workflow code would otherwise become a branch and
+    shift the positions of everything after it, differently on replay.
+    """
+    context = contextvars.copy_context()
+    context.run(RECORDER.set, None)
+    return asyncio.get_running_loop().create_task(coro, name=name, context=context)
 
 
 def current_scope() -> Scope | None:

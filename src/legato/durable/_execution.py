@@ -66,7 +66,8 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
         else:
             value = await wf.fn(*inputs["args"], **inputs["kwargs"])
     except Suspend as suspend:
-        unloaded = await engine.store.suspend(run.id, run.owner, suspend.wake_at)
+        unloaded = await engine.store.suspend(
+            run.id, run.owner, suspend.wake_at, suspend.signal, suspend.child)
         return "waiting" if unloaded else None
     except LeaseLost:
         return None

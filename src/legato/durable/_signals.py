@@ -9,9 +9,9 @@ from typing import Any
 from .._duration import Duration, to_seconds
 from .._errors import LegatoError
 from ..store import StepRecord
-from ._context import LeaseLost, Run, Scope, current_scope
+from ._context import LeaseLost, Run, Scope, current_scope, detached
 
-__all__ = ["set_event", "wait_for_signal"]
+__all__ = ["set_event", "signal", "wait_for_signal"]
 
 
 def _scope(what: str) -> Scope:
@@ -59,14 +59,14 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
             await run.record_raw(position, "signal", name, None)
             return None
         if run.can_suspend(scope) and (deadline is None or deadline - now > run.suspend_after):
-            raise run.suspend(deadline)
+            raise run.suspend(deadline, signal=name)
         await run.wait_news(deadline)
 
 
 async def _take(run: Run, name: str, position: str) -> tuple[str, bytes | None]:
     """Take a signal; a wait cancelled while its take commits gives the signal back."""
     step = StepRecord(position, "signal", name, True, None, time.time())
-    take = asyncio.ensure_future(run.store.take_signal(run.id, run.owner, name, step))
+    take = detached(run.store.take_signal(run.id, run.owner, name, step))
     try:
         return await asyncio.shield(take)
     except asyncio.CancelledError:
@@ -85,6 +85,32 @@ async def _deadline(run: Run, position: str, seconds: float) -> float:
     deadline = run.clock.now() + seconds
     await run.record(at, "deadline", "", deadline)
     return deadline
+
+
+async def signal(workflow_id: str, name: str, payload: Any = None) -> None:
+    """Send a signal to another workflow from inside a workflow; recorded.
+
+    The send and its checkpoint commit together, so a replay never sends it
+    twice. From outside a workflow, use ``rt.signal(...)`` or ``handle.signal(...)``.
+
+    Example::
+
+        await legato.signal(f"order-{order_id}", "paid", {"amount": 120})
+
+    Raises:
+        WorkflowNotFound: no workflow has that id.
+        LegatoError: that workflow has finished.
+    """
+    scope = _scope("signal")
+    run = scope.run
+    position = scope.next_position()
+    if run.replay(position, "send_signal", name) is not None:
+        return
+    data = run.serializer.dumps(payload, label=f"the payload of signal {name!r}")
+    step = StepRecord(position, "send_signal", name, True, None, time.time())
+    if not await run.store.send_signal(workflow_id, name, data, (run.id, run.owner, step)):
+        raise LeaseLost(f"workflow {run.id!r} is now owned by another worker")
+    run.host.signalled(workflow_id)
 
 
 async def set_event(key: str, value: Any) -> None:

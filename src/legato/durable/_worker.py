@@ -21,7 +21,7 @@ from typing import Any
 
 from .._errors import LegatoError
 from ..store import NewWorkflow, WorkflowRecord
-from ._context import Run
+from ._context import Run, detached
 from ._execution import Engine, execute, load_run
 from ._workflow import Workflow, lookup, registered_names
 
@@ -80,7 +80,8 @@ class Worker:
         self._reserved -= 1
 
     def launch(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> None:
-        task = asyncio.create_task(self._run(wf, record), name=f"legato-workflow:{record.id}")
+        # detached: a child launched from its parent's code is no branch of the parent
+        task = detached(self._run(wf, record), name=f"legato-workflow:{record.id}")
         self.tasks[record.id] = task
 
     def poke(self) -> None:
@@ -88,6 +89,9 @@ class Worker:
         self._wakeup.set()
 
     # -- news for runs in this process ---------------------------------------------
+
+    def signalled(self, workflow_id: str) -> None:
+        self.notify(workflow_id)
 
     def notify(self, workflow_id: str) -> None:
         """Something a workflow may wait for arrived (a signal, a cancellation)."""

@@ -113,12 +113,25 @@ class Store(Protocol):
         """Extend the leases ``owner`` holds; return the ids whose cancellation was asked."""
         ...
 
-    async def suspend(self, workflow_id: str, owner: str, wake_at: float | None) -> bool:
-        """Unload a running workflow: ``waiting``, no owner, woken at ``wake_at`` or by news."""
+    async def suspend(
+        self, workflow_id: str, owner: str, wake_at: float | None,
+        signal: str | None = None, child: str | None = None,
+    ) -> bool:
+        """Unload a running workflow: ``waiting``, no owner, woken at ``wake_at`` or by news.
+
+        If what it waits for arrived meanwhile (an unconsumed ``signal`` of
+        that name, or ``child`` finished), it is due at once: no lost wake-up.
+        """
         ...
 
-    async def send_signal(self, workflow_id: str, name: str, payload: bytes) -> None:
+    async def send_signal(
+        self, workflow_id: str, name: str, payload: bytes,
+        sender: tuple[str, str, StepRecord] | None = None,
+    ) -> bool:
         """Store a signal and wake its workflow if it is waiting.
+
+        ``sender`` (workflow id, owner, checkpoint) records the send in the
+        sending workflow in the same transaction; ``False``: its lease was lost.
 
         Raises:
             WorkflowNotFound: no such workflow. LegatoError: it has finished.

@@ -216,19 +216,31 @@ class SqliteStore:
         cancelled: list[str] = await self._write("renew leases", op)
         return cancelled
 
-    async def suspend(self, workflow_id: str, owner: str, wake_at: float | None) -> bool:
+    async def suspend(
+        self, workflow_id: str, owner: str, wake_at: float | None,
+        signal: str | None = None, child: str | None = None,
+    ) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
+            arrived = signal is not None and conn.execute(
+                "SELECT 1 FROM signals WHERE workflow_id = ? AND name = ?"
+                " AND consumed_at IS NULL LIMIT 1", (workflow_id, signal)).fetchone()
+            arrived = arrived or (child is not None and conn.execute(
+                "SELECT 1 FROM workflows WHERE id = ? AND status IN"
+                " ('succeeded', 'failed', 'cancelled')", (child,)).fetchone())
             cur = conn.execute(
                 "UPDATE workflows SET status = 'waiting', owner = NULL, lease_until = 0,"
                 " wake_at = ?, updated_at = ? WHERE id = ? AND owner = ? AND status = 'running'",
-                (wake_at, _now(), workflow_id, owner))
+                (0.0 if arrived else wake_at, _now(), workflow_id, owner))
             return cur.rowcount == 1
 
         done: bool = await self._write(f"suspend workflow {workflow_id!r}", op)
         return done
 
-    async def send_signal(self, workflow_id: str, name: str, payload: bytes) -> None:
-        def op(conn: sqlite3.Connection) -> None:
+    async def send_signal(
+        self, workflow_id: str, name: str, payload: bytes,
+        sender: tuple[str, str, StepRecord] | None = None,
+    ) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
             record = _select_one(conn, workflow_id)
             if record is None:
                 raise WorkflowNotFound(workflow_id)
@@ -236,12 +248,16 @@ class SqliteStore:
                 raise LegatoError(
                     f"workflow {workflow_id!r} has already {record.status}; signal "
                     f"{name!r} was not stored. Check handle.status() before signalling")
+            if sender is not None and not _insert_step(conn, *sender, None):
+                return False
             conn.execute(
                 "INSERT INTO signals (workflow_id, name, payload, created_at)"
                 " VALUES (?, ?, ?, ?)", (workflow_id, name, payload, _now()))
             _wake(conn, workflow_id)
+            return True
 
-        await self._write(f"signal workflow {workflow_id!r}", op)
+        sent: bool = await self._write(f"signal workflow {workflow_id!r}", op)
+        return sent
 
     async def take_signal(
         self, workflow_id: str, owner: str, name: str, step: StepRecord
