@@ -100,3 +100,16 @@ async def trip_saga() -> str:
         await named("hotel")
         saga.compensate(named, "cancel-hotel")
         return await book_car()
+
+
+@legato.step
+async def contender(name: str) -> str:
+    slow = os.environ.get("LEGATO_TEST_SLOW", "")
+    await _run_body(name, delay=30.0 if name == slow else 0.0)
+    return name
+
+
+@legato.workflow(name="racer")
+async def racer() -> list[str]:
+    winner = await legato.race(contender("tortoise"), contender("hare"))
+    return [winner, await named("after")]

@@ -118,3 +118,19 @@ async def test_a_live_worker_keeps_its_workflows(db, log, child):
     assert worker.proc.poll() is None
     assert status == "running" and owner.split(":")[1] == str(worker.proc.pid)
     assert ran(log)["step-3"] == 1  # never started a second time here
+
+
+async def test_a_recorded_race_decision_survives_sigkill_with_timings_reversed(
+        db, log, child, monkeypatch):
+    # First run: the tortoise is slow, the hare wins; "after" hangs.
+    worker = child(db, "racer", "race-1",
+                   env={"LEGATO_TEST_HANG_AFTER": "2", "LEGATO_TEST_SLOW": "tortoise"})
+    worker.wait_for("after")
+    worker.kill()
+    # Recovery: timings reversed. The recorded winner must still be the hare.
+    monkeypatch.setenv("LEGATO_TEST_SLOW", "hare")
+    async with legato.Runtime(db) as rt:
+        assert await rt.handle("race-1").result(timeout=10) == ["hare", "after"]
+        kinds = {s.position: s.kind for s in (await rt.get("race-1")).steps}
+    assert kinds == {"1": "race", "1.1.1": "step", "2": "step"}  # branch 1: the hare
+    assert ran(log) == {"tortoise": 1, "hare": 1, "after": 2}  # no branch re-ran
