@@ -15,6 +15,16 @@ TESTS = Path(__file__).parent
 
 
 @pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file where crash-test step bodies note each time they really run."""
+    path = tmp_path / "ran.log"
+    path.touch()
+    monkeypatch.setenv("LEGATO_TEST_LOG", str(path))
+    monkeypatch.delenv("LEGATO_TEST_HANG_AFTER", raising=False)
+    return path
+
+
+@pytest.fixture
 def db(tmp_path: Path) -> str:
     """A fresh SQLite database file."""
     return str(tmp_path / "legato.db")

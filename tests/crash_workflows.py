@@ -11,10 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections import Counter
+from pathlib import Path
 
 import legato
 
 _started = 0
+
+
+def ran(log: Path) -> Counter[str]:
+    """How often each step body ran, from the log (for the tests)."""
+    return Counter(log.read_text().split())
 
 
 async def _run_body(name: str, delay: float = 0.0) -> None:

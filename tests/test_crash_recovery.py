@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections import Counter
-from pathlib import Path
 
 import pytest
 
 import crash_workflows
 import legato
-
-
-def ran(log: Path) -> Counter[str]:
-    return Counter(log.read_text().split())
+from crash_workflows import ran
 
 
 def checkpointed(db: str, workflow_id: str) -> set[str]:
@@ -26,15 +21,6 @@ def checkpointed(db: str, workflow_id: str) -> set[str]:
     import orjson
 
     return {orjson.loads(v) for (v,) in rows if isinstance(orjson.loads(v), str)}
-
-
-@pytest.fixture
-def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ran.log"
-    path.touch()
-    monkeypatch.setenv("LEGATO_TEST_LOG", str(path))
-    monkeypatch.delenv("LEGATO_TEST_HANG_AFTER", raising=False)
-    return path
 
 
 async def test_sigkill_after_step_4_resumes_from_checkpoint(db, log, child):

