@@ -4,7 +4,12 @@ Every durable operation takes the next position in its *scope*. The
 workflow body has the root scope (positions ``1``, ``2``, ...); each
 concurrent branch gets a child scope named after the position it took in its
 parent (``3.1``, ``3.2``, ...), assigned when the branch is created, so
-positions do not depend on which branch finishes first.
+positions do not depend on which branch finishes first. A primitive (race,
+vote, ...) takes one position for its decision and numbers its own branches
+under it from 0 (``4.0.1``, ``4.1.1``, ...).
+
+Tasks of legato's own machinery are made with :func:`detached` so that they
+take no position.
 
 A :class:`Scope` is what ``flow``'s ``RECORDER`` context variable holds while
 workflow code runs: it implements ``flow._hooks.Recorder``.
@@ -29,6 +34,10 @@ if TYPE_CHECKING:
     from ..store import Store, WorkflowRecord
     from ._workflow import Workflow
 
+__all__ = ["Host", "LeaseLost", "Run", "Scope", "Suspend", "current_scope", "detached"]
+
+T = TypeVar("T")
+
 _POLL = 0.5  # seconds; how often an in-memory wait looks for news from other processes
 
 
@@ -52,10 +61,6 @@ class Host(Protocol):
     def signalled(self, workflow_id: str) -> None:
         """A signal for ``workflow_id`` was stored: wake it if it waits here."""
         ...
-
-__all__ = ["LeaseLost", "Run", "Scope", "Suspend", "current_scope", "detached"]
-
-T = TypeVar("T")
 
 
 class LeaseLost(BaseException):
