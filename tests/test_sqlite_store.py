@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -104,3 +107,29 @@ async def test_two_runtimes_share_one_file_and_never_run_a_workflow_twice(db):
         assert [await h.result(timeout=10) for h in handles] == list(range(50))
         assert a.engine.owner != b.engine.owner
     assert sorted(runs) == sorted(f"w{i}" for i in range(50))
+
+
+_OPEN_AT = """
+import asyncio, sys, time
+from legato.store import SqliteStore
+
+async def main() -> None:
+    store = SqliteStore(sys.argv[1])
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    await store.open()
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+def test_processes_opening_a_new_file_at_once_all_succeed(db):
+    # switching a new file to WAL fails at once, without the busy handler, while
+    # another process does the same; opening retries
+    at = str(time.time() + 0.5)
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, db, at],
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=30)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(errors)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

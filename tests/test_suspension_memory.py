@@ -34,6 +34,8 @@ def waiting(db: str) -> int:
 async def start_sleepers(rt: legato.Runtime, db: str, first: int, n: int) -> None:
     await asyncio.gather(*(rt.start(nap, i, id=f"nap-{i}") for i in range(first, first + n)))
     await eventually(lambda: waiting(db) >= first + n, timeout=60)
+    # a suspension is visible in the store a loop turn before its task has ended
+    await eventually(lambda: rt._worker is not None and not rt._worker.tasks)
     gc.collect()
 
 

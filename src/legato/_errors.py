@@ -8,6 +8,7 @@ The tree::
     │   └── PayloadTooLarge      a value over the serializer's size limit
     ├── WorkflowNotFound         (also LookupError) no workflow has that id
     ├── WorkflowConflict         an id reused for a different workflow
+    ├── DuplicateWorkflow        a queue's dedup_key held by an unfinished workflow
     ├── WorkflowCancelled        the workflow was cancelled
     ├── StepFailed               a recorded error whose type can't be re-imported
     ├── AllFailed                (also ExceptionGroup) race/vote where every branch failed
@@ -29,6 +30,7 @@ __all__ = [
     "AllFailed",
     "ChannelClosed",
     "CircuitOpenError",
+    "DuplicateWorkflow",
     "EffectViolation",
     "GrantViolation",
     "GraphError",
@@ -113,6 +115,27 @@ class WorkflowConflict(LegatoError):
             f"workflow id {self.workflow_id!r} already belongs to workflow {self.existing!r}; "
             f"it can't be started as {self.requested!r}. An id names one run of one "
             "workflow: choose another id, or start the same workflow to get its handle."
+        )
+
+
+class DuplicateWorkflow(LegatoError):
+    """A queue already has an unfinished workflow with this ``dedup_key``.
+
+    ``existing_id`` names that workflow: ``rt.handle(err.existing_id)`` waits
+    for it. The key is free again once it finishes (any final status).
+    """
+
+    def __init__(self, queue: str, dedup_key: str, existing_id: str) -> None:
+        self.queue = queue
+        self.dedup_key = dedup_key
+        self.existing_id = existing_id
+        super().__init__(queue, dedup_key, existing_id)
+
+    def __str__(self) -> str:
+        return (
+            f"queue {self.queue!r} already has an unfinished workflow {self.existing_id!r} "
+            f"with dedup_key {self.dedup_key!r}; nothing was enqueued. Wait for it with "
+            f"rt.handle({self.existing_id!r}).result(), or use another dedup_key."
         )
 
 

@@ -52,6 +52,10 @@ class WorkflowInfo:
     """A workflow's status and timings (``rt.get(id)``, ``rt.list()``).
 
     ``steps`` is filled by ``rt.get`` only; ``rt.list`` leaves it empty.
+    ``failed_step`` is, for a failed workflow, the last step that failed (its
+    position and name; ``None`` when the error came from the workflow's own
+    code): with ``error`` it is what ``rt.list(status="failed")`` — the
+    dead-letter queue — shows. ``queue`` and ``priority`` are as enqueued.
     """
 
     id: str
@@ -62,6 +66,9 @@ class WorkflowInfo:
     finished_at: datetime | None
     error: str | None
     steps: tuple[StepInfo, ...] = ()
+    failed_step: StepInfo | None = None
+    queue: str | None = None
+    priority: int = 0
 
     @property
     def duration(self) -> float | None:
@@ -76,15 +83,19 @@ def _time(ts: float) -> datetime:
 
 
 def make_info(record: WorkflowRecord, error: str | None,
-              steps: list[StepRecord] | None = None) -> WorkflowInfo:
+              steps: list[StepRecord] | None = None, *, with_steps: bool = True
+              ) -> WorkflowInfo:
     ordered = sorted(steps or [], key=lambda s: [int(p) for p in s.position.split(".")])
+    infos = tuple(StepInfo(s.position, s.kind, s.name, s.ok, _time(s.created_at))
+                  for s in ordered)
+    failed = [i for i in infos if i.kind == "step" and not i.ok]
     return WorkflowInfo(
         id=record.id, name=record.name, status=Status(record.status),
         created_at=_time(record.created_at), updated_at=_time(record.updated_at),
         finished_at=_time(record.finished_at) if record.finished_at is not None else None,
-        error=error,
-        steps=tuple(StepInfo(s.position, s.kind, s.name, s.ok, _time(s.created_at))
-                    for s in ordered),
+        error=error, steps=infos if with_steps else (),
+        failed_step=failed[-1] if failed and record.status == Status.FAILED else None,
+        queue=record.queue, priority=record.priority,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar, final
 
@@ -13,10 +13,11 @@ from .._clock import Clock, SystemClock
 from .._duration import Duration, to_seconds
 from .._errors import WorkflowConflict, WorkflowNotFound
 from .._serde import JsonSerializer, Serializer, decode_error
-from ..store import NewWorkflow, Store, WorkflowRecord, open_store
+from ..store import NewWorkflow, StepRecord, Store, WorkflowRecord, open_store
 from . import _task_factory
 from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
+from ._queue import BoundQueue, Queue, declare
 from ._worker import Worker, new_owner_id
 from ._workflow import Workflow
 
@@ -47,6 +48,8 @@ class Runtime:
             a crashed worker's workflows are resumed elsewhere after this long.
         suspend_after: a workflow whose only activity is a wait (sleep, signal,
             child) longer than this is unloaded from memory until it is due.
+        queues: the :class:`~legato.Queue` s whose workflows this worker runs,
+            within their limits (see :meth:`queue`).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Runtime:
         worker: bool = True,
         lease: float = 1.5,
         suspend_after: Duration = 5.0,
+        queues: Iterable[Queue] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -70,6 +74,9 @@ class Runtime:
         self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id(),
                              suspend_after=to_seconds(suspend_after))
         self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
+        self._queues: dict[str, Queue] = {}
+        for q in queues:
+            self._declare(q)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -97,21 +104,48 @@ class Runtime:
 
     # -- starting ----------------------------------------------------------------
 
+    def _declare(self, queue: Queue | str) -> Queue:
+        q = declare(self._queues, queue, strict=self._worker is not None)
+        if self._worker is not None:
+            self._worker.queues[q.name] = q.limits
+        return q
+
+    def queue(self, queue: Queue | str) -> BoundQueue:
+        """A queue bound to this runtime, to enqueue on: ``await rt.queue(q).enqueue(...)``.
+
+        Passing a :class:`~legato.Queue` declares it here (this worker then
+        runs its workflows); a name must have been declared, unless this is a
+        client (``worker=False``), which may enqueue on queues run elsewhere.
+
+        >>> emails = rt.queue(legato.Queue("emails", concurrency=3))
+        >>> handle = await emails.enqueue(send_email, "ana")
+
+        Raises:
+            ValueError: the name is not declared here, or is declared with other limits.
+        """
+        return BoundQueue(self, self._declare(queue))
+
     async def start(
         self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
-        timeout: Duration | None = None, **kwargs: Any,
+        timeout: Duration | None = None, queue: Queue | str | None = None, priority: int = 0,
+        delay: Duration | None = None, dedup_key: str | None = None, **kwargs: Any,
     ) -> WorkflowHandle[R]:
         """Store a new workflow run and return its handle; it runs on a worker.
 
         Pass ``id=`` to name the run: the id is the idempotency key, so starting
         an id that exists returns the existing run's handle and runs nothing.
         ``timeout=`` sets a deadline (durable time) after which the run is
-        cancelled; it overrides ``@workflow(timeout=...)``.
+        cancelled; it overrides ``@workflow(timeout=...)``. ``queue=`` puts it
+        on a :class:`~legato.Queue` (see :meth:`BoundQueue.enqueue` for
+        ``priority``, ``delay`` and ``dedup_key``); ``delay`` and ``priority``
+        also work without a queue. Until it starts, it is ``pending``.
 
         >>> handle = await rt.start(onboard, "ana", id="onboard-ana")
 
         Raises:
             WorkflowConflict: the id belongs to a different workflow.
+            DuplicateWorkflow: ``dedup_key`` is held by an unfinished workflow
+                of the queue.
             SerializationError: an argument can't be stored (named in the message).
             TypeError: ``fn`` is not a ``@legato.workflow``, or the arguments
                 don't fit its signature.
@@ -122,16 +156,26 @@ class Runtime:
             workflow_id = uuid.uuid4().hex
         elif not isinstance(workflow_id, str) or not workflow_id:
             raise TypeError(f"a workflow id must be a non-empty str, not {workflow_id!r}")
+        queue_name = None if queue is None else self._declare(queue).name
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise TypeError(f"priority must be an int (higher starts first), not {priority!r}")
+        if dedup_key is not None and queue_name is None:
+            raise ValueError("dedup_key= needs a queue= (keys are unique within a queue)")
         data = wf.encode_input(self.serializer, args, kwargs)
         seconds = wf.timeout if timeout is None else to_seconds(timeout)
         deadline = None if seconds is None else self.clock.now() + seconds
+        not_before = None if delay is None else self.clock.now() + to_seconds(delay)
         worker = self._worker
-        run_here = worker is not None and worker.reserve()
+        # a queued or delayed run waits for its claim; the rest may start here at once
+        run_here = (worker is not None and queue_name is None and not_before is None
+                    and worker.reserve())
         try:
             owner = self.engine.owner if run_here else None
             lease_until = worker.lease_until() if worker is not None and run_here else 0.0
-            existing = await self.store.create(
-                NewWorkflow(workflow_id, wf.name, data, owner, lease_until, deadline=deadline))
+            existing = await self.store.create(NewWorkflow(
+                workflow_id, wf.name, data, owner, lease_until, deadline=deadline,
+                queue=queue_name, priority=priority, not_before=not_before,
+                dedup_key=dedup_key))
         finally:
             if run_here:
                 assert worker is not None
@@ -262,12 +306,16 @@ class Runtime:
     ) -> list[WorkflowInfo]:
         """Workflows, newest first, filtered by status and workflow name.
 
+        Failed workflows are the dead-letter queue: each shows its ``error``
+        and ``failed_step``; ``rt.resume(id)`` retries one from its last checkpoint.
+
         >>> failed = await rt.list(status="failed")
         """
         if status is not None:
             status = Status(status)
         records = await self.store.list(status=status, name=name, limit=limit)
-        return [make_info(r, self._error_text(r)) for r in records]
+        return [make_info(r, self._error_text(r), await _failed_history(self.store, r),
+                          with_steps=False) for r in records]
 
     def _error_text(self, record: WorkflowRecord) -> str | None:
         if record.error is None:
@@ -289,6 +337,11 @@ class Runtime:
                 continue
             await asyncio.sleep(delay)
             delay = min(delay * 2, _WAIT_MAX)
+
+
+async def _failed_history(store: Store, record: WorkflowRecord) -> list[StepRecord] | None:
+    # only failed workflows pay a query: it finds their failing step
+    return await store.history(record.id) if record.status == "failed" else None
 
 
 def _as_workflow(fn: Any) -> Workflow[Any, Any]:

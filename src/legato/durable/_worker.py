@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from .._errors import LegatoError
-from ..store import NewWorkflow, WorkflowRecord
+from ..store import NewWorkflow, QueueLimits, WorkflowRecord
 from ._context import Run, detached
 from ._execution import Engine, execute, load_run
 from ._workflow import Workflow, lookup, registered_names
@@ -43,12 +43,14 @@ class Worker:
 
     def __init__(self, engine: Engine, *, concurrency: int, lease: float) -> None:
         self.engine = engine
+        self.queues: dict[str, QueueLimits] = {}  # the queues whose workflows it runs
         self.concurrency = concurrency
         self.lease = lease
         self.tasks: dict[str, asyncio.Task[str | None]] = {}
         self.runs: dict[str, Run] = {}
         self.event_waiters: dict[str, asyncio.Event] = {}
         self._reserved = 0
+        self._claimed_at: float | None = None  # durable time of the last claim
         self._wakeup = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -167,13 +169,15 @@ class Worker:
             await self._sleep_until_due()
 
     async def _claim(self, limit: int) -> list[WorkflowRecord]:
+        clock_now = self.engine.clock.now()
         try:
             claimed = await self.engine.store.claim(
-                self.engine.owner, self.lease_until(), time.time(), self.engine.clock.now(),
-                limit, registered_names())
+                self.engine.owner, self.lease_until(), time.time(), clock_now,
+                limit, registered_names(), list(self.queues.values()))
         except LegatoError:
             log.exception("claiming workflows failed; retrying")
             return []
+        self._claimed_at = clock_now
         for record in claimed:
             wf = lookup(record.name)
             if wf is not None:
@@ -186,7 +190,9 @@ class Worker:
         expiry = await store.next_lease_expiry()
         timeout = _POLL if expiry is None else max(0.01, min(_POLL, expiry - time.time() + 0.01))
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
-        wake_at = await store.next_wake()
+        # times up to the last claim were claimable then: taken, or blocked until a slot
+        # frees (which pokes); waiting on them would spin
+        wake_at = await store.next_wake(self._claimed_at, list(self.queues.values()))
         if wake_at is not None:
             waits.append(asyncio.ensure_future(self.engine.clock.sleep_until(wake_at)))
         try:

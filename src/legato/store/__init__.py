@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from ._protocol import NewWorkflow, StepRecord, Store, WorkflowRecord
+from ._protocol import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
 from ._sqlite import SqliteStore
 
-__all__ = ["NewWorkflow", "SqliteStore", "StepRecord", "Store", "WorkflowRecord", "open_store"]
+__all__ = [
+    "NewWorkflow", "QueueLimits", "SqliteStore", "StepRecord", "Store", "WorkflowRecord",
+    "open_store",
+]
 
 
 def open_store(url: str | Store) -> Store:
     """The store a URL names: a path or ``sqlite:///...`` (SQLite), ``postgresql://...``.
+
+    A PostgreSQL URL may end in ``?schema=name`` (default ``legato``): the
+    PostgreSQL schema that holds legato's tables.
 
     >>> open_store("legato.db")
     SqliteStore('legato.db')
@@ -17,10 +23,14 @@ def open_store(url: str | Store) -> Store:
     if not isinstance(url, str):
         return url
     if url.startswith(("postgresql:", "postgres:")):
-        raise ValueError(
-            f"PostgreSQL stores are not available in this release ({url!r}); "
-            "use a SQLite file such as 'legato.db' for now"
-        )
+        try:
+            from ._postgres import PostgresStore
+        except ImportError as exc:
+            raise ImportError(
+                "a postgresql:// store needs the PostgreSQL driver asyncpg; "
+                "install it with: pip install 'legato[postgres]'"
+            ) from exc
+        return PostgresStore(url)
     if "://" in url and not url.startswith("sqlite:"):
         scheme = url.split("://", 1)[0]
         raise ValueError(

@@ -8,10 +8,11 @@ serialized (``bytes``): a store never sees Python objects.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["NewWorkflow", "Store", "StepRecord", "WorkflowRecord"]
+__all__ = ["NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,25 @@ class WorkflowRecord:
     created_at: float
     updated_at: float
     finished_at: float | None
+    queue: str | None = None  # the queue it was enqueued on, if any
+    priority: int = 0  # higher first among a queue's pending workflows
+    not_before: float | None = None  # durable time before which it isn't started
+    dedup_key: str | None = None  # unique among a queue's unfinished workflows
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """A queue's limits, as a claim enforces them (built from ``legato.Queue``).
+
+    ``running`` workflows hold a slot; ``waiting`` ones don't (a woken one
+    needs a free slot again, but not a rate-limit token: that counts starts).
+    """
+
+    name: str
+    concurrency: int | None = None  # running at once, across every worker
+    worker_concurrency: int | None = None  # running at once in one worker
+    rate: tuple[int, float] | None = None  # (starts, per seconds of durable time)
+    priority: bool = True  # order pending ones by priority, then FIFO
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +78,10 @@ class NewWorkflow:
     lease_until: float
     parent_id: str | None = None
     deadline: float | None = None
+    queue: str | None = None
+    priority: int = 0
+    not_before: float | None = None
+    dedup_key: str | None = None
 
 
 class Store(Protocol):
@@ -78,7 +102,12 @@ class Store(Protocol):
         ...
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
-        """Insert ``wf``; return ``None`` if inserted, else the existing row (nothing written)."""
+        """Insert ``wf``; return ``None`` if inserted, else the existing row (nothing written).
+
+        Raises:
+            DuplicateWorkflow: ``wf.dedup_key`` is held by another unfinished
+                workflow of the same queue (nothing written).
+        """
         ...
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
@@ -98,14 +127,18 @@ class Store(Protocol):
 
     async def claim(
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str],
+        names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
-        """Take up to ``limit`` workflows that can run now.
+        """Take up to ``limit`` workflows that can run now, in one write transaction.
 
-        That is: pending ones, running ones whose lease lapsed before ``now``
-        (real time), and waiting ones whose ``wake_at`` or ``deadline`` is at
-        or before ``clock_now`` (durable time). Only workflows whose name is in
-        ``names`` (the code this worker has).
+        That is: pending ones whose ``not_before`` has passed (durable time),
+        running ones whose lease lapsed before ``now`` (real time), and waiting
+        ones whose ``wake_at`` or ``deadline`` is at or before ``clock_now``.
+        Only workflows whose name is in ``names`` (the code this worker has).
+        Pending and waiting workflows of a queue are taken only if the queue
+        is in ``queues``, within its limits (counted in the same transaction,
+        so they hold across processes); taking over a lapsed lease ignores
+        limits (that workflow holds its slot already).
         """
         ...
 
@@ -192,8 +225,18 @@ class Store(Protocol):
         """The earliest lease end among running workflows, or ``None``."""
         ...
 
-    async def next_wake(self) -> float | None:
-        """The earliest ``wake_at`` or ``deadline`` among waiting workflows, or ``None``."""
+    async def next_wake(
+        self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
+    ) -> float | None:
+        """The earliest durable time after ``clock_now`` something becomes due, or ``None``.
+
+        Times at or before ``clock_now`` are left out: what was due then was
+        claimed, or is blocked (a full worker or queue) until a slot frees,
+        which pokes the worker. That is ``wake_at`` or ``deadline`` among waiting workflows,
+        ``not_before`` among pending ones and, for each rate-limited queue in
+        ``queues`` whose window is full at ``clock_now`` with work pending,
+        the time its oldest start leaves the window.
+        """
         ...
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:

@@ -2,8 +2,9 @@
 
 One writer connection commits groups of writes (see ``_group_commit``); one
 reader connection serves lookups, which WAL lets run beside the writer.
-Several processes may open the same file: claims are single ``UPDATE ...
-RETURNING`` statements, so two processes never take the same workflow.
+Several processes may open the same file: a claim is one write transaction
+(``UPDATE ... RETURNING``; queue limits counted inside it, see
+``_sqlite_queue``), so two processes never take the same workflow.
 """
 
 from __future__ import annotations
@@ -12,68 +13,22 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, final
-from urllib.parse import parse_qs, urlsplit
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from ._group_commit import GroupCommitter
-from ._protocol import NewWorkflow, StepRecord, WorkflowRecord
+from ._protocol import NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
+from ._sqlite_connect import connect as _connect
+from ._sqlite_connect import parse_sqlite_url
+from ._sqlite_connect import translated as _translated
+from ._sqlite_queue import WF_COLUMNS, check_dedup, claim_queue, queue_next_wake
 from ._sqlite_schema import migrate
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
-_SYNC_MODES = {"normal": "NORMAL", "full": "FULL", "off": "OFF", "extra": "EXTRA"}
-_WF_COLUMNS = (
-    "id, name, status, input, result, error, owner, lease_until, wake_at, deadline, "
-    "cancel, parent_id, created_at, updated_at, finished_at"
-)
+_WF_COLUMNS = WF_COLUMNS
 _FINISHED = ("succeeded", "failed", "cancelled")
-
-
-def parse_sqlite_url(url: str) -> tuple[Path, str]:
-    """``"legato.db"`` or ``"sqlite:///rel.db?synchronous=full"`` → (path, sync mode).
-
-    As in SQLAlchemy, ``sqlite:///x.db`` is relative and ``sqlite:////x.db`` absolute.
-    """
-    if not url.startswith("sqlite:"):
-        return Path(url), "NORMAL"
-    parts = urlsplit(url)
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    if not path or path == ":memory:":
-        raise ValueError(
-            f"{url!r} names no file; legato needs a database file that outlives the "
-            "process, e.g. 'sqlite:///legato.db'"
-        )
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(options) - {"synchronous"}
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} in {url!r}; known: synchronous")
-    mode = options.get("synchronous", "normal").lower()
-    if mode not in _SYNC_MODES:
-        raise ValueError(
-            f"synchronous={mode!r} in {url!r} is not a SQLite mode; use normal "
-            "(survives a process crash) or full (survives power loss)"
-        )
-    return Path(path), _SYNC_MODES[mode]
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"SQLite failed to {action}: {exc}") from exc
-
-
-def _connect(path: Path, sync: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {sync}")
-    return conn
 
 
 def _record(row: tuple[Any, ...]) -> WorkflowRecord:
@@ -151,12 +106,15 @@ class SqliteStore:
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
         def op(conn: sqlite3.Connection) -> WorkflowRecord | None:
             now = _now()
+            check_dedup(conn, wf)
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
-                " parent_id, deadline, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                " parent_id, deadline, created_at, updated_at, queue, priority, not_before,"
+                " dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
-                 wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now),
+                 wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now,
+                 wf.queue, wf.priority, wf.not_before, wf.dedup_key),
             )
             return None if cur.rowcount else _select_one(conn, wf.id)
 
@@ -188,19 +146,29 @@ class SqliteStore:
 
     async def claim(
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str],
+        names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
+        names_json = json.dumps(names)
+
         def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
             rows = conn.execute(
                 "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
                 " wake_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM workflows"
-                " WHERE (status = 'pending' OR (status = 'running' AND lease_until < ?)"
-                "  OR (status = 'waiting' AND (wake_at <= ? OR deadline <= ?)))"
+                " WHERE ((status = 'running' AND lease_until < ?) OR (queue IS NULL AND"
+                "  ((status = 'pending' AND (not_before IS NULL OR not_before <= ?))"
+                "   OR (status = 'waiting' AND (wake_at <= ? OR deadline <= ?)))))"
                 " AND name IN (SELECT value FROM json_each(?))"
-                " ORDER BY created_at LIMIT ?)"
+                " ORDER BY priority DESC, created_at LIMIT ?)"
                 f" RETURNING {_WF_COLUMNS}",
-                (owner, lease_until, now, now, clock_now, clock_now, json.dumps(names), limit),
+                (owner, lease_until, now, now, clock_now, clock_now, clock_now, names_json,
+                 limit),
             ).fetchall()
+            for q in queues:
+                if len(rows) >= limit:
+                    break
+                rows += claim_queue(conn, q, owner=owner, lease_until=lease_until, now=now,
+                                    clock_now=clock_now, room=limit - len(rows),
+                                    names_json=names_json)
             return [_record(r) for r in rows]
 
         claimed: list[WorkflowRecord] = await self._write("claim workflows", op)
@@ -332,7 +300,7 @@ class SqliteStore:
             conn.execute("DELETE FROM steps WHERE workflow_id = ? AND ok = 0", (workflow_id,))
             conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
-                " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL,"
+                " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
                 " finished_at = NULL, updated_at = ? WHERE id = ?", (_now(), workflow_id))
             resumed = _select_one(conn, workflow_id)
             assert resumed is not None
@@ -366,13 +334,22 @@ class SqliteStore:
         value = rows[0][0]
         return float(value) if value is not None else None
 
-    async def next_wake(self) -> float | None:
-        rows = self._read(
+    async def next_wake(
+        self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
+    ) -> float | None:
+        after = float("-inf") if clock_now is None else clock_now
+        ((timer, delayed),) = self._read(
             "read timers",
-            "SELECT min(coalesce(min(wake_at, deadline), wake_at, deadline)) FROM workflows"
-            " WHERE status = 'waiting'", ())
-        value = rows[0][0]
-        return float(value) if value is not None else None
+            "SELECT (SELECT min(t) FROM (SELECT wake_at AS t FROM workflows"
+            " WHERE status = 'waiting' AND wake_at > ? UNION ALL SELECT deadline FROM"
+            " workflows WHERE status = 'waiting' AND deadline > ?)),"
+            " (SELECT min(not_before) FROM workflows WHERE status = 'pending'"
+            " AND not_before IS NOT NULL AND not_before > ?)", (after, after, after))
+        times = [float(t) for t in (timer, delayed) if t is not None]
+        if queues and clock_now is not None and self._reader is not None:
+            with _translated("read queue windows"):
+                times += queue_next_wake(self._reader, clock_now, queues)
+        return min(times, default=None)
 
     async def get_event(self, workflow_id: str, key: str) -> tuple[bool, bytes | None]:
         rows = self._read(

@@ -14,7 +14,7 @@ from .._errors import SchemaVersionError
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
 MIGRATIONS: list[str] = [
-    # 1: workflows, their checkpoints, signals and events
+    # 1: workflows, their checkpoints, signals, events and queues
     """
     CREATE TABLE workflows (
         id          TEXT PRIMARY KEY,
@@ -31,12 +31,27 @@ MIGRATIONS: list[str] = [
         parent_id   TEXT,
         created_at  REAL NOT NULL,
         updated_at  REAL NOT NULL,
-        finished_at REAL
+        finished_at REAL,
+        queue       TEXT,
+        priority    INTEGER NOT NULL DEFAULT 0,
+        not_before  REAL,
+        dedup_key   TEXT
     );
     CREATE INDEX workflows_by_status ON workflows (status, lease_until);
     CREATE INDEX workflows_by_wake ON workflows (wake_at) WHERE status = 'waiting';
     CREATE INDEX workflows_by_owner ON workflows (owner) WHERE owner IS NOT NULL;
     CREATE INDEX workflows_by_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX workflows_queued ON workflows (queue, status, priority DESC, created_at)
+        WHERE queue IS NOT NULL;
+    CREATE INDEX workflows_delayed ON workflows (not_before)
+        WHERE status = 'pending' AND not_before IS NOT NULL;
+    CREATE UNIQUE INDEX workflows_dedup ON workflows (queue, dedup_key)
+        WHERE dedup_key IS NOT NULL AND status IN ('pending', 'running', 'waiting');
+    CREATE TABLE queue_starts (
+        queue TEXT NOT NULL,
+        at    REAL NOT NULL
+    );
+    CREATE INDEX queue_starts_by_time ON queue_starts (queue, at);
     CREATE TABLE signals (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
         workflow_id TEXT NOT NULL,

@@ -1,0 +1,204 @@
+"""``legato.Queue``: flow control for workflows — concurrency, rate, priority, delay.
+
+A queue is a policy value, declared once and shared by every process that
+runs its workflows::
+
+    emails = legato.Queue("emails", concurrency=3, rate="10/1s")
+
+    async with legato.Runtime("legato.db", queues=[emails]) as rt:
+        queue = rt.queue(emails)                        # or rt.queue("emails")
+        handle = await queue.enqueue(send_email, "ana", priority=5, delay="10m",
+                                     dedup_key="welcome-ana")
+        # the same, through start:
+        await rt.start(send_email, "bo", queue=emails)
+
+How it works: an enqueued workflow is stored ``pending`` — no task, no memory.
+Workers take pending workflows in their claim transaction, which counts the
+queue's running workflows (and recent starts) in the same transaction, so the
+limits hold across every worker process sharing the store. A slot is held
+while a workflow is ``running``; a suspended (``waiting``) workflow gives it
+back and needs a free slot again when it wakes. When a slot frees in this
+process the next workflow starts at once; other processes on the same SQLite
+file notice within a poll interval (0.5 s).
+
+Every process that runs a queue's workflows must declare the queue with the
+same limits (``Runtime(queues=[...])``, or by passing the ``Queue`` to
+``start``/``queue``): a worker takes a queue's workflows only if it knows the
+queue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+from .._duration import Duration, to_seconds
+from ..store import QueueLimits
+
+if TYPE_CHECKING:
+    from ._handle import WorkflowHandle
+    from ._runtime import Runtime
+
+__all__ = ["BoundQueue", "Queue", "parse_rate"]
+
+R = TypeVar("R")
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+
+
+def parse_rate(rate: str) -> tuple[int, float]:
+    """``"100/1m"`` → ``(100, 60.0)``: starts allowed per window of seconds.
+
+    The window is a duration (``"1s"``, ``"250ms"``, ``"1h30m"``); a bare unit
+    means one of it (``"10/s"`` is ``"10/1s"``).
+
+    >>> parse_rate("100/1m"), parse_rate("10/s")
+    ((100, 60.0), (10, 1.0))
+
+    Raises:
+        ValueError: the text is not ``"<count>/<duration>"`` with a positive
+            count and window.
+    """
+    match = _RATE.match(rate) if isinstance(rate, str) else None
+    if match is None:
+        raise ValueError(
+            f"rate {rate!r} is not a rate; write '<starts>/<window>', e.g. '100/1m' "
+            "(100 starts a minute) or '10/s'")
+    count, window_text = int(match[1]), match[2]
+    if window_text.isalpha():
+        window_text = "1" + window_text
+    try:
+        window = to_seconds(window_text)
+    except ValueError:
+        raise ValueError(
+            f"rate {rate!r} has no valid window {match[2]!r}; use a duration such as "
+            "'1s', '1m' or '250ms'") from None
+    if count < 1 or window <= 0:
+        raise ValueError(
+            f"rate {rate!r} allows nothing; use at least one start per positive window, "
+            "or rate=None for no rate limit")
+    return count, window
+
+
+def _check_limit(label: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ValueError(f"{label} must be a positive int or None (no limit), not {value!r}")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A named queue of workflows with limits that hold across worker processes.
+
+    Example::
+
+        reports = legato.Queue("reports", concurrency=10, worker_concurrency=2,
+                               rate="100/1m")
+
+    Args:
+        name: the queue's name, stored with each enqueued workflow.
+        concurrency: at most this many of its workflows ``running`` at once,
+            across every worker sharing the store (default ``None``: no limit).
+        worker_concurrency: at most this many running at once in one worker
+            process (default ``None``: only the Runtime's own ``concurrency``).
+        rate: at most this many *starts* per sliding window of durable time,
+            across workers, as ``"<count>/<window>"`` (``"100/1m"``, ``"10/s"``).
+            Default ``None``: no rate limit.
+        priority: take pending workflows by ``priority`` (higher first), then
+            in enqueue order (default); ``False``: strictly in enqueue order.
+
+    Raises:
+        ValueError: a limit is not a positive int, or ``rate`` can't be parsed.
+    """
+
+    name: str
+    concurrency: int | None = None
+    worker_concurrency: int | None = None
+    rate: str | None = None
+    priority: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a queue needs a non-empty str name, not {self.name!r}")
+        _check_limit("concurrency", self.concurrency)
+        _check_limit("worker_concurrency", self.worker_concurrency)
+        if self.rate is not None:
+            parse_rate(self.rate)
+
+    @property
+    def limits(self) -> QueueLimits:
+        """The limits as the store enforces them."""
+        return QueueLimits(
+            self.name, self.concurrency, self.worker_concurrency,
+            None if self.rate is None else parse_rate(self.rate), self.priority)
+
+
+@final
+class BoundQueue:
+    """A :class:`Queue` bound to a :class:`~legato.Runtime`: what ``rt.queue(...)`` returns.
+
+    Example::
+
+        queue = rt.queue("emails")
+        handle = await queue.enqueue(send_email, "ana", priority=5)
+    """
+
+    __slots__ = ("queue", "runtime")
+
+    def __init__(self, runtime: Runtime, queue: Queue) -> None:
+        self.runtime = runtime
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        return f"BoundQueue({self.queue!r}, {self.runtime!r})"
+
+    async def enqueue(
+        self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
+        priority: int = 0, delay: Duration | None = None, dedup_key: str | None = None,
+        **kwargs: Any,
+    ) -> WorkflowHandle[R]:
+        """Store a workflow ``pending`` on this queue; it starts when the queue allows.
+
+        Same as ``rt.start(fn, *args, queue=..., ...)``. ``priority``: higher
+        starts first (within a priority, first enqueued first). ``delay``: not
+        started before this much durable time has passed. ``dedup_key``: at
+        most one unfinished workflow per key on this queue.
+
+        >>> handle = await rt.queue("emails").enqueue(send, "ana", dedup_key="ana")
+
+        Raises:
+            DuplicateWorkflow: an unfinished workflow of this queue holds
+                ``dedup_key`` (its id is in ``existing_id``); nothing is stored.
+            WorkflowConflict: the id belongs to a different workflow.
+        """
+        return await self.runtime.start(
+            fn, *args, id=id, queue=self.queue, priority=priority, delay=delay,
+            dedup_key=dedup_key, **kwargs)
+
+
+def declare(queues: dict[str, Queue], queue: Queue | str, *, strict: bool) -> Queue:
+    """The queue ``queue`` names in ``queues``, adding a new :class:`Queue` value.
+
+    A name unknown here is an error when ``strict`` (this runtime has a worker,
+    which would never run the workflow); a client accepts it, unlimited.
+    """
+    if isinstance(queue, Queue):
+        known = queues.setdefault(queue.name, queue)
+        if known != queue:
+            raise ValueError(
+                f"queue {queue.name!r} is declared here as {known!r}, not {queue!r}; "
+                "declare each queue once, with the same limits in every process")
+        return known
+    if not isinstance(queue, str):
+        raise TypeError(f"queue= takes a legato.Queue or its name, not {queue!r}")
+    if queue in queues:
+        return queues[queue]
+    if strict:
+        raise ValueError(
+            f"queue {queue!r} is not declared in this Runtime, so its worker would never run "
+            f"it; declare it: Runtime(..., queues=[legato.Queue({queue!r}, ...)]), or pass "
+            "the Queue itself")
+    return Queue(queue)

@@ -1,0 +1,479 @@
+"""The shared store: PostgreSQL through asyncpg, for many workers on many machines.
+
+Claims are one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``,
+so concurrent workers never take the same workflow and never wait on each
+other. Every write on behalf of a worker is fenced: it checks, in the same
+statement or transaction, that the worker still owns the workflow and that it
+is running. Checkpoints of one loop turn go in one round trip (see
+``_postgres_batch``). Commits that other processes care about (a workflow
+enqueued, signalled, woken, finished) send a ``NOTIFY``; :meth:`wait_for_news`
+listens for them.
+
+URL: ``postgresql://user:password@host:port/db?schema=name``; ``schema``
+(default ``legato``) is the PostgreSQL schema holding legato's tables, every
+other parameter goes to asyncpg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, final
+
+import asyncpg
+
+from .._errors import LegatoError, StoreError, WorkflowNotFound
+from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
+from ._postgres_connect import News, parse_postgres_url, redacted, translated
+from ._postgres_queue import WF_COLUMNS, check_dedup, claim_queue, queue_next_wake
+from ._postgres_schema import migrate
+from ._protocol import NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
+
+__all__ = ["PostgresStore", "parse_postgres_url"]
+
+T = TypeVar("T")
+
+_FINISHED = ("succeeded", "failed", "cancelled")
+_RETRIES = 3  # a transaction chosen as a deadlock victim runs again
+
+# ``$1``: the channel; the CTE ``w`` yields the ids to announce as ``$2``. NOTIFY
+# payloads stop at 8000 bytes: a (strange) longer id is announced by kind alone.
+_ID_KEPT = 4000
+_ANNOUNCE = (
+    "SELECT count(pg_notify($1, CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id"
+    " ELSE $2 END)) FROM w"
+)
+
+
+def _record(row: Any) -> WorkflowRecord:
+    return WorkflowRecord(*row)
+
+
+@final
+class PostgresStore:
+    """A :class:`~legato.store.Store` on a PostgreSQL database, shared by many workers.
+
+    Example::
+
+        store = PostgresStore("postgresql://legato@db.internal/prod?schema=legato")
+
+    Args:
+        url: ``postgresql://...``; ``?schema=`` names the PostgreSQL schema (default
+            ``legato``), created on first use.
+        pool_size: connections in the pool (one more listens for news).
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.dsn, self.schema = parse_postgres_url(url)
+        self.channel = f"legato.{self.schema}"
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._news = News(self.dsn, self.channel, self._settings())
+        self._appends = AppendBatcher(self._insert_steps)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redacted(self.url)!r})"
+
+    async def open(self) -> None:
+        with translated(f"connect to {redacted(self.dsn)!r}"):
+            pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self.pool_size,
+                server_settings=self._settings())
+            try:
+                async with pool.acquire() as conn:
+                    await migrate(conn, self.schema)
+                await self._news.listen()
+            except BaseException:
+                await pool.close()
+                raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        await self._appends.barrier()
+        await self._news.close()
+        if self._pool is not None:
+            await self._pool.close()
+        self._pool = None
+
+    def _settings(self) -> dict[str, str]:
+        return {"search_path": f'"{self.schema}"', "application_name": "legato"}
+
+    async def wait_for_news(self, timeout: float) -> list[tuple[str, str]]:
+        """Wait up to ``timeout`` seconds for news from any process on this database.
+
+        News is ``(kind, workflow_id)``, kind one of ``"pending"`` (enqueued,
+        resumed or released: claimable now), ``"signal"``, ``"wake"`` (a
+        waiting workflow is due now), ``"timer"`` (a workflow suspended until
+        a time), ``"cancel"`` (asked of a running one) and ``"finish"``. News
+        that came since the previous call returns at once; ``[]`` means the
+        timeout passed. Only PostgreSQL stores have this: a worker should
+        still poll, slowly, as a safety net (news sent while the listening
+        connection was down is lost; it reconnects on the next call).
+        """
+        return await self._news.wait(timeout)
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _open_pool(self) -> Any:
+        if self._pool is None:
+            raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
+        return self._pool
+
+    async def _read(self, action: str, sql: str, *args: Any) -> list[Any]:
+        pool = self._open_pool()
+        with translated(action):
+            rows: list[Any] = await pool.fetch(sql, *args)
+            return rows
+
+    async def _write(self, action: str, sql: str, *args: Any) -> list[Any]:
+        """One statement (one implicit transaction), after earlier appends."""
+        await self._appends.barrier()
+        return await self._read(action, sql, *args)
+
+    async def _tx(self, action: str, body: Callable[[Any], Awaitable[T]]) -> T:
+        """``body(conn)`` in one transaction, after earlier appends; deadlock victims retry."""
+        await self._appends.barrier()
+        pool = self._open_pool()
+        for attempt in range(_RETRIES):
+            try:
+                with translated(action):
+                    async with pool.acquire() as conn, conn.transaction():
+                        return await body(conn)
+            except StoreError as exc:
+                if attempt + 1 == _RETRIES or not isinstance(
+                        exc.__cause__, asyncpg.DeadlockDetectedError):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _tx_free(self, action: str, body: Callable[[Any], Awaitable[T]]) -> T:
+        """``body(conn)`` on a pooled connection, outside a transaction, after earlier appends."""
+        await self._appends.barrier()
+        pool = self._open_pool()
+        with translated(action):
+            async with pool.acquire() as conn:
+                return await body(conn)
+
+    async def _insert_steps(self, batch: list[Item]) -> set[tuple[str, str]]:
+        pool = self._open_pool()
+        with translated(f"record {len(batch)} checkpoint(s)"):
+            rows = await pool.fetch(
+                APPEND_SQL, *append_args([(w, o, s, s.value) for w, o, s, _ in batch]))
+        return {(r[0], r[1]) for r in rows}
+
+    async def _notify(self, conn: Any, kind: str, workflow_id: str) -> None:
+        fits = len(workflow_id.encode()) < _ID_KEPT
+        await conn.execute("SELECT pg_notify($1, $2)", self.channel,
+                           f"{kind} {workflow_id}" if fits else kind)
+
+    async def _wake(self, conn: Any, workflow_id: str) -> None:
+        """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
+        await conn.execute(
+            "WITH w AS (UPDATE workflows SET wake_at = 0 WHERE id = $3 AND status = 'waiting'"
+            f" RETURNING id) {_ANNOUNCE}", self.channel, "wake", workflow_id)
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
+        async def body(conn: Any) -> WorkflowRecord | None:
+            await check_dedup(conn, wf)
+            status = "running" if wf.owner else "pending"
+            inserted = await conn.fetchval(
+                "INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
+                " deadline, created_at, updated_at, queue, priority, not_before, dedup_key)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)"
+                " ON CONFLICT (id) DO NOTHING RETURNING 1",
+                wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
+                wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key)
+            if inserted is None:
+                return await self._select_one(conn, wf.id)
+            if status == "pending":
+                await self._notify(conn, "pending", wf.id)
+            return None
+
+        for attempt in range(2):
+            try:
+                return await self._tx(f"create workflow {wf.id!r}", body)
+            except StoreError as exc:
+                # Another process took the dedup key between our check and insert:
+                # the second check names it.
+                cause = exc.__cause__
+                if attempt or not isinstance(cause, asyncpg.UniqueViolationError) or (
+                        cause.constraint_name != "workflows_dedup"):
+                    raise
+        raise AssertionError("unreachable")
+
+    def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
+        self._open_pool()
+        return self._appends.submit(workflow_id, owner, step)
+
+    async def finish(
+        self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
+    ) -> bool:
+        async def body(conn: Any) -> bool:
+            now = time.time()
+            row = await conn.fetchrow(
+                "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
+                " lease_until = 0, wake_at = NULL, cancel = false, updated_at = $4,"
+                " finished_at = $4 WHERE id = $5 AND owner = $6 AND status = 'running'"
+                " RETURNING parent_id", status, result, error, now, workflow_id, owner)
+            if row is None:
+                return False
+            await self._notify(conn, "finish", workflow_id)
+            if row[0] is not None:  # a parent waiting on this child wakes up
+                await self._wake(conn, row[0])
+            return True
+
+        return await self._tx(f"finish workflow {workflow_id!r}", body)
+
+    async def claim(
+        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
+        names: list[str], queues: Sequence[QueueLimits] = (),
+    ) -> list[WorkflowRecord]:
+        async def body(conn: Any) -> list[WorkflowRecord]:
+            rows = await conn.fetch(
+                "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
+                " wake_at = NULL, updated_at = $3 WHERE id IN (SELECT id FROM workflows"
+                " WHERE ((status = 'running' AND lease_until < $3) OR (queue IS NULL AND"
+                "  ((status = 'pending' AND (not_before IS NULL OR not_before <= $4))"
+                "   OR (status = 'waiting' AND (wake_at <= $4 OR deadline <= $4)))))"
+                " AND name = ANY($5::text[])"
+                " ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {WF_COLUMNS}",
+                owner, lease_until, now, clock_now, names, limit)
+            rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
+            for q in queues:
+                if len(rows) >= limit:
+                    break
+                rows += await claim_queue(
+                    conn, q, schema=self.schema, owner=owner, lease_until=lease_until,
+                    now=now, clock_now=clock_now, room=limit - len(rows), names=names)
+            return [_record(r) for r in rows]
+
+        if not queues:  # one statement: no transaction of our own to open
+            return await self._tx_free("claim workflows", body)
+        return await self._tx("claim workflows", body)
+
+    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
+        rows = await self._write(
+            "renew leases",
+            "UPDATE workflows SET lease_until = $2 WHERE id IN (SELECT id FROM workflows"
+            " WHERE owner = $1 AND status = 'running' ORDER BY id FOR UPDATE)"
+            " AND owner = $1 AND status = 'running' RETURNING id, cancel",
+            owner, lease_until)
+        return [wid for wid, cancel in rows if cancel]
+
+    async def suspend(
+        self, workflow_id: str, owner: str, wake_at: float | None,
+        signal: str | None = None, child: str | None = None,
+    ) -> bool:
+        async def body(conn: Any) -> bool:
+            arrived = signal is not None and await conn.fetchval(
+                "SELECT 1 FROM signals WHERE workflow_id = $1 AND name = $2"
+                " AND consumed_at IS NULL LIMIT 1", workflow_id, signal) is not None
+            arrived = arrived or (child is not None and await conn.fetchval(
+                "SELECT 1 FROM workflows WHERE id = $1 AND status = ANY($2::text[])",
+                child, list(_FINISHED)) is not None)
+            wake = 0.0 if arrived else wake_at
+            done = await conn.fetchval(
+                "UPDATE workflows SET status = 'waiting', owner = NULL, lease_until = 0,"
+                " wake_at = $1, updated_at = $2 WHERE id = $3 AND owner = $4"
+                " AND status = 'running' RETURNING 1",
+                wake, time.time(), workflow_id, owner)
+            if done is None:
+                return False
+            if wake is not None:
+                await self._notify(conn, "wake" if arrived else "timer", workflow_id)
+            return True
+
+        return await self._tx(f"suspend workflow {workflow_id!r}", body)
+
+    async def send_signal(
+        self, workflow_id: str, name: str, payload: bytes,
+        sender: tuple[str, str, StepRecord] | None = None,
+    ) -> bool:
+        async def body(conn: Any) -> bool:
+            status = await conn.fetchval(
+                "SELECT status FROM workflows WHERE id = $1", workflow_id)
+            if status is None:
+                raise WorkflowNotFound(workflow_id)
+            if status in _FINISHED:
+                raise LegatoError(
+                    f"workflow {workflow_id!r} has already {status}; signal "
+                    f"{name!r} was not stored. Check handle.status() before signalling")
+            if sender is not None and not await self._insert_step(conn, *sender, None):
+                return False
+            await conn.execute(
+                "INSERT INTO signals (workflow_id, name, payload, created_at)"
+                " VALUES ($1, $2, $3, $4)", workflow_id, name, payload, time.time())
+            await self._notify(conn, "signal", workflow_id)
+            await self._wake(conn, workflow_id)
+            return True
+
+        return await self._tx(f"signal workflow {workflow_id!r}", body)
+
+    async def _insert_step(self, conn: Any, workflow_id: str, owner: str, step: StepRecord,
+                           value: bytes | None) -> bool:
+        rows = await conn.fetch(APPEND_SQL, *append_args([(workflow_id, owner, step, value)]))
+        return bool(rows)
+
+    async def take_signal(
+        self, workflow_id: str, owner: str, name: str, step: StepRecord
+    ) -> tuple[str, bytes | None]:
+        async def body(conn: Any) -> tuple[str, bytes | None]:
+            # SKIP LOCKED: two branches taking at once get two signals, oldest first
+            row = await conn.fetchrow(
+                "SELECT seq, payload FROM signals WHERE workflow_id = $1 AND name = $2"
+                " AND consumed_at IS NULL ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+                workflow_id, name)
+            if row is None:
+                return "none", None
+            if not await self._insert_step(conn, workflow_id, owner, step, row[1]):
+                return "lost", None
+            await conn.execute("UPDATE signals SET consumed_at = $1 WHERE seq = $2",
+                               step.position, row[0])
+            return "taken", row[1]
+
+        return await self._tx(f"take signal {name!r} of {workflow_id!r}", body)
+
+    async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
+        async def body(conn: Any) -> None:
+            await conn.execute("UPDATE signals SET consumed_at = NULL WHERE workflow_id = $1"
+                               " AND consumed_at = $2", workflow_id, position)
+            await conn.execute("DELETE FROM steps WHERE workflow_id = $1 AND position = $2",
+                               workflow_id, position)
+
+        await self._tx(f"give back a signal of {workflow_id!r}", body)
+
+    async def set_event(
+        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
+    ) -> bool:
+        async def body(conn: Any) -> bool:
+            if not await self._insert_step(conn, workflow_id, owner, step, None):
+                return False
+            await conn.execute(
+                "INSERT INTO events (workflow_id, key, value, updated_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, key) DO UPDATE"
+                " SET value = excluded.value, updated_at = excluded.updated_at",
+                workflow_id, key, value, time.time())
+            return True
+
+        return await self._tx(f"set event {key!r} of {workflow_id!r}", body)
+
+    async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
+        async def body(conn: Any) -> WorkflowRecord:
+            now = time.time()
+            row = await conn.fetchrow(
+                "SELECT status FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
+            if row is None:
+                raise WorkflowNotFound(workflow_id)
+            if row[0] == "pending":
+                await conn.execute(
+                    "UPDATE workflows SET status = 'cancelled', finished_at = $1,"
+                    " updated_at = $1 WHERE id = $2", now, workflow_id)
+                await self._notify(conn, "finish", workflow_id)
+            elif row[0] in ("running", "waiting"):
+                await conn.execute(
+                    "UPDATE workflows SET cancel = true, updated_at = $1 WHERE id = $2",
+                    now, workflow_id)
+                await self._notify(conn, "cancel", workflow_id)
+                await self._wake(conn, workflow_id)
+            return await self._select_one(conn, workflow_id)
+
+        return await self._tx(f"cancel workflow {workflow_id!r}", body)
+
+    async def resume(self, workflow_id: str) -> WorkflowRecord:
+        async def body(conn: Any) -> WorkflowRecord:
+            status = await conn.fetchval(
+                "SELECT status FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
+            if status is None:
+                raise WorkflowNotFound(workflow_id)
+            if status not in ("failed", "cancelled"):
+                raise LegatoError(
+                    f"workflow {workflow_id!r} is {status}; only failed or cancelled "
+                    "workflows can be resumed")
+            await conn.execute("DELETE FROM steps WHERE workflow_id = $1 AND NOT ok",
+                               workflow_id)
+            await conn.execute(
+                "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
+                " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
+                " not_before = NULL, finished_at = NULL, updated_at = $1 WHERE id = $2",
+                time.time(), workflow_id)
+            await self._notify(conn, "pending", workflow_id)
+            return await self._select_one(conn, workflow_id)
+
+        return await self._tx(f"resume workflow {workflow_id!r}", body)
+
+    async def release(self, owner: str, workflow_ids: list[str]) -> None:
+        await self._write(
+            "release leases",
+            "WITH w AS (UPDATE workflows SET owner = NULL, lease_until = 0"
+            " WHERE id = ANY($3::text[]) AND owner = $4 AND status = 'running'"
+            f" RETURNING id) {_ANNOUNCE}", self.channel, "pending", workflow_ids, owner)
+
+    async def _select_one(self, conn: Any, workflow_id: str) -> WorkflowRecord:
+        row = await conn.fetchrow(
+            f"SELECT {WF_COLUMNS} FROM workflows WHERE id = $1", workflow_id)
+        return _record(row)
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def next_lease_expiry(self) -> float | None:
+        rows = await self._read(
+            "read leases", "SELECT min(lease_until) FROM workflows WHERE status = 'running'")
+        return None if rows[0][0] is None else float(rows[0][0])
+
+    async def next_wake(
+        self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
+    ) -> float | None:
+        after = float("-inf") if clock_now is None else clock_now
+        pool = self._open_pool()
+        with translated("read timers"):
+            async with pool.acquire() as conn:
+                timer, delayed = await conn.fetchrow(
+                    "SELECT (SELECT min(t) FROM (SELECT wake_at AS t FROM workflows"
+                    " WHERE status = 'waiting' AND wake_at > $1 UNION ALL SELECT deadline"
+                    " FROM workflows WHERE status = 'waiting' AND deadline > $1) AS due),"
+                    " (SELECT min(not_before) FROM workflows WHERE status = 'pending'"
+                    " AND not_before > $1)", after)
+                times = [float(t) for t in (timer, delayed) if t is not None]
+                if queues and clock_now is not None:
+                    times += await queue_next_wake(conn, clock_now, queues)
+        return min(times, default=None)
+
+    async def get_event(self, workflow_id: str, key: str) -> tuple[bool, bytes | None]:
+        rows = await self._read(
+            f"read event {key!r} of {workflow_id!r}",
+            "SELECT value FROM events WHERE workflow_id = $1 AND key = $2", workflow_id, key)
+        return (True, rows[0][0]) if rows else (False, None)
+
+    async def children(self, workflow_id: str) -> list[str]:
+        rows = await self._read(
+            f"read the children of {workflow_id!r}",
+            "SELECT id FROM workflows WHERE parent_id = $1 AND status <> ALL($2::text[])",
+            workflow_id, list(_FINISHED))
+        return [r[0] for r in rows]
+
+    async def get(self, workflow_id: str) -> WorkflowRecord | None:
+        rows = await self._read(
+            f"read workflow {workflow_id!r}",
+            f"SELECT {WF_COLUMNS} FROM workflows WHERE id = $1", workflow_id)
+        return _record(rows[0]) if rows else None
+
+    async def history(self, workflow_id: str) -> list[StepRecord]:
+        rows = await self._read(
+            f"read the history of {workflow_id!r}",
+            "SELECT position, kind, name, ok, value, created_at FROM steps"
+            ' WHERE workflow_id = $1 ORDER BY position COLLATE "C"', workflow_id)
+        return [StepRecord(*r) for r in rows]
+
+    async def list(
+        self, *, status: str | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        rows = await self._read(
+            "list workflows",
+            f"SELECT {WF_COLUMNS} FROM workflows WHERE ($1::text IS NULL OR status = $1)"
+            " AND ($2::text IS NULL OR name = $2) ORDER BY created_at DESC LIMIT $3",
+            status, name, limit)
+        return [_record(r) for r in rows]

@@ -1,0 +1,114 @@
+"""Reaching PostgreSQL: the URL, asyncpg's errors as legato's, and news by LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from .._errors import LegatoError, StoreError
+from ._postgres_schema import DEFAULT_SCHEMA, check_schema_name
+
+__all__ = ["News", "parse_postgres_url", "redacted", "translated"]
+
+_NEWS_KEPT = 10_000  # unread news beyond this is dropped (the poll finds the work)
+
+
+def parse_postgres_url(url: str) -> tuple[str, str]:
+    """``"postgresql://u@h/db?schema=s&ssl=require"`` → (asyncpg DSN without ``schema``, schema)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"{url!r} is not a PostgreSQL URL; it starts with 'postgresql://'")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    schema = check_schema_name(schemas[-1] if schemas else DEFAULT_SCHEMA)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password hidden, fit for messages and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """asyncpg's errors as :class:`StoreError`, most specific first."""
+    try:
+        yield
+    except LegatoError:
+        raise
+    except asyncpg.TransactionRollbackError as exc:  # deadlock, serialization failure
+        raise StoreError(
+            f"PostgreSQL gave up trying to {action} because of a concurrent transaction "
+            f"({exc}); the operation can be retried") from exc
+    except asyncpg.InvalidCatalogNameError as exc:
+        raise StoreError(
+            f"PostgreSQL has no such database, so legato can't {action} ({exc}); "
+            "create it (createdb NAME) or fix the URL") from exc
+    except asyncpg.InvalidAuthorizationSpecificationError as exc:
+        raise StoreError(
+            f"PostgreSQL refused the login, so legato can't {action} ({exc}); "
+            "check the user and password in the URL") from exc
+    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError, asyncpg.InterfaceError, OSError,
+            TimeoutError) as exc:
+        raise StoreError(
+            f"lost or could not reach PostgreSQL while trying to {action} ({exc!r}); "
+            "check that the server runs and the URL is right") from exc
+    except asyncpg.PostgresError as exc:
+        raise StoreError(f"PostgreSQL failed to {action}: {exc}") from exc
+
+
+class News:
+    """A connection that LISTENs on the store's channel and keeps what it hears."""
+
+    def __init__(self, dsn: str, channel: str, settings: dict[str, str]) -> None:
+        self._dsn = dsn
+        self._channel = channel
+        self._settings = settings
+        self._conn: Any = None
+        self._heard: list[tuple[str, str]] = []
+        self._arrived = asyncio.Event()
+
+    async def listen(self) -> None:
+        """Connect and LISTEN (raises asyncpg's errors: call it inside :func:`translated`)."""
+        conn = await asyncpg.connect(self._dsn, server_settings=self._settings)
+        await conn.add_listener(self._channel, self._hear)
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = None
+
+    def _hear(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        kind, _, workflow_id = payload.partition(" ")
+        if len(self._heard) < _NEWS_KEPT:
+            self._heard.append((kind, workflow_id))
+        self._arrived.set()
+
+    async def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """What was heard since the last call, waiting up to ``timeout`` s for something."""
+        if self._conn is None or self._conn.is_closed():
+            try:
+                with translated("listen for news"):
+                    await self.listen()
+            except StoreError:
+                await asyncio.sleep(timeout)
+                return []
+        if not self._heard:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+        heard, self._heard = self._heard, []
+        self._arrived.clear()
+        return heard

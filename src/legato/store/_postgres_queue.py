@@ -1,0 +1,110 @@
+"""Queue claims on PostgreSQL: limits counted under a per-queue advisory lock.
+
+Unlike SQLite, PostgreSQL lets many claims run at once, so counting a queue's
+running workflows and taking new ones could interleave between two workers
+and overshoot a limit. Each claim of a queue with limits therefore first
+takes a transaction-level advisory lock named after the schema and the queue:
+claims of one queue take turns (for the few milliseconds of a claim), claims
+of different queues and of unqueued work don't wait. Semantics are SQLite's
+(see ``_sqlite_queue``): running workflows hold a slot, woken waiting ones
+go before pending ones, the rate limit counts starts in ``queue_starts`` as a
+sliding window of durable time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import DuplicateWorkflow
+from ._protocol import NewWorkflow, QueueLimits
+
+__all__ = ["WF_COLUMNS", "check_dedup", "claim_queue", "queue_next_wake"]
+
+WF_COLUMNS = (
+    "id, name, status, input, result, error, owner, lease_until, wake_at, deadline, "
+    "cancel, parent_id, created_at, updated_at, finished_at, queue, priority, not_before, "
+    "dedup_key"
+)
+_ACTIVE = "status IN ('pending', 'running', 'waiting')"
+
+
+async def check_dedup(conn: Any, wf: NewWorkflow) -> None:
+    """Raise :class:`DuplicateWorkflow` if ``wf``'s key is held by another unfinished workflow."""
+    if wf.dedup_key is None or wf.queue is None:
+        return
+    existing = await conn.fetchval(
+        f"SELECT id FROM workflows WHERE queue = $1 AND dedup_key = $2 AND {_ACTIVE}"
+        " AND id <> $3", wf.queue, wf.dedup_key, wf.id)
+    if existing is not None:
+        raise DuplicateWorkflow(wf.queue, wf.dedup_key, existing)
+
+
+async def claim_queue(
+    conn: Any, q: QueueLimits, *, schema: str, owner: str, lease_until: float, now: float,
+    clock_now: float, room: int, names: list[str],
+) -> list[Any]:
+    """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows."""
+    take = room
+    limited = q.concurrency is not None or q.worker_concurrency is not None or q.rate is not None
+    if limited:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                           f"legato:{schema}:queue:{q.name}")
+    if q.concurrency is not None or q.worker_concurrency is not None:
+        running, mine = await conn.fetchrow(
+            "SELECT count(*), count(*) FILTER (WHERE owner = $1) FROM workflows"
+            " WHERE queue = $2 AND status = 'running'", owner, q.name)
+        if q.concurrency is not None:
+            take = min(take, q.concurrency - running)
+        if q.worker_concurrency is not None:
+            take = min(take, q.worker_concurrency - mine)
+    if take <= 0:
+        return []
+    order = "priority DESC, created_at" if q.priority else "created_at"
+
+    async def taken(condition: str, limit: int) -> list[Any]:
+        rows: list[Any] = await conn.fetch(
+            "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
+            " wake_at = NULL, updated_at = $3 WHERE id IN (SELECT id FROM workflows"
+            f" WHERE queue = $4 AND {condition} AND name = ANY($5::text[])"
+            f" ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED) RETURNING {WF_COLUMNS}",
+            owner, lease_until, now, q.name, names, limit, clock_now)
+        return sorted(rows, key=lambda r: (-r["priority"] if q.priority else 0, r["created_at"]))
+
+    woken = await taken("status = 'waiting' AND (wake_at <= $7 OR deadline <= $7)", take)
+    take -= len(woken)
+    if take > 0 and q.rate is not None:
+        count, window = q.rate
+        await conn.execute("DELETE FROM queue_starts WHERE queue = $1 AND at <= $2",
+                           q.name, clock_now - window)
+        used = await conn.fetchval("SELECT count(*) FROM queue_starts WHERE queue = $1", q.name)
+        take = min(take, count - used)
+    if take <= 0:
+        return woken
+    started = await taken(
+        "status = 'pending' AND (not_before IS NULL OR not_before <= $7)", take)
+    if q.rate is not None and started:
+        await conn.executemany("INSERT INTO queue_starts (queue, at) VALUES ($1, $2)",
+                               [(q.name, clock_now)] * len(started))
+    return woken + started
+
+
+async def queue_next_wake(conn: Any, clock_now: float, queues: Sequence[QueueLimits]
+                          ) -> list[float]:
+    """For each rate-limited queue whose window is full with work due: when a start frees."""
+    times: list[float] = []
+    for q in queues:
+        if q.rate is None:
+            continue
+        count, window = q.rate
+        used, oldest = await conn.fetchrow(
+            "SELECT count(*), min(at) FROM queue_starts WHERE queue = $1 AND at > $2",
+            q.name, clock_now - window)
+        if used < count or oldest is None:
+            continue
+        due = await conn.fetchval(
+            "SELECT 1 FROM workflows WHERE queue = $1 AND status = 'pending'"
+            " AND (not_before IS NULL OR not_before <= $2) LIMIT 1", q.name, clock_now)
+        if due is not None:
+            times.append(float(oldest) + window)
+    return times

@@ -1,0 +1,128 @@
+"""The PostgreSQL schema, as numbered migrations.
+
+Everything lives in one PostgreSQL schema (``legato`` unless the URL says
+``?schema=name``), so several deployments, or tests, share a database
+without meeting. As with SQLite, the schema records its version in
+``legato_schema``; opening it runs the migrations it lacks in one
+transaction, under an advisory lock so workers starting together don't race;
+a schema written by a newer legato is refused with
+:class:`~legato.SchemaVersionError` and left untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .._errors import SchemaVersionError
+
+__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "check_schema_name", "migrate"]
+
+DEFAULT_SCHEMA = "legato"
+
+MIGRATIONS: list[str] = [
+    # 1: workflows, their checkpoints, signals, events and queues (as SQLite's)
+    """
+    CREATE TABLE workflows (
+        id          text PRIMARY KEY,
+        name        text NOT NULL,
+        status      text NOT NULL,
+        input       bytea NOT NULL,
+        result      bytea,
+        error       bytea,
+        owner       text,
+        lease_until double precision NOT NULL DEFAULT 0,
+        wake_at     double precision,
+        deadline    double precision,
+        cancel      boolean NOT NULL DEFAULT false,
+        parent_id   text,
+        created_at  double precision NOT NULL,
+        updated_at  double precision NOT NULL,
+        finished_at double precision,
+        queue       text,
+        priority    integer NOT NULL DEFAULT 0,
+        not_before  double precision,
+        dedup_key   text
+    );
+    CREATE INDEX workflows_by_status ON workflows (status, lease_until);
+    CREATE INDEX workflows_by_wake ON workflows (wake_at) WHERE status = 'waiting';
+    CREATE INDEX workflows_by_owner ON workflows (owner) WHERE owner IS NOT NULL;
+    CREATE INDEX workflows_by_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX workflows_by_created ON workflows (created_at);
+    CREATE INDEX workflows_queued ON workflows (queue, status, priority DESC, created_at)
+        WHERE queue IS NOT NULL;
+    CREATE INDEX workflows_delayed ON workflows (not_before)
+        WHERE status = 'pending' AND not_before IS NOT NULL;
+    CREATE UNIQUE INDEX workflows_dedup ON workflows (queue, dedup_key)
+        WHERE dedup_key IS NOT NULL AND status IN ('pending', 'running', 'waiting');
+    CREATE TABLE queue_starts (
+        queue text NOT NULL,
+        at    double precision NOT NULL
+    );
+    CREATE INDEX queue_starts_by_time ON queue_starts (queue, at);
+    CREATE TABLE signals (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        workflow_id text NOT NULL,
+        name        text NOT NULL,
+        payload     bytea,
+        created_at  double precision NOT NULL,
+        consumed_at text
+    );
+    CREATE INDEX signals_waiting ON signals (workflow_id, name, seq) WHERE consumed_at IS NULL;
+    CREATE TABLE events (
+        workflow_id text NOT NULL,
+        key         text NOT NULL,
+        value       bytea,
+        updated_at  double precision NOT NULL,
+        PRIMARY KEY (workflow_id, key)
+    );
+    CREATE TABLE steps (
+        workflow_id text NOT NULL,
+        position    text NOT NULL,
+        kind        text NOT NULL,
+        name        text NOT NULL,
+        ok          boolean NOT NULL,
+        value       bytea,
+        created_at  double precision NOT NULL,
+        PRIMARY KEY (workflow_id, position)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_schema_name(name: str) -> str:
+    """``name`` if it is a plain PostgreSQL identifier (so it can't inject SQL)."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"schema={name!r} is not a plain PostgreSQL name; use letters, digits and "
+            "underscores (at most 63), starting with a letter or underscore"
+        )
+    return name
+
+
+async def migrate(conn: Any, schema: str) -> int:
+    """Bring ``schema`` up to :data:`SCHEMA_VERSION` on asyncpg ``conn``; return the version found.
+
+    The connection's ``search_path`` must name ``schema`` (the store sets it).
+    """
+    async with conn.transaction():
+        # One migrator per schema at a time; the others wait, then find it done.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"legato:{schema}")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        await conn.execute("CREATE TABLE IF NOT EXISTS legato_schema (version integer NOT NULL)")
+        found = int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM legato_schema"))
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"PostgreSQL schema {schema!r} is at schema version {found}, but this legato "
+                f"knows only up to {SCHEMA_VERSION}; upgrade legato (pip install -U legato) "
+                "rather than open a newer database with an older release"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            await conn.execute(MIGRATIONS[version - 1])
+            await conn.execute("INSERT INTO legato_schema (version) VALUES ($1)", version)
+    return found

@@ -1,0 +1,121 @@
+"""Queue claims on SQLite: limits counted inside the claim's write transaction.
+
+SQLite has one writer at a time across every process sharing the file, and
+a claim is one ``BEGIN IMMEDIATE`` transaction, so counting a queue's running
+workflows and taking new ones can't interleave with another worker's claim:
+the limits hold across processes without locks of our own.
+
+A queue slot is held while a workflow is ``running``. A ``waiting``
+(suspended) workflow gives its slot back, like a sleeping workflow in
+Temporal or DBOS; when it wakes it needs a free slot again, and takes one
+before any pending workflow does. The rate limit counts *starts* (a pending
+workflow taken), recorded in ``queue_starts`` by durable time and counted as
+a sliding window.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import DuplicateWorkflow
+from ._protocol import NewWorkflow, QueueLimits
+
+__all__ = ["WF_COLUMNS", "check_dedup", "claim_queue", "queue_next_wake"]
+
+WF_COLUMNS = (
+    "id, name, status, input, result, error, owner, lease_until, wake_at, deadline, "
+    "cancel, parent_id, created_at, updated_at, finished_at, queue, priority, not_before, "
+    "dedup_key"
+)
+_ACTIVE = "status IN ('pending', 'running', 'waiting')"
+
+
+def check_dedup(conn: sqlite3.Connection, wf: NewWorkflow) -> None:
+    """Raise :class:`DuplicateWorkflow` if ``wf``'s key is held by another unfinished workflow.
+
+    Run inside the creating transaction, before it writes.
+    """
+    if wf.dedup_key is None or wf.queue is None:
+        return
+    row = conn.execute(
+        f"SELECT id FROM workflows WHERE queue = ? AND dedup_key = ? AND {_ACTIVE}"
+        " AND id != ?", (wf.queue, wf.dedup_key, wf.id)).fetchone()
+    if row is not None:
+        raise DuplicateWorkflow(wf.queue, wf.dedup_key, row[0])
+
+
+def claim_queue(
+    conn: sqlite3.Connection, q: QueueLimits, *, owner: str, lease_until: float, now: float,
+    clock_now: float, room: int, names_json: str,
+) -> list[tuple[Any, ...]]:
+    """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows.
+
+    Woken ``waiting`` workflows first (they started already), then ``pending``
+    ones, highest priority first, then in the order they were enqueued.
+    """
+    take = room
+    if q.concurrency is not None or q.worker_concurrency is not None:
+        running, mine = conn.execute(
+            "SELECT count(*), coalesce(sum(owner = ?), 0) FROM workflows"
+            " WHERE queue = ? AND status = 'running'", (owner, q.name)).fetchone()
+        if q.concurrency is not None:
+            take = min(take, q.concurrency - running)
+        if q.worker_concurrency is not None:
+            take = min(take, q.worker_concurrency - mine)
+    if take <= 0:
+        return []
+    order = "priority DESC, created_at, rowid" if q.priority else "created_at, rowid"
+    claim = (owner, lease_until, now, q.name)
+
+    def taken(condition: str, params: tuple[Any, ...], limit: int) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
+            " wake_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM workflows"
+            f" WHERE queue = ? AND {condition} AND name IN (SELECT value FROM json_each(?))"
+            f" ORDER BY {order} LIMIT ?) RETURNING {WF_COLUMNS}",
+            (*claim, *params, names_json, limit)).fetchall()
+        return rows
+
+    woken = taken("status = 'waiting' AND (wake_at <= ? OR deadline <= ?)",
+                  (clock_now, clock_now), take)
+    take -= len(woken)
+    if take > 0 and q.rate is not None:
+        count, window = q.rate
+        conn.execute("DELETE FROM queue_starts WHERE queue = ? AND at <= ?",
+                     (q.name, clock_now - window))
+        (used,) = conn.execute("SELECT count(*) FROM queue_starts WHERE queue = ?",
+                               (q.name,)).fetchone()
+        take = min(take, count - used)
+    if take <= 0:
+        return woken
+    started = taken("status = 'pending' AND (not_before IS NULL OR not_before <= ?)",
+                    (clock_now,), take)
+    if q.rate is not None and started:
+        conn.executemany("INSERT INTO queue_starts (queue, at) VALUES (?, ?)",
+                         [(q.name, clock_now)] * len(started))
+    return woken + started
+
+
+def queue_next_wake(
+    conn: sqlite3.Connection, clock_now: float, queues: Sequence[QueueLimits]
+) -> list[float]:
+    """For each rate-limited queue whose window is full with work due: when a start frees."""
+    times: list[float] = []
+    for q in queues:
+        if q.rate is None:
+            continue
+        count, window = q.rate
+        used, oldest = conn.execute(
+            "SELECT count(*), min(at) FROM queue_starts WHERE queue = ? AND at > ?",
+            (q.name, clock_now - window)).fetchone()
+        if used < count or oldest is None:
+            continue
+        due = conn.execute(
+            "SELECT 1 FROM workflows WHERE queue = ? AND status = 'pending'"
+            " AND (not_before IS NULL OR not_before <= ?) LIMIT 1",
+            (q.name, clock_now)).fetchone()
+        if due is not None:
+            times.append(float(oldest) + window)
+    return times
