@@ -10,6 +10,7 @@ from ._clock import VirtualClock as VirtualClock
 from ._errors import AllFailed as AllFailed
 from ._errors import ChannelClosed as ChannelClosed
 from ._errors import CircuitOpenError as CircuitOpenError
+from ._errors import DuplicateWorkflow as DuplicateWorkflow
 from ._errors import EffectViolation as EffectViolation
 from ._errors import GrantViolation as GrantViolation
 from ._errors import GraphError as GraphError
@@ -33,6 +34,8 @@ from .durable._handle import Status as Status
 from .durable._handle import StepInfo as StepInfo
 from .durable._handle import WorkflowHandle as WorkflowHandle
 from .durable._handle import WorkflowInfo as WorkflowInfo
+from .durable._queue import BoundQueue as BoundQueue
+from .durable._queue import Queue as Queue
 from .durable._recorded import now as now
 from .durable._recorded import random as random
 from .durable._recorded import uuid4 as uuid4
@@ -74,6 +77,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AllFailed",
+    "BoundQueue",
     "Cancelled",
     "Channel",
     "ChannelClosed",
@@ -82,6 +86,7 @@ __all__ = [
     "CircuitOpenError",
     "CircuitState",
     "Completed",
+    "DuplicateWorkflow",
     "EffectViolation",
     "Failed",
     "Future",
@@ -93,6 +98,7 @@ __all__ = [
     "PayloadTooLarge",
     "Pending",
     "PickleSerializer",
+    "Queue",
     "Results",
     "Retry",
     "Runtime",

@@ -1,0 +1,667 @@
+"""The Store contract: every method, against SQLite and PostgreSQL alike.
+
+Each test gets a fresh database: a new SQLite file, or a new PostgreSQL
+schema (``?schema=``) dropped afterwards. The PostgreSQL half runs against
+``$LEGATO_TEST_POSTGRES`` or, when that is unset, a server on
+127.0.0.1:5432 (user ``postgres``, database ``test``); without a server it
+skips, saying so — unless ``LEGATO_TEST_POSTGRES`` is set (as in CI), where a
+missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import legato
+from legato._errors import DuplicateWorkflow  # legato.DuplicateWorkflow once exported
+from legato.store import (
+    NewWorkflow,
+    QueueLimits,
+    StepRecord,
+    Store,
+    WorkflowRecord,
+    open_store,
+)
+from polling import eventually, status_is
+
+asyncpg = pytest.importorskip("asyncpg")
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+STORES = ["sqlite", "postgres"]
+
+
+async def _pg_reason(url: str) -> str | None:
+    """Why PostgreSQL at ``url`` can't be used, or ``None`` if it answers."""
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        return f"PostgreSQL at {url} does not answer ({exc!r})"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(params=STORES)
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh store URL: a new SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "legato.db")
+        return
+    base = os.environ.get("LEGATO_TEST_POSTGRES") or PG_DEFAULT
+    reason = await _pg_reason(base)
+    if reason is not None:
+        if os.environ.get("LEGATO_TEST_POSTGRES"):
+            pytest.fail(f"{reason}; LEGATO_TEST_POSTGRES is set, so this must not skip")
+        pytest.skip(f"{reason}; start it or set LEGATO_TEST_POSTGRES to run the PostgreSQL half")
+    schema = f"legato_test_{uuid.uuid4().hex[:12]}"
+    yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def store(url: str) -> AsyncIterator[Store]:
+    s = open_store(url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def other(url: str, store: Store) -> AsyncIterator[Store]:
+    """A second store on the same database: another worker process, as far as it knows."""
+    s = open_store(url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+def new(wid: str, owner: str | None = None, lease: float = 0.0, **kw: Any) -> NewWorkflow:
+    return NewWorkflow(wid, kw.pop("name", "wf"), b"input", owner,
+                       lease or (time.time() + 60 if owner else 0.0), **kw)
+
+
+def step(position: str, value: bytes | None = b"v", kind: str = "step") -> StepRecord:
+    return StepRecord(position, kind, "s", True, value, time.time())
+
+
+async def running(store: Store, wid: str, owner: str = "A", **kw: Any) -> None:
+    assert await store.create(new(wid, owner, **kw)) is None
+
+
+async def record(store: Store, wid: str) -> WorkflowRecord:
+    got = await store.get(wid)
+    assert got is not None
+    return got
+
+
+async def waiting(store: Store, wid: str, wake_at: float | None = None) -> None:
+    await running(store, wid)
+    assert await store.suspend(wid, "A", wake_at)
+
+
+# -- create, get, list ---------------------------------------------------------------
+
+
+async def test_create_is_idempotent_by_id(store):
+    assert await store.create(new("w1")) is None
+    again = await store.create(NewWorkflow("w1", "other", b"different", None, 0.0))
+    assert again is not None and again.name == "wf" and again.input == b"input"
+    got = await record(store, "w1")
+    assert (got.status, got.owner, got.cancel, got.parent_id) == ("pending", None, False, None)
+    assert await store.get("missing") is None
+
+
+async def test_create_with_an_owner_is_running_already(store):
+    await running(store, "w1", deadline=123.0, parent_id="p")
+    got = await record(store, "w1")
+    assert (got.status, got.owner, got.deadline, got.parent_id) == ("running", "A", 123.0, "p")
+
+
+async def test_list_is_newest_first_and_filters(store):
+    for i in range(5):
+        await store.create(new(f"w{i}", name="even" if i % 2 == 0 else "odd"))
+    await running(store, "r")
+    assert [r.id for r in await store.list(status=None, name=None, limit=3)] == ["r", "w4", "w3"]
+    assert [r.id for r in await store.list(status="pending", name="even", limit=10)] == [
+        "w4", "w2", "w0"]
+    assert [r.id for r in await store.list(status="running", name=None, limit=10)] == ["r"]
+
+
+# -- append, history, finish ------------------------------------------------------------
+
+
+async def test_append_is_fenced_by_owner_and_status(store):
+    await running(store, "w1")
+    await store.create(new("p1"))
+    assert await store.append("w1", "A", step("1"))
+    assert not await store.append("w1", "B", step("2"))  # not the owner
+    assert not await store.append("p1", "A", step("1"))  # not running
+    assert await store.finish("w1", "A", "succeeded", b"r", None)
+    assert not await store.append("w1", "A", step("3"))  # finished
+    assert [s.position for s in await store.history("w1")] == ["1"]
+    assert await store.history("p1") == []
+
+
+async def test_appends_of_one_loop_turn_each_get_their_own_answer(store):
+    for wid in ("a", "b", "c"):
+        await running(store, wid)
+    writes = [store.append(wid, owner, step(str(i), bytes([i])))
+              for i in range(1, 31) for wid, owner in (("a", "A"), ("b", "A"), ("c", "X"))]
+    results = await asyncio.gather(*writes)
+    assert results == [True, True, False] * 30
+    history = await store.history("a")
+    assert sorted(int(s.position) for s in history) == list(range(1, 31))
+    assert {s.position: s.value for s in history}["7"] == bytes([7])
+    assert await store.history("c") == []
+
+
+async def test_a_checkpoint_not_awaited_commits_before_a_later_finish(store):
+    await running(store, "w1")
+    store.append("w1", "A", step("1", kind="now"))  # like legato.now(): not awaited
+    assert await store.finish("w1", "A", "succeeded", b"done", None)
+    assert [s.kind for s in await store.history("w1")] == ["now"]
+
+
+async def test_an_append_cancelled_before_it_is_sent_is_not_made(store):
+    await running(store, "w1")
+    store.append("w1", "A", step("1")).cancel()  # e.g. a losing branch, cancelled at once
+    assert await store.append("w1", "A", step("2"))
+    assert [s.position for s in await store.history("w1")] == ["2"]
+
+
+async def test_a_position_written_twice_fails_alone(store):
+    await running(store, "w1")
+    assert await store.append("w1", "A", step("1"))
+    dup, fine = store.append("w1", "A", step("1")), store.append("w1", "A", step("2"))
+    # SQLite's append still lets sqlite3.IntegrityError through untranslated
+    with pytest.raises((legato.StoreError, sqlite3.IntegrityError)):
+        await dup
+    assert await fine
+
+
+async def test_history_round_trips_every_field(store):
+    await running(store, "w1")
+    failed = StepRecord("2.1", "step", "fetch", False, b"\x00err", 12.5)
+    assert await store.append("w1", "A", failed)
+    assert await store.append("w1", "A", StepRecord("1", "now", "", True, None, 11.0))
+    assert sorted(await store.history("w1"), key=lambda s: s.position) == [
+        StepRecord("1", "now", "", True, None, 11.0), failed]
+
+
+async def test_finish_needs_the_lease_and_sets_the_outcome(store):
+    await running(store, "w1")
+    assert not await store.finish("w1", "B", "succeeded", b"r", None)
+    assert await store.finish("w1", "A", "failed", None, b"boom")
+    got = await record(store, "w1")
+    assert (got.status, got.result, got.error, got.owner) == ("failed", None, b"boom", None)
+    assert got.finished_at is not None
+    assert not await store.finish("w1", "A", "succeeded", b"r", None)  # once only
+
+
+async def test_finishing_a_child_wakes_its_waiting_parent(store):
+    await waiting(store, "parent", wake_at=None)
+    await running(store, "child", parent_id="parent")
+    assert await store.children("parent") == ["child"]
+    assert await store.finish("child", "A", "succeeded", b"r", None)
+    assert (await record(store, "parent")).wake_at == 0
+    assert await store.children("parent") == []
+
+
+# -- claim, heartbeat, release ----------------------------------------------------------
+
+
+async def test_claim_takes_pending_workflows_whose_code_it_has(store):
+    for wid, name in (("a", "wf"), ("b", "other"), ("c", "wf")):
+        await store.create(new(wid, name=name))
+    lease = time.time() + 30
+    claimed = await store.claim("W", lease, time.time(), 0.0, 10, ["wf"])
+    assert [r.id for r in claimed] == ["a", "c"]
+    assert all((r.status, r.owner, r.lease_until) == ("running", "W", lease) for r in claimed)
+    assert await store.claim("W2", lease, time.time(), 0.0, 10, ["wf"]) == []
+    assert [r.id for r in await store.claim("W2", lease, time.time(), 0.0, 1, ["other"])
+            ] == ["b"]
+
+
+async def test_claim_respects_its_limit_oldest_first(store):
+    for i in range(5):
+        await store.create(new(f"w{i}"))
+    first = await store.claim("W", time.time() + 30, time.time(), 0.0, 2, ["wf"])
+    second = await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    assert sorted(r.id for r in first) == ["w0", "w1"]
+    assert sorted(r.id for r in second) == ["w2", "w3", "w4"]
+
+
+async def test_claim_takes_over_a_lapsed_lease_only(store):
+    now = time.time()
+    await running(store, "live", lease=now + 60)
+    await running(store, "lapsed", lease=now - 1)
+    claimed = await store.claim("B", now + 30, now, 0.0, 10, ["wf"])
+    assert [r.id for r in claimed] == ["lapsed"]
+    assert not await store.append("lapsed", "A", step("1"))  # the old owner is fenced off
+    assert await store.append("lapsed", "B", step("1"))
+    assert await store.next_lease_expiry() == pytest.approx(now + 30)
+
+
+async def test_claim_takes_waiting_workflows_when_due_in_durable_time(store):
+    await waiting(store, "timer", wake_at=100.0)
+    await running(store, "deadline", deadline=50.0)
+    assert await store.suspend("deadline", "A", None)
+    await waiting(store, "forever", wake_at=None)
+    assert await store.next_wake() == 50.0
+    assert await store.claim("W", time.time() + 30, time.time(), 49.0, 10, ["wf"]) == []
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 50.0, 10, ["wf"])
+            ] == ["deadline"]
+    claimed = await store.claim("W", time.time() + 30, time.time(), 100.0, 10, ["wf"])
+    assert [(r.id, r.status, r.wake_at) for r in claimed] == [("timer", "running", None)]
+
+
+async def test_two_concurrent_claimers_never_take_the_same_workflow(store, other):
+    for i in range(60):
+        await store.create(new(f"w{i:02}"))
+
+    async def claimer(s: Store, owner: str) -> list[str]:
+        taken: list[str] = []
+        while batch := await s.claim(owner, time.time() + 30, time.time(), 0.0, 7, ["wf"]):
+            taken += [r.id for r in batch]
+        return taken
+
+    a, b, c = await asyncio.gather(claimer(store, "A"), claimer(other, "B"),
+                                   claimer(store, "C"))
+    assert sorted(a + b + c) == [f"w{i:02}" for i in range(60)]
+    owners = Counter(r.owner for r in await store.list(status="running", name=None, limit=100))
+    assert owners == Counter({"A": len(a), "B": len(b), "C": len(c)})
+
+
+async def test_heartbeat_extends_leases_and_reports_cancel_requests(store):
+    await running(store, "a", lease=time.time() + 1)
+    await running(store, "b", lease=time.time() + 1)
+    await running(store, "theirs", owner="B")
+    assert await store.heartbeat("A", 5000.0) == []
+    assert (await record(store, "a")).lease_until == 5000.0
+    assert (await record(store, "theirs")).lease_until != 5000.0
+    cancelled = await store.request_cancel("b")
+    assert (cancelled.status, cancelled.cancel) == ("running", True)
+    assert await store.heartbeat("A", 6000.0) == ["b"]
+
+
+async def test_release_gives_leases_back_at_once(store, other):
+    await running(store, "a", lease=time.time() + 60)
+    await running(store, "b", lease=time.time() + 60)
+    await store.release("A", ["a"])
+    claimed = await other.claim("B", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    assert [r.id for r in claimed] == ["a"]
+    await store.release("A", ["a"])  # no longer ours: nothing happens
+    assert (await record(store, "a")).owner == "B"
+
+
+# -- suspend, signals --------------------------------------------------------------------
+
+
+async def test_suspend_unloads_and_needs_the_lease(store):
+    await running(store, "w1")
+    assert not await store.suspend("w1", "B", 10.0)
+    assert await store.suspend("w1", "A", 10.0)
+    got = await record(store, "w1")
+    assert (got.status, got.owner, got.lease_until, got.wake_at) == ("waiting", None, 0, 10.0)
+    assert not await store.suspend("w1", "A", 10.0)  # not running any more
+
+
+async def test_suspend_is_due_at_once_if_its_signal_or_child_already_arrived(store):
+    await running(store, "sig")
+    await store.send_signal("sig", "go", b"1")
+    assert await store.suspend("sig", "A", None, signal="go")
+    assert (await record(store, "sig")).wake_at == 0
+    await running(store, "parent")
+    await running(store, "child", parent_id="parent")
+    assert await store.finish("child", "A", "succeeded", b"r", None)
+    assert await store.suspend("parent", "A", 500.0, child="child")
+    assert (await record(store, "parent")).wake_at == 0
+    await running(store, "nothing")
+    assert await store.suspend("nothing", "A", 500.0, signal="go", child="parent")
+    assert (await record(store, "nothing")).wake_at == 500.0
+
+
+async def test_signals_are_taken_once_each_oldest_first(store):
+    await running(store, "w1")
+    for payload in (b"1", b"2", b"3"):
+        assert await store.send_signal("w1", "go", payload)
+    await store.send_signal("w1", "other", b"x")
+    taken = [await store.take_signal("w1", "A", "go", step(str(i), None)) for i in (1, 2, 3, 4)]
+    assert taken == [("taken", b"1"), ("taken", b"2"), ("taken", b"3"), ("none", None)]
+    assert {s.position: s.value for s in await store.history("w1")} == {
+        "1": b"1", "2": b"2", "3": b"3"}
+
+
+async def test_concurrent_takes_get_different_signals(store):
+    await running(store, "w1")
+    for payload in (b"1", b"2"):
+        await store.send_signal("w1", "go", payload)
+    taken = await asyncio.gather(*(store.take_signal("w1", "A", "go", step(str(i), None))
+                                   for i in (1, 2, 3)))
+    assert sorted(taken, key=str) == [("none", None), ("taken", b"1"), ("taken", b"2")]
+
+
+async def test_take_signal_is_fenced_and_leaves_the_signal(store):
+    await running(store, "w1")
+    await store.send_signal("w1", "go", b"1")
+    assert await store.take_signal("w1", "B", "go", step("1", None)) == ("lost", None)
+    assert await store.history("w1") == []
+    assert await store.take_signal("w1", "A", "go", step("1", None)) == ("taken", b"1")
+
+
+async def test_untake_gives_the_signal_back(store):
+    await running(store, "w1")
+    await store.send_signal("w1", "go", b"1")
+    assert await store.take_signal("w1", "A", "go", step("3", None)) == ("taken", b"1")
+    await store.untake_signal("w1", "A", "3")
+    assert await store.history("w1") == []
+    assert await store.take_signal("w1", "A", "go", step("4", None)) == ("taken", b"1")
+
+
+async def test_a_signal_wakes_a_waiting_workflow(store):
+    await waiting(store, "w1", wake_at=1e12)
+    assert await store.send_signal("w1", "go", b"1")
+    assert (await record(store, "w1")).wake_at == 0
+    claimed = await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    assert [r.id for r in claimed] == ["w1"]
+
+
+async def test_signals_to_missing_or_finished_workflows_are_refused(store):
+    with pytest.raises(legato.WorkflowNotFound):
+        await store.send_signal("missing", "go", b"1")
+    await running(store, "done")
+    await store.finish("done", "A", "succeeded", b"r", None)
+    with pytest.raises(legato.LegatoError, match="already succeeded"):
+        await store.send_signal("done", "go", b"1")
+
+
+async def test_a_send_from_a_workflow_is_recorded_with_it_or_not_at_all(store):
+    await running(store, "sender")
+    await running(store, "target", owner="B")
+    assert await store.send_signal("target", "go", b"1", ("sender", "A", step("1", None)))
+    assert [s.position for s in await store.history("sender")] == ["1"]
+    assert not await store.send_signal("target", "go", b"2", ("sender", "X", step("2", None)))
+    assert await store.take_signal("target", "B", "go", step("1", None)) == ("taken", b"1")
+    assert await store.take_signal("target", "B", "go", step("2", None)) == ("none", None)
+
+
+# -- events, cancel, resume -----------------------------------------------------------
+
+
+async def test_events_are_fenced_and_overwritten(store):
+    await running(store, "w1")
+    assert await store.get_event("w1", "k") == (False, None)
+    assert await store.set_event("w1", "A", "k", b"1", step("1", None))
+    assert await store.set_event("w1", "A", "k", b"2", step("2", None))
+    assert not await store.set_event("w1", "B", "k", b"3", step("3", None))
+    assert await store.get_event("w1", "k") == (True, b"2")
+    assert [s.position for s in await store.history("w1")] == ["1", "2"]
+
+
+async def test_request_cancel_by_status(store):
+    await store.create(new("pending"))
+    assert (await store.request_cancel("pending")).status == "cancelled"
+    await waiting(store, "waiting", wake_at=1e12)
+    got = await store.request_cancel("waiting")
+    assert (got.status, got.cancel, got.wake_at) == ("waiting", True, 0)
+    await running(store, "done")
+    await store.finish("done", "A", "succeeded", b"r", None)
+    assert (await store.request_cancel("done")).status == "succeeded"
+    with pytest.raises(legato.WorkflowNotFound):
+        await store.request_cancel("missing")
+
+
+async def test_resume_forgets_failed_steps_only(store):
+    await running(store, "w1")
+    assert await store.append("w1", "A", step("1"))
+    assert await store.append("w1", "A", StepRecord("2", "step", "s", False, b"e", 0.0))
+    with pytest.raises(legato.LegatoError, match="only failed or cancelled"):
+        await store.resume("w1")
+    await store.finish("w1", "A", "failed", None, b"boom")
+    resumed = await store.resume("w1")
+    assert (resumed.status, resumed.error, resumed.owner) == ("pending", None, None)
+    assert [s.position for s in await store.history("w1")] == ["1"]
+    with pytest.raises(legato.WorkflowNotFound):
+        await store.resume("missing")
+
+
+async def test_next_wake_and_lease_expiry_when_idle(store):
+    assert await store.next_wake() is None
+    assert await store.next_lease_expiry() is None
+
+
+# -- queues ---------------------------------------------------------------------------
+
+
+def claim_q(s: Store, owner: str, queues: list[QueueLimits], clock_now: float = 0.0,
+            limit: int = 100) -> Any:
+    return s.claim(owner, time.time() + 30, time.time(), clock_now, limit, ["wf"], queues)
+
+
+async def one_by_one(s: Store, limits: QueueLimits) -> list[str]:
+    """Ids in the order claims take them (a claim's rows come back in no set order)."""
+    taken: list[str] = []
+    while batch := await claim_q(s, "W", [limits], limit=1):
+        taken += [r.id for r in batch]
+    return taken
+
+
+async def test_queued_workflows_are_claimed_only_through_their_queue(store):
+    await store.create(new("q1", queue="q"))
+    await store.create(new("plain"))
+    assert [r.id for r in await claim_q(store, "W", [])] == ["plain"]
+    claimed = await claim_q(store, "W", [QueueLimits("q")])
+    assert [(r.id, r.queue) for r in claimed] == [("q1", "q")]
+
+
+async def test_queue_concurrency_holds_between_concurrent_claimers(store, other):
+    for i in range(20):
+        await store.create(new(f"w{i:02}", queue="q"))
+    limits = [QueueLimits("q", concurrency=3, worker_concurrency=2)]
+    for _ in range(3):
+        await asyncio.gather(*(claim_q(s, owner, limits, limit=2)
+                               for s, owner in ((store, "A"), (other, "B"), (store, "C"))))
+    running_now = await store.list(status="running", name=None, limit=100)
+    assert len(running_now) == 3
+    assert max(Counter(r.owner for r in running_now).values()) <= 2
+
+
+async def test_queue_priority_then_fifo(store):
+    for wid, priority in (("low", 0), ("high", 5), ("low2", 0), ("mid", 1)):
+        await store.create(new(wid, queue="q", priority=priority))
+    assert await one_by_one(store, QueueLimits("q")) == ["high", "mid", "low", "low2"]
+
+
+async def test_queue_without_priority_is_fifo(store):
+    for wid, priority in (("a", 0), ("b", 5), ("c", 1)):
+        await store.create(new(wid, queue="q", priority=priority))
+    assert await one_by_one(store, QueueLimits("q", priority=False)) == ["a", "b", "c"]
+
+
+async def test_queue_rate_is_a_sliding_window_of_durable_time(store):
+    for i in range(5):
+        await store.create(new(f"w{i}", queue="q"))
+    limits = [QueueLimits("q", rate=(2, 10.0))]
+    assert len(await claim_q(store, "W", limits, clock_now=0.0)) == 2
+    assert await claim_q(store, "W", limits, clock_now=5.0) == []
+    assert await store.next_wake(5.0, limits) == 10.0
+    assert len(await claim_q(store, "W", limits, clock_now=10.0)) == 2
+
+
+async def test_a_delayed_workflow_waits_for_its_durable_time(store):
+    await store.create(new("later", not_before=50.0))
+    assert await store.next_wake(0.0) == 50.0
+    assert await claim_q(store, "W", [], clock_now=49.0) == []
+    assert [r.id for r in await claim_q(store, "W", [], clock_now=50.0)] == ["later"]
+
+
+async def test_dedup_key_is_held_until_its_workflow_finishes(store):
+    await running(store, "first", queue="q", dedup_key="k")
+    with pytest.raises(DuplicateWorkflow) as caught:
+        await store.create(new("second", queue="q", dedup_key="k"))
+    assert caught.value.existing_id == "first"
+    assert await store.create(new("elsewhere", queue="r", dedup_key="k")) is None
+    await store.finish("first", "A", "succeeded", b"r", None)
+    assert await store.create(new("second", queue="q", dedup_key="k")) is None
+
+
+# -- schema -------------------------------------------------------------------------
+
+
+async def _bump_schema(url: str) -> None:
+    if url.startswith("postgresql"):
+        base, schema = url.rsplit("?schema=", 1)
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'INSERT INTO "{schema}".legato_schema SELECT max(version) + 1'
+                               f' FROM "{schema}".legato_schema')
+        finally:
+            await conn.close()
+    else:
+        with sqlite3.connect(url) as conn:
+            conn.execute("INSERT INTO legato_schema SELECT max(version) + 1 FROM legato_schema")
+
+
+async def test_a_newer_schema_is_refused(url):
+    s = open_store(url)
+    await s.open()
+    await s.create(new("kept"))
+    await s.close()
+    await _bump_schema(url)
+    with pytest.raises(legato.SchemaVersionError, match="upgrade legato"):
+        await open_store(url).open()
+    s = open_store(url)
+    with pytest.raises(legato.SchemaVersionError):
+        await s.open()
+
+
+async def test_workers_opening_at_once_migrate_once(url):
+    stores = [open_store(url) for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))
+    for s in stores:
+        await s.close()
+    if url.startswith("postgresql"):
+        base, schema = url.rsplit("?schema=", 1)
+        conn = await asyncpg.connect(base)
+        try:
+            count = await conn.fetchval(f'SELECT count(*) FROM "{schema}".legato_schema')
+        finally:
+            await conn.close()
+    else:
+        with sqlite3.connect(url) as c:
+            count = c.execute("SELECT count(*) FROM legato_schema").fetchone()[0]
+    assert count == 1
+
+
+# -- the engine on each store ----------------------------------------------------------
+
+calls: Counter[str] = Counter()
+
+
+@legato.step
+async def count(name: str) -> str:
+    calls[name] += 1
+    return name
+
+
+@legato.workflow(name="contract-e2e")
+async def approval(key: str) -> dict[str, Any]:
+    first = [await count(f"{key}:{i}") for i in range(3)]
+    await legato.sleep("7d")
+    answer = await legato.wait_for_signal("approve")
+    return {"steps": first, "answer": answer, "after": await count(f"{key}:after")}
+
+
+async def test_a_workflow_runs_sleeps_waits_and_replays_across_runtimes(url):
+    calls.clear()
+    clock = legato.VirtualClock(start=0.0)
+    async with legato.Runtime(url, clock=clock, suspend_after=0.0) as rt:
+        handle = await rt.start(approval, "k", id="e2e")
+        await eventually(status_is(handle, "waiting"))  # unloaded: asleep, or awaiting
+    async with legato.Runtime(url, clock=clock) as rt:  # a new process, as far as it knows
+        await rt.signal("e2e", "approve", {"by": "ana"})
+        result = await rt.handle("e2e").result(timeout=10)
+        info = await rt.get("e2e")
+    assert result == {"steps": ["k:0", "k:1", "k:2"], "answer": {"by": "ana"}, "after": "k:after"}
+    assert clock.now() >= 7 * 86400
+    assert set(calls.values()) == {1}  # every step ran exactly once, replay or not
+    assert [s.kind for s in info.steps] == ["step"] * 3 + ["sleep", "signal", "step"]
+
+
+async def test_two_workers_share_the_work_each_step_once(url):
+    calls.clear()
+    async with legato.Runtime(url, worker=False) as client:
+        handles = [await client.start(steps_only, f"s{i}", id=f"s{i}") for i in range(20)]
+        async with legato.Runtime(url, concurrency=5), legato.Runtime(url, concurrency=5):
+            results = [await h.result(timeout=20) for h in handles]
+            infos = [await client.get(h.id) for h in handles]
+    assert results == [[f"s{i}:{j}" for j in range(3)] for i in range(20)]
+    assert len(calls) == 60 and set(calls.values()) == {1}
+    assert all(len(info.steps) == 3 for info in infos)
+
+
+@legato.workflow(name="contract-steps-only")
+async def steps_only(key: str) -> list[str]:
+    return [await count(f"{key}:{j}") for j in range(3)]
+
+
+# -- PostgreSQL only -------------------------------------------------------------------
+
+postgres_only = pytest.mark.parametrize("url", ["postgres"], indirect=True)
+
+
+@postgres_only
+async def test_news_arrives_by_notify_from_other_processes(url, store, other):
+    assert await store.wait_for_news(0.01) == []  # type: ignore[attr-defined]
+    await other.create(new("w1"))
+    await running(other, "w2", owner="B")
+    await other.send_signal("w2", "go", b"1")
+    assert await other.suspend("w2", "B", 100.0, signal="go")  # arrived: due at once
+    await running(other, "w3", owner="B")
+    assert await other.suspend("w3", "B", 100.0)
+    await running(other, "w4", owner="B")
+    await other.finish("w4", "B", "succeeded", b"r", None)
+    heard: list[tuple[str, str]] = []
+    while len(heard) < 5:
+        got = await store.wait_for_news(5.0)  # type: ignore[attr-defined]
+        assert got, f"no news within 5 s; heard {heard}"
+        heard += got
+    assert heard == [("pending", "w1"), ("signal", "w2"), ("wake", "w2"), ("timer", "w3"),
+                     ("finish", "w4")]
+
+
+def test_postgres_urls():
+    from legato.store._postgres import PostgresStore, parse_postgres_url
+
+    assert parse_postgres_url("postgresql://u@h/db") == ("postgresql://u@h/db", "legato")
+    assert parse_postgres_url("postgres://u@h:5/db?ssl=require&schema=s1") == (
+        "postgres://u@h:5/db?ssl=require", "s1")
+    with pytest.raises(ValueError, match="plain PostgreSQL name"):
+        parse_postgres_url('postgresql://h/db?schema=x";drop')
+    store = open_store("postgresql://u@h/db")
+    assert isinstance(store, PostgresStore)
+    assert repr(store) == "PostgresStore('postgresql://u@h/db')"
+    assert repr(open_store("postgresql://u:secret@h/db")) == "PostgresStore('postgresql://u:***@h/db')"
+
+
+async def test_an_unreachable_server_is_a_store_error():
+    store = open_store("postgresql://postgres:secret@127.0.0.1:1/test")
+    with pytest.raises(legato.StoreError, match="could not reach PostgreSQL") as caught:
+        await store.open()
+    assert "secret" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, OSError)
+    with pytest.raises(legato.StoreError, match="not open"):
+        await store.get("w1")
