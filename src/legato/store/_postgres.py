@@ -26,9 +26,9 @@ import asyncpg
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, redacted, translated
-from ._postgres_queue import WF_COLUMNS, check_dedup, claim_queue, queue_next_wake
+from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
 from ._postgres_schema import migrate
-from ._protocol import NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
 
 __all__ = ["PostgresStore", "parse_postgres_url"]
 

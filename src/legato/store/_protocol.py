@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
-__all__ = ["NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord"]
+__all__ = [
+    "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class WorkflowRecord:
     priority: int = 0  # higher first among a queue's pending workflows
     not_before: float | None = None  # durable time before which it isn't started
     dedup_key: str | None = None  # unique among a queue's unfinished workflows
+
+
+# The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
+WF_COLUMNS = ", ".join(f.name for f in fields(WorkflowRecord))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,16 +18,15 @@ from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from ._group_commit import GroupCommitter
-from ._protocol import NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
 from ._sqlite_connect import translated as _translated
-from ._sqlite_queue import WF_COLUMNS, check_dedup, claim_queue, queue_next_wake
+from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
 from ._sqlite_schema import migrate
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
-_WF_COLUMNS = WF_COLUMNS
 _FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -38,7 +37,7 @@ def _record(row: tuple[Any, ...]) -> WorkflowRecord:
 
 
 def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
-    row = conn.execute(f"SELECT {_WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
+    row = conn.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
                        ).fetchone()
     return _record(row) if row is not None else None
 
@@ -159,7 +158,7 @@ class SqliteStore:
                 "   OR (status = 'waiting' AND (wake_at <= ? OR deadline <= ?)))))"
                 " AND name IN (SELECT value FROM json_each(?))"
                 " ORDER BY priority DESC, created_at LIMIT ?)"
-                f" RETURNING {_WF_COLUMNS}",
+                f" RETURNING {WF_COLUMNS}",
                 (owner, lease_until, now, now, clock_now, clock_now, clock_now, names_json,
                  limit),
             ).fetchall()
@@ -367,7 +366,7 @@ class SqliteStore:
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         rows = self._read(
             f"read workflow {workflow_id!r}",
-            f"SELECT {_WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,))
+            f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,))
         return _record(rows[0]) if rows else None
 
     async def history(self, workflow_id: str) -> list[StepRecord]:
@@ -390,7 +389,7 @@ class SqliteStore:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self._read(
             "list workflows",
-            f"SELECT {_WF_COLUMNS} FROM workflows{clause} ORDER BY created_at DESC LIMIT ?",
+            f"SELECT {WF_COLUMNS} FROM workflows{clause} ORDER BY created_at DESC LIMIT ?",
             (*params, limit))
         return [_record(r) for r in rows]
 

@@ -20,15 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import DuplicateWorkflow
-from ._protocol import NewWorkflow, QueueLimits
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits
 
-__all__ = ["WF_COLUMNS", "check_dedup", "claim_queue", "queue_next_wake"]
+__all__ = ["check_dedup", "claim_queue", "queue_next_wake"]
 
-WF_COLUMNS = (
-    "id, name, status, input, result, error, owner, lease_until, wake_at, deadline, "
-    "cancel, parent_id, created_at, updated_at, finished_at, queue, priority, not_before, "
-    "dedup_key"
-)
 _ACTIVE = "status IN ('pending', 'running', 'waiting')"
 
 
