@@ -15,8 +15,8 @@ import pytest
 
 import legato
 import queue_child
-from legato._errors import DuplicateWorkflow  # legato.DuplicateWorkflow once exported
-from legato.durable._queue import Queue, parse_rate  # legato.Queue once exported
+from legato import DuplicateWorkflow, Queue
+from legato.durable._queue import parse_rate
 from polling import eventually
 
 TESTS = Path(__file__).parent
@@ -411,3 +411,19 @@ async def test_cancelling_a_pending_workflow_frees_its_dedup_key(db):
         assert await again.result(timeout=5) == "again"
         await blocker.result(timeout=5)
     assert order == ["blocker", "again"]
+
+
+async def test_a_workflow_names_its_default_queue(db):
+    serial = Queue("serial", concurrency=1)
+
+    @legato.workflow(name="queued_by_default", queue=serial)
+    async def queued_by_default(label: str) -> str:
+        return label
+
+    async with legato.Runtime(db, queues=[serial]) as rt:
+        handle = await rt.start(queued_by_default, "x")
+        assert await handle.result(timeout=5) == "x"
+        assert (await rt.get(handle.id)).queue == "serial"
+        other = await rt.start(queued_by_default, "y", queue=rt.queue(Queue("other")).queue)
+        await other.result(timeout=5)
+        assert (await rt.get(other.id)).queue == "other"

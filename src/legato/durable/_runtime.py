@@ -152,6 +152,7 @@ class Runtime:
         """
         workflow_id = id
         wf = _as_workflow(fn)
+        queue = wf.queue if queue is None else queue
         if workflow_id is None:
             workflow_id = uuid.uuid4().hex
         elif not isinstance(workflow_id, str) or not workflow_id:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, ParamSpec, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final, overload
 
 from .._duration import Duration, to_seconds
 from .._errors import SerializationError
 from .._serde import Serializer
 from ._context import current_scope
+
+if TYPE_CHECKING:
+    from ._queue import Queue
 
 __all__ = ["Workflow", "lookup", "registered_names", "workflow"]
 
@@ -26,7 +29,7 @@ class Workflow(Generic[P, R]):
 
     def __init__(
         self, fn: Callable[P, Awaitable[R]], *, name: str | None, timeout: float | None = None,
-        deterministic: bool = False,
+        deterministic: bool = False, queue: Queue | str | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(
@@ -37,6 +40,7 @@ class Workflow(Generic[P, R]):
         self.name = name or fn.__qualname__
         self.timeout = timeout
         self.deterministic = deterministic
+        self.queue = queue
         self.signature = _signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -92,13 +96,15 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
 def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, timeout: Duration | None = None, deterministic: bool = False
+    *, name: str | None = None, queue: Queue | str | None = None,
+    timeout: Duration | None = None, deterministic: bool = False,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 
 
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None,
-    timeout: Duration | None = None, deterministic: bool = False,
+    queue: Queue | str | None = None, timeout: Duration | None = None,
+    deterministic: bool = False,
 ) -> Any:
     """Make an ``async def`` a durable workflow.
 
@@ -123,6 +129,8 @@ def workflow(
         name: the name stored with each run, by which a recovering worker finds
             the code (default: the function's qualname). Keep it stable while
             runs of it may still be in flight.
+        queue: the :class:`~legato.Queue` (or its name) its runs go on when
+            ``rt.start`` names none.
         timeout: a deadline for each run, from its start, in durable time; a run
             still going then is cancelled (status ``cancelled``). ``rt.start(...,
             timeout=...)`` overrides it.
@@ -133,7 +141,7 @@ def workflow(
     seconds = None if timeout is None else to_seconds(timeout)
 
     def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
-        wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic)
+        wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic, queue=queue)
         _REGISTRY[wf.name] = wf  # the latest definition of a name wins (re-imports, tests)
         return wf
 
