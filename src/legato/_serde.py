@@ -12,24 +12,22 @@ process whose main module is the same script. Subclasses of builtin types
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import dataclasses
-import datetime as dt
-import importlib
 import pickle
-import sys
-import traceback
-import uuid
-from collections.abc import Callable
-from decimal import Decimal
-from enum import Enum
 from typing import Any, ClassVar, Protocol, final
-from zoneinfo import ZoneInfo
 
 import orjson
 
-from ._errors import PayloadTooLarge, SerializationError, StepFailed
+from ._errors import PayloadTooLarge, SerializationError
+from ._tagged import (
+    TAG_BYTES,
+    _dec,
+    _enc,
+    _Reject,
+    _type_name,
+    decode_error,
+    encode_error,
+)
 
 __all__ = [
     "JsonSerializer",
@@ -39,15 +37,6 @@ __all__ = [
     "default_serializer",
     "encode_error",
 ]
-
-TAG = "$legato"
-_TAG_BYTES = b'"$legato"'  # a payload without these bytes is plain JSON: no tag walk on load
-_I64_MIN, _U64_MAX = -(2**63), 2**64 - 1  # the int range orjson reads and writes
-_BASES: tuple[type[Any], ...] = (str, int, float, list, dict, tuple, set, frozenset, bytes)
-_ADVICE = (
-    "return plain data (dict, list, str, int, float, bool, None), a dataclass or "
-    "a pydantic model instead, or opt in to pickle with PickleSerializer()"
-)
 
 
 class Serializer(Protocol):
@@ -135,7 +124,7 @@ class JsonSerializer(_Limited):
         """Rebuild a value from :meth:`dumps` output, importing the classes it names."""
         try:
             value = orjson.loads(data)
-            return _dec(value) if _TAG_BYTES in data else value
+            return _dec(value) if TAG_BYTES in data else value
         except SerializationError:
             raise
         except (KeyError, TypeError, ValueError) as exc:  # incl. JSON and pydantic errors
@@ -190,352 +179,3 @@ def default_serializer() -> JsonSerializer:
         assert default_serializer() == JsonSerializer()
     """
     return JsonSerializer()
-
-
-# -- errors --------------------------------------------------------------------------
-
-
-def encode_error(exc: BaseException) -> dict[str, Any]:
-    """Describe an exception as JSON-ready data that :func:`decode_error` turns back.
-
-    Keeps the type as ``"module:qualname"``, ``str(exc)``, the constructor
-    arguments when :class:`JsonSerializer` can hold them, the formatted
-    traceback and ``__notes__``. A :class:`StepFailed` is described as the
-    error it stands in for, so recording it again loses nothing.
-
-    Example::
-
-        data = encode_error(ValueError("bad id"))
-        assert data["type"] == "builtins:ValueError" and data["message"] == "bad id"
-    """
-    if isinstance(exc, StepFailed):
-        data: dict[str, Any] = {"type": exc.type_name, "message": exc.message}
-        data["traceback"] = exc.traceback
-    else:
-        cls = type(exc)
-        data = {"type": f"{cls.__module__}:{cls.__qualname__}", "message": _safe_str(exc)}
-        data["traceback"] = "".join(traceback.format_exception(exc))
-        args = exc.args
-        if isinstance(exc, OSError) and exc.filename is not None:  # args omit the filename
-            args = (exc.errno, exc.strerror, exc.filename, None, exc.filename2)
-        # Best effort: without args, decode_error returns a StepFailed, which is fine.
-        with contextlib.suppress(Exception):
-            data["args"] = [_enc(arg) for arg in args]
-    notes = getattr(exc, "__notes__", None)
-    if isinstance(notes, list):
-        data["notes"] = [str(note) for note in notes]
-    return data
-
-
-def decode_error(data: dict[str, Any]) -> BaseException:
-    """Rebuild an exception from :func:`encode_error` data.
-
-    Returns the original type when it imports, ``cls(*args)`` works and gives
-    the recorded ``str()``; otherwise a :class:`StepFailed` with the dotted type
-    name, the message and the recorded traceback. Notes are restored either way.
-
-    Example::
-
-        exc = decode_error(encode_error(KeyError("k")))
-        assert isinstance(exc, KeyError) and exc.args == ("k",)
-    """
-    ref, message = str(data.get("type", "")), str(data.get("message", ""))
-    exc = _rebuild_error(ref, message, data.get("args"))
-    if exc is None:
-        exc = StepFailed(_display_ref(ref), message, str(data.get("traceback", "")))
-    notes = data.get("notes")
-    if isinstance(notes, list) and notes:
-        exc.__notes__ = [str(note) for note in notes]
-    return exc
-
-
-def _rebuild_error(ref: str, message: str, args: Any) -> BaseException | None:
-    if not isinstance(args, list):
-        return None
-    try:
-        cls = _import(ref)
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            return None
-        exc = cls(*_dec(args))
-    except Exception:  # any failure here just means "use the stand-in"
-        return None
-    return exc if _safe_str(exc) == message else None
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:  # a broken __str__ must not stop the error from being recorded
-        return f"<unprintable {type(exc).__name__}>"
-
-
-# -- encoding ------------------------------------------------------------------------
-
-
-class _Reject(Exception):
-    """A value can't be encoded; containers add their path segment while it unwinds."""
-
-    def __init__(self, value: Any, reason: str = "") -> None:
-        self.reason = reason or f"{_type_name(type(value))} can't be serialized as JSON"
-        self.path: list[str] = []  # innermost segment first
-
-    def message(self, label: str) -> str:
-        return f"{label} → at value{''.join(reversed(self.path))}: {self.reason}; {_ADVICE}"
-
-
-def _is_plain(v: Any) -> bool:
-    """True when orjson alone writes ``v`` in a form that loads back equal, same types."""
-    t = type(v)
-    if t is str:
-        return True
-    if t is dict:
-        if TAG in v:
-            return False
-        for k in v:  # explicit loops, not all(genexpr), which is ~2x slower here
-            if type(k) is not str:
-                return False
-        return _plain_items(v.values())
-    return _plain_items(v) if t is list else _plain_items((v,))
-
-
-def _plain_items(items: Any) -> bool:
-    # The hot path of dumps: leaves are checked inline, since a call per leaf costs ~2x.
-    for x in items:
-        t = type(x)
-        if t is str or t is bool or x is None:
-            continue
-        if t is int:
-            if not _I64_MIN <= x <= _U64_MAX:
-                return False
-        elif t is float:
-            if x - x != 0.0:  # inf or NaN, which orjson would write as null
-                return False
-        elif (t is not dict and t is not list) or not _is_plain(x):
-            return False
-    return True
-
-
-def _enc(v: Any) -> Any:
-    """A JSON-ready form of ``v``: ``v`` itself when plain, else a copy with tags."""
-    if _is_plain(v):
-        return v  # plain subtrees are shared, not copied
-    encode = _BY_TYPE.get(type(v))
-    if encode is not None:
-        return encode(v)
-    if isinstance(v, Enum):  # before the builtin bases: IntEnum members are ints too
-        return {TAG: "enum", "cls": _class_ref(v), "v": _at(v.value, ".value", None)}
-    if isinstance(v, BaseException):
-        return {TAG: "error", "v": encode_error(v)}
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        fields = [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v) if hasattr(v, f.name)]
-        return {TAG: "dataclass", "cls": _class_ref(v), "v": _enc_fields(fields)}
-    if isinstance(v, tuple) and hasattr(v, "_fields"):
-        items = [_at(x, ".{}", name) for name, x in zip(v._fields, v, strict=True)]
-        return {TAG: "namedtuple", "cls": _class_ref(v), "v": items}
-    if hasattr(v, "model_dump") and hasattr(type(v), "model_validate"):  # pydantic v2
-        computed = set(getattr(type(v), "model_computed_fields", ()))  # not accepted back
-        dumped = v.model_dump(mode="python", by_alias=True, round_trip=True, exclude=computed)
-        return {TAG: "pydantic", "cls": _class_ref(v), "v": _enc_fields(dumped.items())}
-    for base in _BASES:
-        if isinstance(v, base):
-            return _enc(base(v))
-    for base, encode in _BY_TYPE.items():  # subclasses of datetime, UUID, Decimal, ...
-        if isinstance(v, base):
-            return encode(v)
-    raise _Reject(v)
-
-
-def _at(x: Any, segment: str, key: object) -> Any:
-    """``_enc(x)``; on failure add ``segment.format(key)`` to the path (formatted only then)."""
-    try:
-        return _enc(x)
-    except _Reject as reject:
-        reject.path.append(segment.format(key))
-        raise
-
-
-def _enc_seq(items: Any) -> list[Any]:
-    return [_at(x, "[{}]", i) for i, x in enumerate(items)]
-
-
-def _enc_set(kind: str) -> Callable[[Any], dict[str, Any]]:
-    # Set order differs between processes (str hashes are salted): sort for stable bytes.
-    return lambda v: {TAG: kind, "v": sorted((_at(x, "{{…}}", 0) for x in v), key=orjson.dumps)}
-
-
-def _enc_dict(v: dict[Any, Any]) -> Any:
-    if all(type(k) is str and k != TAG for k in v):
-        return {k: _at(x, "[{!r}]", k) for k, x in v.items()}
-    # Non-str keys, or a user key equal to TAG (which must not read as a tag): pairs.
-    pairs = [[_at(k, "<key #{}>", i), _at(x, "[{!r}]", k)] for i, (k, x) in enumerate(v.items())]
-    return {TAG: "dict", "v": pairs}
-
-
-def _enc_fields(pairs: Any) -> dict[str, Any]:
-    return {name: _at(x, ".{}", name) for name, x in pairs}
-
-
-def _class_ref(v: Any) -> str:
-    """``"module:qualname"`` of ``type(v)``, checked to lead back to the same class."""
-    cls = type(v)
-    mod, qual = cls.__module__, cls.__qualname__
-    where = "is defined inside a function" if "<locals>" in qual else ""
-    if not where:
-        found: Any = sys.modules.get(mod)
-        for part in qual.split("."):
-            found = getattr(found, part, None)
-        where = "" if found is cls else f"can't be found under its name {mod}.{qual}"
-    if where:
-        raise _Reject(
-            v,
-            f"{_type_name(cls)} {where}, so it can't be imported to load the "
-            "value; define the class at module level",
-        )
-    return f"{mod}:{qual}"
-
-
-def _enc_datetime(v: dt.datetime) -> dict[str, Any]:
-    out: dict[str, Any] = {TAG: "datetime", "v": v.isoformat()}
-    if isinstance(v.tzinfo, ZoneInfo) and v.tzinfo.key:
-        out["tz"] = v.tzinfo.key  # isoformat keeps only the offset; keep the zone too
-    if v.fold:
-        out["fold"] = 1  # which of two repeated wall times (DST ends), not in isoformat
-    return out
-
-
-def _tagged(kind: str, fn: Callable[[Any], Any]) -> Callable[[Any], dict[str, Any]]:
-    return lambda v: {TAG: kind, "v": fn(v)}
-
-
-def _b64(v: bytes | bytearray) -> str:
-    return base64.b64encode(v).decode("ascii")
-
-
-# By exact type; the order matters for the subclass scan in _enc (datetime before date).
-_BY_TYPE: dict[type, Callable[[Any], Any]] = {
-    dict: _enc_dict,
-    list: _enc_seq,
-    int: _tagged("int", hex),  # hex, unlike str(), has no 4300-digit limit
-    float: _tagged("float", repr),
-    tuple: _tagged("tuple", _enc_seq),
-    set: _enc_set("set"),
-    frozenset: _enc_set("frozenset"),
-    bytes: _tagged("bytes", _b64),
-    bytearray: _tagged("bytearray", _b64),
-    dt.datetime: _enc_datetime,
-    dt.date: _tagged("date", dt.date.isoformat),
-    dt.time: _tagged("time", dt.time.isoformat),
-    dt.timedelta: _tagged("timedelta", lambda v: [v.days, v.seconds, v.microseconds]),
-    uuid.UUID: _tagged("uuid", str),
-    Decimal: _tagged("decimal", str),
-}
-
-
-# -- decoding ------------------------------------------------------------------------
-
-
-def _dec(x: Any) -> Any:
-    """Rebuild a value from its JSON form, resolving tags."""
-    t = type(x)
-    if t is list:
-        return [_dec(i) for i in x]
-    if t is not dict:
-        return x
-    kind = x.get(TAG)
-    if kind is None:
-        return {k: _dec(v) for k, v in x.items()}
-    if kind not in _DECODERS:
-        raise SerializationError(f"stored data has an unknown tag {kind!r}; upgrade legato")
-    return _DECODERS[kind](x)
-
-
-def _import(ref: str) -> Any:
-    """Resolve ``"module:qualname"`` by importing the module; never calls what it finds."""
-    mod, _, qual = ref.partition(":")
-    if not mod or not qual:
-        raise ValueError(f"{ref!r} is not a 'module:qualname' reference")
-    found: Any = importlib.import_module(mod)
-    for part in qual.split("."):
-        found = getattr(found, part)
-    return found
-
-
-def _load_class(node: dict[str, Any], kind: str, check: Callable[[type], bool]) -> Any:
-    """Import the class a tagged node names, and check it is the kind the tag promises."""
-    ref = str(node.get("cls"))
-    try:
-        cls = _import(ref)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise SerializationError(
-            f"stored value names {_display_ref(ref)}, which can't be imported here ({exc}); "
-            "this process must import the same modules (for a class defined in __main__, "
-            "run the same script)"
-        ) from exc
-    if not (isinstance(cls, type) and check(cls)):
-        raise SerializationError(
-            f"stored value names {_display_ref(ref)} as {kind}, but that name is now {cls!r}"
-        )
-    return cls
-
-
-def _dec_dataclass(node: dict[str, Any]) -> Any:
-    cls = _load_class(node, "a dataclass", dataclasses.is_dataclass)
-    values = _dec(node["v"])
-    # Build through __init__ (the class's contract), then restore the init=False fields.
-    fields = dataclasses.fields(cls)
-    init = {f.name: values.pop(f.name) for f in fields if f.init and f.name in values}
-    obj = cls(**init)
-    for name, value in values.items():
-        object.__setattr__(obj, name, value)  # also works on frozen and slotted classes
-    return obj
-
-
-def _dec_datetime(node: dict[str, Any]) -> dt.datetime:
-    value = dt.datetime.fromisoformat(node["v"])
-    if "tz" in node:  # the text is wall time in that zone
-        value = value.replace(tzinfo=ZoneInfo(node["tz"]))
-    return value.replace(fold=node.get("fold", 0))
-
-
-def _kind(name: str, check: Callable[[type], bool], build: str) -> Callable[[Any], Any]:
-    """Decoder for a class-bearing tag: ``cls.<build>(value)``, or ``cls(value)``."""
-
-    def decode(node: dict[str, Any]) -> Any:
-        cls, value = _load_class(node, name, check), _dec(node["v"])
-        return getattr(cls, build)(value) if build else cls(value)
-
-    return decode
-
-
-_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "dict": lambda n: {_dec(k): _dec(v) for k, v in n["v"]},
-    "int": lambda n: int(n["v"], 16),
-    "float": lambda n: float(n["v"]),
-    "tuple": lambda n: tuple(_dec(n["v"])),
-    "set": lambda n: set(_dec(n["v"])),
-    "frozenset": lambda n: frozenset(_dec(n["v"])),
-    "bytes": lambda n: base64.b64decode(n["v"]),
-    "bytearray": lambda n: bytearray(base64.b64decode(n["v"])),
-    "datetime": _dec_datetime,
-    "date": lambda n: dt.date.fromisoformat(n["v"]),
-    "time": lambda n: dt.time.fromisoformat(n["v"]),
-    "timedelta": lambda n: dt.timedelta(*n["v"]),
-    "uuid": lambda n: uuid.UUID(n["v"]),
-    "decimal": lambda n: Decimal(n["v"]),
-    "enum": _kind("an Enum", lambda c: issubclass(c, Enum), ""),
-    "namedtuple": _kind("a namedtuple", lambda c: hasattr(c, "_make"), "_make"),
-    "pydantic": _kind("a pydantic model", lambda c: hasattr(c, "model_validate"), "model_validate"),
-    "dataclass": _dec_dataclass,
-    "error": lambda n: decode_error(n["v"]),
-}
-
-
-def _type_name(cls: type) -> str:
-    """``socket.socket`` style name for messages; builtins without the module."""
-    mod, qual = cls.__module__, cls.__qualname__
-    return qual if mod == "builtins" else f"{mod}.{qual}"
-
-
-def _display_ref(ref: str) -> str:
-    """``"module:qualname"`` as a dotted name for messages and :class:`StepFailed`."""
-    return ref.removeprefix("builtins:").replace(":", ".")
