@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_durable
 import bench_flow
+import bench_postgres
 import bench_queue
 import bench_waiting
 from table import print_table
@@ -34,6 +35,7 @@ def main() -> None:
         ("durable", "durable engine (SQLite, synchronous=NORMAL)", bench_durable.run),
         ("waiting", "waiting (SQLite)", bench_waiting.run),
         ("queue", "queues (SQLite)", bench_queue.run),
+        ("postgres", "PostgreSQL (news-driven workers) vs SQLite", bench_postgres.run),
         ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
          flow_rows),
     ]:

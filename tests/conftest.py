@@ -6,7 +6,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,32 @@ def child() -> Iterator[type[Child]]:
     for c in made:
         if c.proc.poll() is None:
             c.kill()
+
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL store URL (a new ``?schema=``, dropped afterwards).
+
+    Uses ``$LEGATO_TEST_POSTGRES`` or a server on 127.0.0.1:5432; skips when
+    none answers, unless ``LEGATO_TEST_POSTGRES`` is set (then it fails).
+    """
+    asyncpg = pytest.importorskip("asyncpg")
+    base = os.environ.get("LEGATO_TEST_POSTGRES") or PG_DEFAULT
+    try:
+        conn = await asyncpg.connect(base, timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        reason = f"PostgreSQL at {base} does not answer ({exc!r})"
+        if os.environ.get("LEGATO_TEST_POSTGRES"):
+            pytest.fail(f"{reason}; LEGATO_TEST_POSTGRES is set, so this must not skip")
+        pytest.skip(f"{reason}; start it or set LEGATO_TEST_POSTGRES to run the PostgreSQL half")
+    await conn.close()
+    schema = f"legato_test_{uuid.uuid4().hex[:12]}"
+    yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

@@ -17,6 +17,7 @@ from ..store import NewWorkflow, StepRecord, Store, WorkflowRecord, open_store
 from . import _task_factory
 from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
+from ._news import SAFETY_POLL, NewsRelay
 from ._queue import BoundQueue, Queue, declare
 from ._worker import Worker, new_owner_id
 from ._workflow import Workflow
@@ -74,6 +75,10 @@ class Runtime:
         self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id(),
                              suspend_after=to_seconds(suspend_after))
         self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
+        # PostgreSQL's news wakes the worker and result waiters; polling is a slow safety net
+        self._news = NewsRelay.for_store(self.store, self._worker)
+        if self._news is not None and self._worker is not None:
+            self._worker.poll = SAFETY_POLL
         self._queues: dict[str, Queue] = {}
         for q in queues:
             self._declare(q)
@@ -86,6 +91,8 @@ class Runtime:
         await self.store.open()
         self._loop = asyncio.get_running_loop()
         _task_factory.install(self._loop)
+        if self._news is not None:
+            self._news.start()
         if self._worker is not None:
             await self._worker.start()
         return self
@@ -95,6 +102,8 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         try:
+            if self._news is not None:
+                await self._news.stop()
             if self._worker is not None:
                 await self._worker.stop()
         finally:
@@ -325,7 +334,31 @@ class Runtime:
         return f"{type(error).__name__}: {error}"
 
     async def _wait_finished(self, workflow_id: str) -> WorkflowRecord:
+        if self._news is None:
+            return await self._poll_finished(workflow_id)
+        while True:  # "finish" news wakes us; the safety-net poll catches lost news
+            finished = self._news.watch_finish(workflow_id)  # before the read: no lost news
+            try:
+                record = await self._read_finished(workflow_id)
+                if record is not None:
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SAFETY_POLL):
+                        await finished.wait()
+            finally:
+                self._news.unwatch_finish(workflow_id, finished)
+
+    async def _poll_finished(self, workflow_id: str) -> WorkflowRecord:
         delay = _WAIT_MIN
+        while True:
+            record = await self._read_finished(workflow_id)
+            if record is not None:
+                return record
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _WAIT_MAX)
+
+    async def _read_finished(self, workflow_id: str) -> WorkflowRecord | None:
+        """The record once finished; ``None`` after waiting for a local run to end."""
         while True:
             record = await self.store.get(workflow_id)
             if record is None:
@@ -333,11 +366,9 @@ class Runtime:
             if Status(record.status).finished:
                 return record
             task = self._worker.tasks.get(workflow_id) if self._worker else None
-            if task is not None:
-                await asyncio.wait([task])  # doesn't cancel the workflow if we are
-                continue
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _WAIT_MAX)
+            if task is None:
+                return None
+            await asyncio.wait([task])  # doesn't cancel the workflow if we are
 
 
 async def _failed_history(store: Store, record: WorkflowRecord) -> list[StepRecord] | None:

@@ -25,11 +25,11 @@ from ._context import Run, detached
 from ._execution import Engine, execute, load_run
 from ._workflow import Workflow, lookup, registered_names
 
-__all__ = ["Worker", "new_owner_id"]
+__all__ = ["POLL", "Worker", "new_owner_id"]
 
 log = logging.getLogger("legato.worker")
 
-_POLL = 0.5  # seconds between looks for work from other processes (SQLite has no NOTIFY)
+POLL = 0.5  # seconds between looks for work from other processes (SQLite has no NOTIFY)
 _BATCH = 100
 
 
@@ -46,6 +46,7 @@ class Worker:
         self.queues: dict[str, QueueLimits] = {}  # the queues whose workflows it runs
         self.concurrency = concurrency
         self.lease = lease
+        self.poll = POLL  # the Runtime sets a slow safety-net poll when news wakes the worker
         self.tasks: dict[str, asyncio.Task[str | None]] = {}
         self.runs: dict[str, Run] = {}
         self.event_waiters: dict[str, asyncio.Event] = {}
@@ -188,7 +189,11 @@ class Worker:
         """Until poked, a waiting workflow's wake-up time, a lease lapses, or a poll tick."""
         store = self.engine.store
         expiry = await store.next_lease_expiry()
-        timeout = _POLL if expiry is None else max(0.01, min(_POLL, expiry - time.time() + 0.01))
+        poll = self.poll
+        # A lease that lapsed over a second ago and is still unclaimed belongs to code
+        # this worker lacks: retrying for it would spin, so it no longer shortens the wait.
+        until = None if expiry is None else expiry - time.time()
+        timeout = poll if until is None or until < -1.0 else max(0.01, min(poll, until + 0.01))
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
         # times up to the last claim were claimable then: taken, or blocked until a slot
         # frees (which pokes); waiting on them would spin

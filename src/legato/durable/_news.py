@@ -1,0 +1,118 @@
+"""News from other processes (PostgreSQL ``LISTEN/NOTIFY``), passed to whoever waits for it.
+
+A store that has ``wait_for_news(timeout)`` (PostgreSQL) tells every process
+on the database when a workflow is enqueued, woken, signalled, cancelled or
+finished. One :class:`NewsRelay` per Runtime reads that news and passes it on:
+the worker claims at once instead of on its next poll, a run in memory sees
+its signal or cancellation, and ``handle.result()`` returns as soon as the
+workflow finishes. Stores without news (SQLite) get no relay: polling finds
+everything there.
+
+Example::
+
+    relay = NewsRelay.for_store(store, worker)  # None on SQLite
+    if relay is not None:
+        relay.start()
+        finished = relay.watch_finish("wf-1")  # before reading its status
+        if (await store.get("wf-1")).status not in FINISHED:
+            await finished.wait()  # set by "finish" news from any process
+        relay.unwatch_finish("wf-1", finished)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from .._errors import LegatoError
+
+__all__ = ["SAFETY_POLL", "NewsRelay"]
+
+log = logging.getLogger("legato.news")
+
+SAFETY_POLL = 5.0  # seconds: with news, polling only catches what news missed
+
+
+class _Target(Protocol):
+    """What the relay tells a worker (:class:`~legato.durable._worker.Worker`)."""
+
+    def poke(self) -> None: ...
+    def notify(self, workflow_id: str) -> None: ...
+    def cancel_local(self, workflow_id: str) -> bool: ...
+
+
+class NewsRelay:
+    """Reads a store's news in a background task and passes each item on."""
+
+    def __init__(self, wait: Callable[[float], Awaitable[list[tuple[str, str]]]],
+                 worker: _Target | None) -> None:
+        self._wait = wait
+        self._worker = worker
+        self._finish: dict[str, list[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_store(cls, store: Any, worker: _Target | None) -> NewsRelay | None:
+        """A relay for ``store``, or ``None`` when it has no news (SQLite)."""
+        wait = getattr(store, "wait_for_news", None)
+        return None if wait is None else cls(wait, worker)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="legato-news")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    def watch_finish(self, workflow_id: str) -> asyncio.Event:
+        """An event set when ``workflow_id`` finishes; register it *before* reading its status."""
+        event = asyncio.Event()
+        self._finish.setdefault(workflow_id, []).append(event)
+        return event
+
+    def unwatch_finish(self, workflow_id: str, event: asyncio.Event) -> None:
+        events = self._finish.get(workflow_id, [])
+        with contextlib.suppress(ValueError):
+            events.remove(event)
+        if not events:
+            self._finish.pop(workflow_id, None)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                news = await self._wait(SAFETY_POLL)
+            except LegatoError:
+                log.exception("listening for news failed; retrying")
+                await asyncio.sleep(SAFETY_POLL)
+                continue
+            self.dispatch(news)
+
+    def dispatch(self, news: list[tuple[str, str]]) -> None:
+        """Pass on one batch of ``(kind, workflow_id)`` news (see ``wait_for_news``)."""
+        poke = False
+        for kind, workflow_id in news:
+            if kind == "finish":
+                for event in self._finish.get(workflow_id, []):
+                    event.set()
+                poke = True  # a queue slot may have freed
+            elif self._worker is None:
+                continue
+            elif kind == "signal":
+                self._worker.notify(workflow_id)
+            elif kind == "cancel":
+                if not self._worker.cancel_local(workflow_id):
+                    poke = True
+            else:  # pending, wake, timer: claimable now, or a new time to wake at
+                poke = True
+        if poke and self._worker is not None:
+            self._worker.poke()
+        if any(kind == "finish" and not wid for kind, wid in news):
+            for events in self._finish.values():  # an unnamed finish: everyone looks
+                for event in events:
+                    event.set()

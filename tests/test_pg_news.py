@@ -1,0 +1,61 @@
+"""PostgreSQL news: workers and waiters wake on NOTIFY, not on a poll tick.
+
+Two Runtimes in one process, each with its own pool and listening
+connection, stand for two processes: a client (``worker=False``) and a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import pytest
+
+import legato
+
+_started: dict[str, float] = {}
+
+
+@legato.workflow(name="pg_news_noop")
+async def noop(key: str) -> str:
+    _started[key] = time.perf_counter()
+    return key
+
+
+@legato.workflow(name="pg_news_waiter")
+async def waiter() -> float:
+    await legato.wait_for_signal("go")
+    return time.perf_counter()
+
+
+async def test_enqueue_to_start_latency_is_not_a_poll_interval(pg_url):
+    async with legato.Runtime(pg_url, worker=False) as client, legato.Runtime(pg_url):
+        await client.run(noop, "warm-up")  # connections open, statements prepared
+        latencies = []
+        for i in range(20):
+            began = time.perf_counter()
+            handle = await client.start(noop, f"k{i}")
+            assert await handle.result(timeout=5) == f"k{i}"
+            latencies.append(_started[f"k{i}"] - began)
+    median = statistics.median(latencies)
+    print(f"enqueue-to-start p50 {median * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    assert median < 0.2, latencies
+
+
+@pytest.mark.parametrize("suspend_after", [5.0, 0.05], ids=["in-memory", "unloaded"])
+async def test_a_signal_from_a_client_wakes_the_workflow_at_once(pg_url, suspend_after):
+    async with (legato.Runtime(pg_url, worker=False) as client,
+                legato.Runtime(pg_url, suspend_after=suspend_after)):
+        handle = await client.start(waiter, id="w1")
+
+        await asyncio.sleep(0.3)  # well past suspend_after=0.05: unloaded to the store
+        if suspend_after < 1:
+            assert await handle.status() == "waiting"
+        sent = time.perf_counter()
+        await client.signal("w1", "go", True)
+        woke = await handle.result(timeout=5)
+        done = time.perf_counter()
+    print(f"signal-to-wake {(woke - sent) * 1000:.1f} ms, to result {(done - sent) * 1000:.1f} ms")
+    assert woke - sent < 0.2
+    assert done - sent < 0.3
