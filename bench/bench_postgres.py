@@ -6,7 +6,10 @@
     wait on NOTIFY. p50 and p99, against SQLite, where workers poll every 0.5 s;
 (k) durable steps/s: 200 workflows of 10 trivial steps through 1 and 2 worker
     Runtimes, against one SQLite worker. Both Runtimes share this process's
-    event loop, so "2 workers" measures contention, not two machines' worth.
+    event loop, so "2 workers" measures contention, not two machines' worth;
+(l) durable steps/s with 1 and 2 real worker processes (``python -m legato
+    worker bench_postgres --store URL``), the same workload on SQLite (same
+    number of worker processes on one file) in the same run for the ratio.
 
 Skips, saying so, when no PostgreSQL answers at ``$LEGATO_TEST_POSTGRES`` or
 127.0.0.1:5432. Run with ``python bench/bench_postgres.py``.
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +31,7 @@ from typing import Any
 import legato
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+BENCH = Path(__file__).resolve().parent
 started: dict[str, float] = {}
 
 
@@ -98,6 +103,34 @@ async def steps_per_s(url: str, workers: int, n: int = 200) -> float:
         return n * 10 / (time.perf_counter() - begin)
 
 
+async def steps_per_s_processes(url: str, workers: int, n: int = 200) -> float:
+    """Like :func:`steps_per_s`, but served by ``workers`` real worker processes."""
+    async with legato.Runtime(url, worker=False) as client:  # makes the schema first
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH),
+                                                           os.environ.get("PYTHONPATH")]))}
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "legato", "worker", "bench_postgres", "--store", url,
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            for _ in range(workers)]
+        try:
+            await asyncio.gather(*[client.run(ten, -1 - i) for i in range(2 * workers)])
+            await asyncio.sleep(1.0)  # every process is up (imports done, serving)
+            begin = time.perf_counter()
+            handles = [await client.start(ten, i) for i in range(n)]
+            await asyncio.gather(*(h.result() for h in handles))
+            return n * 10 / (time.perf_counter() - begin)
+        finally:
+            for proc in procs:
+                proc.terminate()  # SIGTERM: the worker drains and exits
+            for proc in procs:
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+
 def _p(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100)[int(q) - 1]
 
@@ -107,7 +140,7 @@ async def _run(samples: int) -> list[dict[str, Any]]:
     if base is None:
         return []
     sep = "&" if "?" in base else "?"
-    urls = [f"{base}{sep}schema=legato_bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    urls = [f"{base}{sep}schema=legato_bench_{uuid.uuid4().hex[:8]}" for _ in range(5)]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             lite = str(Path(tmp) / "lat.db")
@@ -116,6 +149,9 @@ async def _run(samples: int) -> list[dict[str, Any]]:
             one = await steps_per_s(urls[1], 1)
             two = await steps_per_s(urls[2], 2)
             lite_rate = await steps_per_s(str(Path(tmp) / "rate.db"), 1)
+            procs = {k: await steps_per_s_processes(urls[2 + k], k) for k in (1, 2)}
+            lite_procs = {k: await steps_per_s_processes(f"sqlite:///{Path(tmp) / f'p{k}.db'}", k)
+                          for k in (1, 2)}
     finally:
         for url in urls:
             await _drop(base, url)
@@ -132,6 +168,10 @@ async def _run(samples: int) -> list[dict[str, Any]]:
         {"bench": "(k) durable steps, 2 workers, 1 process", "value": two, "unit": "steps/s",
          "baseline": one, "baseline_name": "PostgreSQL, 1 worker",
          "ratio": two / one, "target": "-", "ok": True},
+        *({"bench": f"(l) durable steps, {k} worker process{'es' if k > 1 else ''}",
+           "value": procs[k], "unit": "steps/s", "baseline": lite_procs[k],
+           "baseline_name": f"SQLite, {k} worker process{'es' if k > 1 else ''}",
+           "ratio": procs[k] / lite_procs[k], "target": "-", "ok": True} for k in (1, 2)),
     ]
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -26,9 +27,19 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A fresh SQLite database file."""
+def sqlite_db(tmp_path: Path) -> str:
+    """A fresh SQLite database file (for tests that need SQLite itself)."""
     return str(tmp_path / "legato.db")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh store for ``legato.Runtime(db)``: a SQLite file or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "legato.db")
+        return
+    async with _fresh_pg_schema() as url:
+        yield url
 
 
 class Child:
@@ -92,8 +103,8 @@ def child() -> Iterator[type[Child]]:
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def _fresh_pg_schema() -> AsyncIterator[str]:
     """A fresh PostgreSQL store URL (a new ``?schema=``, dropped afterwards).
 
     Uses ``$LEGATO_TEST_POSTGRES`` or a server on 127.0.0.1:5432; skips when
@@ -110,9 +121,18 @@ async def pg_url() -> AsyncIterator[str]:
         pytest.skip(f"{reason}; start it or set LEGATO_TEST_POSTGRES to run the PostgreSQL half")
     await conn.close()
     schema = f"legato_test_{uuid.uuid4().hex[:12]}"
-    yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
-    conn = await asyncpg.connect(base)
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
     finally:
-        await conn.close()
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL store URL (a new ``?schema=``, dropped afterwards)."""
+    async with _fresh_pg_schema() as url:
+        yield url

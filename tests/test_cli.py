@@ -30,12 +30,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(TESTS)})
 
 
-async def test_worker_serves_then_drains_on_sigterm_and_another_resumes(db, log):
-    url = f"sqlite:///{db}"  # db is absolute: sqlite:////tmp/...
+async def test_worker_serves_then_drains_on_sigterm_and_another_resumes(sqlite_db, log):
+    url = f"sqlite:///{sqlite_db}"  # sqlite_db is absolute: sqlite:////tmp/...
     # 3 bodies of "evolving", then steps 1-3 of ten_steps; step 4 hangs until SIGTERM
     proc = worker_process(url, "--concurrency", "4", env={"LEGATO_TEST_HANG_AFTER": "6"})
     try:
-        async with legato.Runtime(db, worker=False) as client:
+        async with legato.Runtime(sqlite_db, worker=False) as client:
             assert await client.run(crash_workflows.evolving) == ["first", "second", "third"]
             await client.start(crash_workflows.ten_steps, id="in-flight")
             await eventually(lambda: ran(log)["step-4"] == 1, timeout=15)
@@ -49,7 +49,7 @@ async def test_worker_serves_then_drains_on_sigterm_and_another_resumes(db, log)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    async with legato.Runtime(db) as rt:  # lease released: taken at once, not after 1.5 s
+    async with legato.Runtime(sqlite_db) as rt:  # lease released: taken at once, not after 1.5 s
         began = time.monotonic()
         result = await rt.handle("in-flight").result(timeout=10)
         resumed_in = time.monotonic() - began

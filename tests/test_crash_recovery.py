@@ -13,8 +13,8 @@ import legato
 from crash_workflows import ran
 
 
-def checkpointed(db: str, workflow_id: str) -> set[str]:
-    with sqlite3.connect(db) as conn:
+def checkpointed(sqlite_db: str, workflow_id: str) -> set[str]:
+    with sqlite3.connect(sqlite_db) as conn:
         rows = conn.execute(
             "SELECT value FROM steps WHERE workflow_id = ? AND kind = 'step'", (workflow_id,)
         ).fetchall()
@@ -23,13 +23,13 @@ def checkpointed(db: str, workflow_id: str) -> set[str]:
     return {orjson.loads(v) for (v,) in rows if isinstance(orjson.loads(v), str)}
 
 
-async def test_sigkill_after_step_4_resumes_from_checkpoint(db, log, child):
-    worker = child(db, "ten_steps", "crash-1", env={"LEGATO_TEST_HANG_AFTER": "4"})
+async def test_sigkill_after_step_4_resumes_from_checkpoint(sqlite_db, log, child):
+    worker = child(sqlite_db, "ten_steps", "crash-1", env={"LEGATO_TEST_HANG_AFTER": "4"})
     worker.wait_for("step-5")  # steps 1-4 are checkpointed before step 5 starts
     worker.kill()
     killed_at = time.monotonic()
 
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         result = await rt.handle("crash-1").result(timeout=10)
         recovered_in = time.monotonic() - killed_at
         info = await rt.get("crash-1")
@@ -44,16 +44,16 @@ async def test_sigkill_after_step_4_resumes_from_checkpoint(db, log, child):
     assert recovered_in < 1.5 + 1.5  # the lease, plus the work itself
 
 
-async def test_concurrent_branches_replay_whatever_order_they_finish(db, log, child):
-    worker = child(db, "three_branches", "crash-2", env={"LEGATO_TEST_HANG_AFTER": "4"})
+async def test_concurrent_branches_replay_whatever_order_they_finish(sqlite_db, log, child):
+    worker = child(sqlite_db, "three_branches", "crash-2", env={"LEGATO_TEST_HANG_AFTER": "4"})
     for _ in range(5):  # four bodies finish, the fifth hangs
         worker.next_line()
     await asyncio.sleep(0.05)  # let the four commit (their sleeps are ≤ 30 ms)
     worker.kill()
-    done_before_kill = checkpointed(db, "crash-2")
+    done_before_kill = checkpointed(sqlite_db, "crash-2")
     assert 1 <= len(done_before_kill) <= 4
 
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         result = await rt.handle("crash-2").result(timeout=10)
 
     assert result == [["a1", "a2", "a3"], ["b1", "b2", "b3"], ["c1", "c2", "c3"]]
@@ -64,8 +64,8 @@ async def test_concurrent_branches_replay_whatever_order_they_finish(db, log, ch
     assert max(counts.values()) <= 2
 
 
-async def test_changed_code_after_a_crash_is_a_nondeterminism_error(db, log, child):
-    worker = child(db, "evolving", "crash-3", env={"LEGATO_TEST_HANG_AFTER": "2"})
+async def test_changed_code_after_a_crash_is_a_nondeterminism_error(sqlite_db, log, child):
+    worker = child(sqlite_db, "evolving", "crash-3", env={"LEGATO_TEST_HANG_AFTER": "2"})
     worker.wait_for("third")  # "first" and "second" are checkpointed at 1 and 2
     worker.kill()
     original = crash_workflows.evolving
@@ -77,7 +77,7 @@ async def test_changed_code_after_a_crash_is_a_nondeterminism_error(db, log, chi
             legato.random()  # a recorded call where the history has a step
             return [first, await crash_workflows.named("second")]
 
-        async with legato.Runtime(db) as rt:
+        async with legato.Runtime(sqlite_db) as rt:
             with pytest.raises(legato.NonDeterminismError) as caught:
                 await rt.handle("crash-3").result(timeout=10)
             info = await rt.get("crash-3")
@@ -93,12 +93,12 @@ async def test_changed_code_after_a_crash_is_a_nondeterminism_error(db, log, chi
     assert ran(log)["first"] == 1  # replayed, not run again
 
 
-async def test_a_live_worker_keeps_its_workflows(db, log, child):
-    worker = child(db, "ten_steps", "alive-1", env={"LEGATO_TEST_HANG_AFTER": "2"})
+async def test_a_live_worker_keeps_its_workflows(sqlite_db, log, child):
+    worker = child(sqlite_db, "ten_steps", "alive-1", env={"LEGATO_TEST_HANG_AFTER": "2"})
     worker.wait_for("step-3")
-    async with legato.Runtime(db, lease=0.5):
+    async with legato.Runtime(sqlite_db, lease=0.5):
         await asyncio.sleep(3 * 1.5)  # well past the worker's lease, were it not renewed
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(sqlite_db) as conn:
         owner, status = conn.execute(
             "SELECT owner, status FROM workflows WHERE id = 'alive-1'").fetchone()
     assert worker.proc.poll() is None
@@ -107,15 +107,15 @@ async def test_a_live_worker_keeps_its_workflows(db, log, child):
 
 
 async def test_a_recorded_race_decision_survives_sigkill_with_timings_reversed(
-        db, log, child, monkeypatch):
+        sqlite_db, log, child, monkeypatch):
     # First run: the tortoise is slow, the hare wins; "after" hangs.
-    worker = child(db, "racer", "race-1",
+    worker = child(sqlite_db, "racer", "race-1",
                    env={"LEGATO_TEST_HANG_AFTER": "2", "LEGATO_TEST_SLOW": "tortoise"})
     worker.wait_for("after")
     worker.kill()
     # Recovery: timings reversed. The recorded winner must still be the hare.
     monkeypatch.setenv("LEGATO_TEST_SLOW", "hare")
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         assert await rt.handle("race-1").result(timeout=10) == ["hare", "after"]
         kinds = {s.position: s.kind for s in (await rt.get("race-1")).steps}
     assert kinds == {"1": "race", "1.1.1": "step", "2": "step"}  # branch 1: the hare

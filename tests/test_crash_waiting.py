@@ -12,8 +12,8 @@ import legato
 from crash_workflows import ran
 
 
-def recorded_kinds(db: str, workflow_id: str) -> list[str]:
-    with sqlite3.connect(db) as conn:
+def recorded_kinds(sqlite_db: str, workflow_id: str) -> list[str]:
+    with sqlite3.connect(sqlite_db) as conn:
         return [k for (k,) in conn.execute(
             "SELECT kind FROM steps WHERE workflow_id = ? ORDER BY created_at", (workflow_id,))]
 
@@ -25,13 +25,13 @@ def wait_until(predicate, timeout: float = 10.0) -> None:
         time.sleep(0.005)  # polling another process's database: there is no event to await
 
 
-async def test_sigkill_during_a_sleep_wakes_at_the_recorded_time(db, log, child):
-    worker = child(db, "sleeper", "sleep-1")
+async def test_sigkill_during_a_sleep_wakes_at_the_recorded_time(sqlite_db, log, child):
+    worker = child(sqlite_db, "sleeper", "sleep-1")
     worker.wait_for("before")
-    wait_until(lambda: "sleep" in recorded_kinds(db, "sleep-1"))
+    wait_until(lambda: "sleep" in recorded_kinds(sqlite_db, "sleep-1"))
     slept_at = time.time()
     worker.kill()
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         assert await rt.handle("sleep-1").result(timeout=10) == "after"
         info = await rt.get("sleep-1")
     after = next(s for s in info.steps if s.position == "3")
@@ -41,26 +41,26 @@ async def test_sigkill_during_a_sleep_wakes_at_the_recorded_time(db, log, child)
 
 
 async def test_sigkill_during_a_signal_wait_and_the_signal_sent_while_no_worker_runs(
-        db, log, child):
-    worker = child(db, "signalled", "sig-1")
+        sqlite_db, log, child):
+    worker = child(sqlite_db, "signalled", "sig-1")
     worker.wait_for("asked")
-    wait_until(lambda: recorded_kinds(db, "sig-1") == ["step"])
+    wait_until(lambda: recorded_kinds(sqlite_db, "sig-1") == ["step"])
     worker.kill()
-    async with legato.Runtime(db, worker=False) as client:
+    async with legato.Runtime(sqlite_db, worker=False) as client:
         await client.signal("sig-1", "go", "yes")
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         assert await rt.handle("sig-1").result(timeout=10) == "got-yes"
         kinds = [s.kind for s in (await rt.get("sig-1")).steps]
     assert kinds == ["step", "signal", "step"]
     assert ran(log) == {"asked": 1, "got-yes": 1}
 
 
-async def test_sigkill_during_compensation_resumes_without_repeating_one(db, log, child):
+async def test_sigkill_during_compensation_resumes_without_repeating_one(sqlite_db, log, child):
     # bodies: flight, hotel, car (fails), cancel-hotel, then cancel-flight hangs
-    worker = child(db, "trip_saga", "saga-1", env={"LEGATO_TEST_HANG_AFTER": "4"})
+    worker = child(sqlite_db, "trip_saga", "saga-1", env={"LEGATO_TEST_HANG_AFTER": "4"})
     worker.wait_for("cancel-flight")
     worker.kill()
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         with pytest.raises(crash_workflows.CarUnavailable, match="no cars left"):
             await rt.handle("saga-1").result(timeout=10)
     counts = ran(log)

@@ -395,14 +395,15 @@ async def test_a_restarted_runtime_neither_reruns_attempts_nor_restarts_the_wait
     assert runs == [T0, T0 + 10]
 
 
-async def test_retry_count_and_wait_survive_sigkill_between_attempts(db, tmp_path, monkeypatch):
+async def test_retry_count_and_wait_survive_sigkill_between_attempts(
+        sqlite_db, tmp_path, monkeypatch):
     log = tmp_path / "runs.log"
     log.touch()
     monkeypatch.setenv("LEGATO_TEST_LOG", str(log))
-    wake_at = await asyncio.to_thread(_kill_during_second_wait, db, "rc-1")
+    wake_at = await asyncio.to_thread(_kill_during_second_wait, sqlite_db, "rc-1")
     assert len(log.read_text().split()) == 2
 
-    async with legato.Runtime(db) as rt:
+    async with legato.Runtime(sqlite_db) as rt:
         result = await rt.handle("rc-1").result(timeout=20)
         info = await rt.get("rc-1")
 

@@ -26,44 +26,44 @@ async def echo_twice(x: str) -> list[str]:
     return [await echo(x), await echo(x)]
 
 
-def pragma(db: str, name: str) -> object:
-    with sqlite3.connect(db) as conn:
+def pragma(sqlite_db: str, name: str) -> object:
+    with sqlite3.connect(sqlite_db) as conn:
         return conn.execute(f"PRAGMA {name}").fetchone()[0]
 
 
-async def test_a_new_file_gets_the_schema_and_wal(db):
-    async with legato.Runtime(db):
+async def test_a_new_file_gets_the_schema_and_wal(sqlite_db):
+    async with legato.Runtime(sqlite_db):
         pass
-    assert pragma(db, "journal_mode") == "wal"
-    with sqlite3.connect(db) as conn:
+    assert pragma(sqlite_db, "journal_mode") == "wal"
+    with sqlite3.connect(sqlite_db) as conn:
         assert conn.execute("SELECT max(version) FROM legato_schema").fetchone()[0] == (
             SCHEMA_VERSION)
 
 
-async def test_a_newer_schema_is_refused_and_left_untouched(db):
-    async with legato.Runtime(db) as rt:
+async def test_a_newer_schema_is_refused_and_left_untouched(sqlite_db):
+    async with legato.Runtime(sqlite_db) as rt:
         await rt.run(echo_twice, "kept", id="old")
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(sqlite_db) as conn:
         conn.execute("INSERT INTO legato_schema (version) VALUES (?)", (SCHEMA_VERSION + 1,))
     with pytest.raises(legato.SchemaVersionError, match="upgrade legato"):
-        async with legato.Runtime(db):
+        async with legato.Runtime(sqlite_db):
             pass
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(sqlite_db) as conn:
         assert conn.execute("SELECT status FROM workflows WHERE id = 'old'").fetchone() == (
             "succeeded",)
         assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == 2
 
 
-async def test_reopening_does_not_migrate_twice(db):
+async def test_reopening_does_not_migrate_twice(sqlite_db):
     for _ in range(3):
-        async with legato.Runtime(db):
+        async with legato.Runtime(sqlite_db):
             pass
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(sqlite_db) as conn:
         assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == 1
 
 
 async def test_synchronous_full_commits_through_the_writer_thread(tmp_path):
-    url = f"sqlite:///{tmp_path}/full.db?synchronous=full"
+    url = f"sqlite:///{tmp_path}/full.sqlite_db?synchronous=full"
     store = SqliteStore(url)
     assert store.synchronous == "FULL"
     async with legato.Runtime(url) as rt:
@@ -74,18 +74,18 @@ async def test_synchronous_full_commits_through_the_writer_thread(tmp_path):
 
 
 def test_store_urls():
-    assert parse_sqlite_url("legato.db")[1] == "NORMAL"
-    assert str(parse_sqlite_url("sqlite:///rel/x.db")[0]) == "rel/x.db"
-    assert str(parse_sqlite_url("sqlite:////abs/x.db")[0]) == "/abs/x.db"
+    assert parse_sqlite_url("legato.sqlite_db")[1] == "NORMAL"
+    assert str(parse_sqlite_url("sqlite:///rel/x.sqlite_db")[0]) == "rel/x.sqlite_db"
+    assert str(parse_sqlite_url("sqlite:////abs/x.sqlite_db")[0]) == "/abs/x.sqlite_db"
     with pytest.raises(ValueError, match="synchronous='sometimes'"):
-        parse_sqlite_url("sqlite:///x.db?synchronous=sometimes")
+        parse_sqlite_url("sqlite:///x.sqlite_db?synchronous=sometimes")
     with pytest.raises(ValueError, match="names no file"):
         parse_sqlite_url("sqlite:///:memory:")
     with pytest.raises(ValueError, match="unknown store scheme 'mysql'"):
         legato.Runtime("mysql://localhost/x")
 
 
-async def test_two_runtimes_share_one_file_and_never_run_a_workflow_twice(db):
+async def test_two_runtimes_share_one_file_and_never_run_a_workflow_twice(sqlite_db):
     runs: list[str] = []
 
     @legato.step
@@ -99,9 +99,9 @@ async def test_two_runtimes_share_one_file_and_never_run_a_workflow_twice(db):
         return await note(i)
 
     async with (
-        legato.Runtime(db, worker=False) as client,
-        legato.Runtime(db) as a,
-        legato.Runtime(db) as b,
+        legato.Runtime(sqlite_db, worker=False) as client,
+        legato.Runtime(sqlite_db) as a,
+        legato.Runtime(sqlite_db) as b,
     ):
         handles = [await client.start(noted, i, id=f"w{i}") for i in range(50)]
         assert [await h.result(timeout=10) for h in handles] == list(range(50))
@@ -123,13 +123,13 @@ asyncio.run(main())
 """
 
 
-def test_processes_opening_a_new_file_at_once_all_succeed(db):
+def test_processes_opening_a_new_file_at_once_all_succeed(sqlite_db):
     # switching a new file to WAL fails at once, without the busy handler, while
     # another process does the same; opening retries
     at = str(time.time() + 0.5)
-    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, db, at],
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, sqlite_db, at],
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     errors = [p.communicate(timeout=30)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(errors)
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(sqlite_db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -26,27 +26,27 @@ async def nap(i: int) -> int:
     return i
 
 
-def waiting(db: str) -> int:
-    with sqlite3.connect(db) as conn:
+def waiting(sqlite_db: str) -> int:
+    with sqlite3.connect(sqlite_db) as conn:
         return conn.execute("SELECT count(*) FROM workflows WHERE status = 'waiting'").fetchone()[0]
 
 
-async def start_sleepers(rt: legato.Runtime, db: str, first: int, n: int) -> None:
+async def start_sleepers(rt: legato.Runtime, sqlite_db: str, first: int, n: int) -> None:
     await asyncio.gather(*(rt.start(nap, i, id=f"nap-{i}") for i in range(first, first + n)))
-    await eventually(lambda: waiting(db) >= first + n, timeout=60)
+    await eventually(lambda: waiting(sqlite_db) >= first + n, timeout=60)
     # a suspension is visible in the store a loop turn before its task has ended
     await eventually(lambda: rt._worker is not None and not rt._worker.tasks)
     gc.collect()
 
 
-async def test_ten_thousand_sleeping_workflows_are_unloaded(db):
+async def test_ten_thousand_sleeping_workflows_are_unloaded(sqlite_db):
     """The first 10,000 warm up Python's allocator (RSS never shrinks); the next
     10,000 sleepers may add at most BOUND_PER_WORKFLOW each: the store holds them."""
     n = 10_000
-    async with legato.Runtime(db) as rt:
-        await start_sleepers(rt, db, 0, n)
+    async with legato.Runtime(sqlite_db) as rt:
+        await start_sleepers(rt, sqlite_db, 0, n)
         before = rss()
-        await start_sleepers(rt, db, n, n)
+        await start_sleepers(rt, sqlite_db, n, n)
         grown = rss() - before
         assert rt._worker is not None
         assert not rt._worker.tasks and not rt._worker.runs  # no task, no run held

@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 import legato
+from polling import eventually
 
 calls: Counter[str] = Counter()
 
@@ -286,6 +287,7 @@ async def test_concurrency_limit_queues_the_rest_as_pending(db):
         handles = [await rt.start(holder, id=f"h{i}") for i in range(5)]
         statuses = Counter([await h.status() for h in handles])
         assert statuses == {"running": 2, "pending": 3}
+        await eventually(lambda: running == 2)  # both in the step (a store round trip away)
         release.set()
         await asyncio.gather(*(h.result(timeout=5) for h in handles))
     assert peak == 2

@@ -269,6 +269,13 @@ class PostgresStore:
         signal: str | None = None, child: str | None = None,
     ) -> bool:
         async def body(conn: Any) -> bool:
+            # Lock the rows a sender or a finishing child locks, in the same order
+            # (child, then this workflow), so that under READ COMMITTED a signal
+            # or child end committed concurrently is either seen below or, made
+            # after, finds this workflow 'waiting' and wakes it: no lost wake-up.
+            if child is not None:
+                await conn.execute("SELECT 1 FROM workflows WHERE id = $1 FOR SHARE", child)
+            await conn.execute("SELECT 1 FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
             arrived = signal is not None and await conn.fetchval(
                 "SELECT 1 FROM signals WHERE workflow_id = $1 AND name = $2"
                 " AND consumed_at IS NULL LIMIT 1", workflow_id, signal) is not None
@@ -294,8 +301,10 @@ class PostgresStore:
         sender: tuple[str, str, StepRecord] | None = None,
     ) -> bool:
         async def body(conn: Any) -> bool:
+            # FOR UPDATE: a concurrent suspend of the receiver waits for this
+            # signal to commit and then sees it (see suspend)
             status = await conn.fetchval(
-                "SELECT status FROM workflows WHERE id = $1", workflow_id)
+                "SELECT status FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
             if status is None:
                 raise WorkflowNotFound(workflow_id)
             if status in _FINISHED:
@@ -462,6 +471,7 @@ class PostgresStore:
         return _record(rows[0]) if rows else None
 
     async def history(self, workflow_id: str) -> list[StepRecord]:
+        await self._appends.barrier()  # read this process's own unawaited checkpoints
         rows = await self._read(
             f"read the history of {workflow_id!r}",
             "SELECT position, kind, name, ok, value, created_at FROM steps"
