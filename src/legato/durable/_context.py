@@ -200,7 +200,11 @@ class Run:
 
     async def _committed(self, write: asyncio.Future[bool]) -> None:
         if not await write:
-            raise LeaseLost(f"workflow {self.id!r} is now owned by another worker")
+            raise self.lease_lost()
+
+    def lease_lost(self) -> LeaseLost:
+        """The exception that stops this run: another worker took the workflow over."""
+        return LeaseLost(f"workflow {self.id!r} is now owned by another worker")
 
 
 @final

@@ -9,7 +9,7 @@ from typing import Any
 from .._duration import Duration, to_seconds
 from .._errors import LegatoError
 from ..store import StepRecord
-from ._context import LeaseLost, Run, Scope, current_scope, detached
+from ._context import Run, Scope, current_scope, detached
 
 __all__ = ["set_event", "signal", "wait_for_signal"]
 
@@ -53,7 +53,7 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
         if outcome == "taken":
             return run.serializer.loads(payload) if payload is not None else None
         if outcome == "lost":
-            raise LeaseLost(f"workflow {run.id!r} is now owned by another worker")
+            raise run.lease_lost()
         now = run.clock.now()
         if deadline is not None and now >= deadline:
             await run.record_raw(position, "signal", name, None)
@@ -109,7 +109,7 @@ async def signal(workflow_id: str, name: str, payload: Any = None) -> None:
     data = run.serializer.dumps(payload, label=f"the payload of signal {name!r}")
     step = StepRecord(position, "send_signal", name, True, None, time.time())
     if not await run.store.send_signal(workflow_id, name, data, (run.id, run.owner, step)):
-        raise LeaseLost(f"workflow {run.id!r} is now owned by another worker")
+        raise run.lease_lost()
     run.host.signalled(workflow_id)
 
 
@@ -131,5 +131,5 @@ async def set_event(key: str, value: Any) -> None:
     data = run.serializer.dumps(value, label=f"the value of event {key!r}")
     step = StepRecord(position, "event", key, True, None, time.time())
     if not await run.store.set_event(run.id, run.owner, key, data, step):
-        raise LeaseLost(f"workflow {run.id!r} is now owned by another worker")
+        raise run.lease_lost()
     run.host.event_set(run.id)

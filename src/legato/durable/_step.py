@@ -75,13 +75,26 @@ class Step(Generic[P, R]):
         if record is not None:
             outcome: R = run.outcome(record)
             return outcome
+        if self.retry is None:
+            try:
+                value = await self._unrecorded(args, kwargs)
+            except Exception as exc:
+                await run.record_error(position, "step", self.name, exc)
+                raise
+            return await self._finish(run, position, value)
+        return await self._with_retries(self.retry, scope, position, args, kwargs)
+
+    async def _with_retries(
+        self, policy: Retry, scope: Scope, position: str, args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> R:
+        run = scope.run
         # A long wait between attempts may unload the workflow when the step could.
-        policy = self.retry
         attempts = Scope(run, f"{position}.", suspendable=scope.suspendable)
         errors: list[BaseException] = []
         for attempt in itertools.count(1):
-            at = attempts.next_position() if policy is not None else ""
-            past = run.replay(at, "attempt", self.name) if policy is not None else None
+            at = attempts.next_position()
+            past = run.replay(at, "attempt", self.name)
             if past is not None:  # failed before a crash: not run again
                 error = _recorded_error(run, past)
             else:
@@ -92,9 +105,8 @@ class Step(Generic[P, R]):
                 else:
                     return await self._finish(run, position, value)
             errors.append(error)
-            if policy is None or not policy.should_retry(error, attempt):
-                if policy is not None:
-                    give_up(policy, error, errors)
+            if not policy.should_retry(error, attempt):
+                give_up(policy, error, errors)
                 await run.record_error(position, "step", self.name, error)
                 raise error
             if past is None:
