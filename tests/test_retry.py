@@ -247,6 +247,41 @@ async def test_a_retried_step_waits_durably_with_exact_virtual_times(db):
     ]
 
 
+class RateLimited(Exception):
+    """Like an HTTP 429: the server says when to come back."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def test_a_retry_after_hint_lengthens_the_wait_but_never_shortens_it():
+    policy = Retry(initial=2, backoff=2, max_delay=4, jitter=0)
+    assert policy.wait_after(RateLimited(30), 1) == 30.0  # beyond max_delay: the server knows
+    assert policy.wait_after(RateLimited(0.5), 1) == 2.0
+    assert policy.wait_after(ConnectionError(), 2) == 4.0
+
+
+async def test_a_retried_step_honours_retry_after_durably(db):
+    clock = legato.VirtualClock(start=T0)
+    ran_at: list[float] = []
+
+    @legato.step(retry=Retry(attempts=3, initial=1, jitter=0))
+    async def ask() -> str:
+        ran_at.append(clock.now())
+        if len(ran_at) == 1:
+            raise RateLimited(retry_after=20)
+        return "answer"
+
+    @legato.workflow(name="ask_politely")
+    async def ask_politely() -> str:
+        return await ask()
+
+    async with legato.Runtime(db, clock=clock) as rt:
+        assert await rt.run(ask_politely, id="polite") == "answer"
+    assert ran_at == [T0, T0 + 20]
+
+
 async def test_when_every_attempt_fails_the_step_error_carries_each_attempt(db):
     clock = legato.VirtualClock(start=T0)
     runs = 0

@@ -111,7 +111,7 @@ class Step(Generic[P, R]):
                 raise error
             if past is None:
                 await run.record_error(at, "attempt", self.name, error)
-            await attempts.sleep(policy.delay(attempt))
+            await attempts.sleep(policy.wait_after(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _finish(self, run: Run, position: str, value: R) -> R:

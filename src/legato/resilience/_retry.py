@@ -135,6 +135,25 @@ class Retry:
         r = random.random() if rand is None else rand
         return nominal * (1.0 + self.jitter * (2.0 * r - 1.0))
 
+    def wait_after(self, error: BaseException, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` raised ``error``.
+
+        The scheduled :meth:`delay`, unless the error says when to come back:
+        an error with a numeric ``retry_after`` attribute (seconds; HTTP 429
+        and 503 responses carry one from their ``Retry-After`` header) waits
+        at least that long, even beyond ``max_delay``: the server knows best.
+
+        >>> class Busy(Exception):
+        ...     retry_after = 7.0
+        >>> Retry(initial=1, jitter=0).wait_after(Busy(), 1)
+        7.0
+        """
+        scheduled = self.delay(attempt)
+        hint = getattr(error, "retry_after", None)
+        if isinstance(hint, (int, float)) and not isinstance(hint, bool) and hint > scheduled:
+            return float(hint)
+        return scheduled
+
     def delays(self) -> tuple[float, ...]:
         """The nominal waits between the attempts, without jitter.
 
@@ -154,7 +173,7 @@ class Retry:
                 except Exception as exc:
                     if not policy.should_retry(exc, attempt):
                         raise
-                await legato.sleep(policy.delay(attempt))
+                await legato.sleep(policy.wait_after(exc, attempt))
         """
         return self._refusal(error, attempt) is None
 
@@ -196,7 +215,7 @@ class Retry:
                 if not self.should_retry(exc, attempt):
                     give_up(self, exc, errors)
                     raise
-            await asyncio.sleep(self.delay(attempt))
+            await asyncio.sleep(self.wait_after(errors[-1], attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def wrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
