@@ -28,6 +28,8 @@ async def test_sigkill_after_step_4_resumes_from_checkpoint(sqlite_db, log, chil
     worker.wait_for("step-5")  # steps 1-4 are checkpointed before step 5 starts
     worker.kill()
     killed_at = time.monotonic()
+    with sqlite3.connect(sqlite_db) as conn:
+        (run_before,) = conn.execute("SELECT run_id FROM workflows").fetchone()
 
     async with legato.Runtime(sqlite_db) as rt:
         result = await rt.handle("crash-1").result(timeout=10)
@@ -42,6 +44,7 @@ async def test_sigkill_after_step_4_resumes_from_checkpoint(sqlite_db, log, chil
     assert info.status == legato.Status.SUCCEEDED
     assert [s.position for s in info.steps] == [str(i) for i in range(1, 11)]
     assert recovered_in < 1.5 + 1.5  # the lease, plus the work itself
+    assert info.run_id == run_before  # recovery continues the same run
 
 
 async def test_concurrent_branches_replay_whatever_order_they_finish(sqlite_db, log, child):

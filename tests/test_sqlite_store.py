@@ -51,7 +51,8 @@ async def test_a_newer_schema_is_refused_and_left_untouched(sqlite_db):
     with sqlite3.connect(sqlite_db) as conn:
         assert conn.execute("SELECT status FROM workflows WHERE id = 'old'").fetchone() == (
             "succeeded",)
-        assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == (
+            SCHEMA_VERSION + 1)
 
 
 async def test_reopening_does_not_migrate_twice(sqlite_db):
@@ -59,7 +60,20 @@ async def test_reopening_does_not_migrate_twice(sqlite_db):
         async with legato.Runtime(sqlite_db):
             pass
     with sqlite3.connect(sqlite_db) as conn:
-        assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM legato_schema").fetchone()[0] == (
+            SCHEMA_VERSION)
+
+
+async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
+    async with legato.Runtime(sqlite_db) as rt:
+        await rt.run(echo_twice, "kept", id="old")
+    with sqlite3.connect(sqlite_db) as conn:  # as legato 0.1's first release left it
+        conn.execute("ALTER TABLE workflows DROP COLUMN run_id")
+        conn.execute("DELETE FROM legato_schema WHERE version > 1")
+    async with legato.Runtime(sqlite_db) as rt:
+        info = await rt.get("old")
+        assert await rt.handle("old").result() == ["kept", "kept"]
+    assert info.status == "succeeded" and len(info.run_id) == 32
 
 
 async def test_synchronous_full_commits_through_the_writer_thread(tmp_path):

@@ -535,6 +535,42 @@ async def _bump_schema(url: str) -> None:
             conn.execute("INSERT INTO legato_schema SELECT max(version) + 1 FROM legato_schema")
 
 
+async def _sql(url: str, *statements: str) -> None:
+    if url.startswith("postgresql"):
+        base, schema = url.rsplit("?schema=", 1)
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'SET search_path TO "{schema}"')
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+    else:
+        with sqlite3.connect(url) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
+    s = open_store(url)
+    await s.open()
+    await s.create(new("kept"))
+    await s.close()
+    await _sql(url, "ALTER TABLE workflows DROP COLUMN run_id",
+               "DELETE FROM legato_schema WHERE version > 1")
+    s = open_store(url)
+    await s.open()
+    try:
+        record = await s.get("kept")
+        assert record is not None and record.status == "pending"
+        assert len(record.run_id) == 32
+        await s.create(new("fresh", run_id="r1"))
+        fresh = await s.get("fresh")
+        assert fresh is not None and fresh.run_id == "r1"
+    finally:
+        await s.close()
+
+
 async def test_a_newer_schema_is_refused(url):
     s = open_store(url)
     await s.open()
@@ -563,7 +599,7 @@ async def test_workers_opening_at_once_migrate_once(url):
     else:
         with sqlite3.connect(url) as c:
             count = c.execute("SELECT count(*) FROM legato_schema").fetchone()[0]
-    assert count == 1
+    assert count == 2  # one row per migration, each run once
 
 
 # -- the engine on each store ----------------------------------------------------------

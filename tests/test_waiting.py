@@ -323,12 +323,16 @@ async def test_resume_a_failed_workflow_from_its_last_checkpoint(db):
     async with legato.Runtime(db) as rt:
         with pytest.raises(ConnectionError):
             await rt.run(resumable, id="res")
+        first_run = (await rt.get("res")).run_id
         broken["yes"] = False
         handle = await rt.resume("res")
         assert await handle.result(timeout=5) == ["before", "up"]
         with pytest.raises(legato.LegatoError, match="only failed or cancelled"):
             await rt.resume("res")
+        second_run = (await rt.get("res")).run_id
     assert calls == {"before": 1, "flaky": 2}
+    # Beluga's (workflow id, run id): the id names the workflow, a run id each run of it
+    assert len(first_run) == len(second_run) == 32 and first_run != second_run
 
 
 async def test_a_workflow_deadline_cancels_it_in_durable_time(db):

@@ -56,6 +56,9 @@ class WorkflowInfo:
     position and name; ``None`` when the error came from the workflow's own
     code): with ``error`` it is what ``rt.list(status="failed")`` — the
     dead-letter queue — shows. ``queue`` and ``priority`` are as enqueued.
+    ``run_id`` is new at the start and at every ``rt.resume(id)``: the id
+    names the workflow, the run id one run of it (as in Temporal and Beluga);
+    recovery after a crash continues the same run.
     """
 
     id: str
@@ -69,6 +72,7 @@ class WorkflowInfo:
     failed_step: StepInfo | None = None
     queue: str | None = None
     priority: int = 0
+    run_id: str = ""
 
     @property
     def duration(self) -> float | None:
@@ -95,7 +99,7 @@ def make_info(record: WorkflowRecord, error: str | None,
         finished_at=_time(record.finished_at) if record.finished_at is not None else None,
         error=error, steps=infos if with_steps else (),
         failed_step=failed[-1] if failed and record.status == Status.FAILED else None,
-        queue=record.queue, priority=record.priority,
+        queue=record.queue, priority=record.priority, run_id=record.run_id,
     )
 
 

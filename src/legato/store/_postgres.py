@@ -28,7 +28,7 @@ from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, redacted, translated
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
 from ._postgres_schema import migrate
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord, new_run_id
 
 __all__ = ["PostgresStore", "parse_postgres_url"]
 
@@ -181,11 +181,12 @@ class PostgresStore:
             status = "running" if wf.owner else "pending"
             inserted = await conn.fetchval(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
-                " deadline, created_at, updated_at, queue, priority, not_before, dedup_key)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)"
+                " deadline, created_at, updated_at, queue, priority, not_before, dedup_key,"
+                " run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14)"
                 " ON CONFLICT (id) DO NOTHING RETURNING 1",
                 wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
-                wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key)
+                wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
+                wf.run_id)
             if inserted is None:
                 return await self._select_one(conn, wf.id)
             if status == "pending":
@@ -407,8 +408,8 @@ class PostgresStore:
             await conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
-                " not_before = NULL, finished_at = NULL, updated_at = $1 WHERE id = $2",
-                time.time(), workflow_id)
+                " not_before = NULL, finished_at = NULL, updated_at = $1, run_id = $3"
+                " WHERE id = $2", time.time(), workflow_id, new_run_id())
             await self._notify(conn, "pending", workflow_id)
             return await self._select_one(conn, workflow_id)
 

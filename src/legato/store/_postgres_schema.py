@@ -87,6 +87,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     );
     """,
+    # 2: a run id per start and per resume (Beluga's and Temporal's run id)
+    """
+    ALTER TABLE workflows ADD COLUMN run_id text NOT NULL DEFAULT '';
+    UPDATE workflows SET run_id = md5(random()::text || id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

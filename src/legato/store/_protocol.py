@@ -8,12 +8,14 @@ serialized (``bytes``): a store never sees Python objects.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 __all__ = [
-    "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord"]
+    "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord",
+    "new_run_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class WorkflowRecord:
     priority: int = 0  # higher first among a queue's pending workflows
     not_before: float | None = None  # durable time before which it isn't started
     dedup_key: str | None = None  # unique among a queue's unfinished workflows
+    run_id: str = ""  # new at start and at every resume
 
 
 # The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
@@ -87,6 +90,12 @@ class NewWorkflow:
     priority: int = 0
     not_before: float | None = None
     dedup_key: str | None = None
+    run_id: str = field(default_factory=lambda: new_run_id())
+
+
+def new_run_id() -> str:
+    """A fresh run id: one per start and per resume of a workflow."""
+    return uuid.uuid4().hex
 
 
 class Store(Protocol):

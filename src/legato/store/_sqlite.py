@@ -18,7 +18,7 @@ from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from ._group_commit import GroupCommitter
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord, new_run_id
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
 from ._sqlite_connect import translated as _translated
@@ -109,11 +109,11 @@ class SqliteStore:
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
                 " parent_id, deadline, created_at, updated_at, queue, priority, not_before,"
-                " dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " dedup_key, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
                  wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now,
-                 wf.queue, wf.priority, wf.not_before, wf.dedup_key),
+                 wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id),
             )
             return None if cur.rowcount else _select_one(conn, wf.id)
 
@@ -300,7 +300,8 @@ class SqliteStore:
             conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
-                " finished_at = NULL, updated_at = ? WHERE id = ?", (_now(), workflow_id))
+                " finished_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
+                (_now(), new_run_id(), workflow_id))
             resumed = _select_one(conn, workflow_id)
             assert resumed is not None
             return resumed

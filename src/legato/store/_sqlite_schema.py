@@ -79,6 +79,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     ) WITHOUT ROWID;
     """,
+    # 2: a run id per start and per resume (Beluga's and Temporal's run id)
+    """
+    ALTER TABLE workflows ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+    UPDATE workflows SET run_id = lower(hex(randomblob(16)));
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
