@@ -145,7 +145,8 @@ class ScriptedModel:
         self._lock = threading.Condition()
         self._requests: list[Received] = []
         self._faults: list[_Fault] = []
-        self._holds: list[_Hold] = []
+        self._holds: list[_Hold] = []  # holds with requests left to catch
+        self._pending: list[_Hold] = []  # every hold not yet released
         self._closed = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -167,7 +168,9 @@ class ScriptedModel:
         self._server = ThreadingHTTPServer(self._address, handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"ScriptedModel:{self.port}", daemon=True
+            # A short poll makes close() quick: shutdown() waits for the next poll.
+            target=self._server.serve_forever, args=(0.02,), name=f"ScriptedModel:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -254,7 +257,9 @@ class ScriptedModel:
             worker.kill()
         """
         with self._lock:
-            self._holds.append(_Hold(model, times))
+            held = _Hold(model, times)
+            self._holds.append(held)
+            self._pending.append(held)
 
     def release(self) -> None:
         """Let every held request through, and hold no more.
@@ -262,7 +267,8 @@ class ScriptedModel:
         >>> server.release()
         """
         with self._lock:
-            holds, self._holds = self._holds, []
+            # Used-up holds may still have requests waiting on them.
+            holds, self._holds, self._pending = self._pending, [], []
         for held in holds:
             held.released.set()
 
