@@ -28,6 +28,11 @@ from ._errors import WorkflowTimeout as WorkflowTimeout
 from ._serde import JsonSerializer as JsonSerializer
 from ._serde import PickleSerializer as PickleSerializer
 from ._serde import Serializer as Serializer
+from .agents import Agent as Agent
+from .agents import Grant as Grant
+from .agents import cell as cell
+from .agents import tool as tool
+from .agents import use as use
 from .durable._children import ChildHandle as ChildHandle
 from .durable._children import start_child as start_child
 from .durable._handle import Status as Status
@@ -76,6 +81,7 @@ from .resilience import retry as retry
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
     "AllFailed",
     "BoundQueue",
     "Cancelled",
@@ -90,6 +96,7 @@ __all__ = [
     "EffectViolation",
     "Failed",
     "Future",
+    "Grant",
     "GrantViolation",
     "GraphError",
     "JsonSerializer",
@@ -122,6 +129,7 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowNotFound",
     "WorkflowTimeout",
+    "cell",
     "deterministic",
     "now",
     "parallel",
@@ -138,6 +146,8 @@ __all__ = [
     "start_child",
     "step",
     "timeout",
+    "tool",
+    "use",
     "uuid4",
     "vote",
     "wait_for_signal",

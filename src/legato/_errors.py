@@ -179,11 +179,50 @@ class GraphError(LegatoError):
 
 
 class GrantViolation(LegatoError):
-    """A tool call broke a constraint of its grant; nothing was sent."""
+    """A tool call broke a constraint of its grant; the tool did not run.
+
+    Raised before any I/O. Attributes: ``tool`` (its name), ``constraint``
+    (the grant key, like ``"max_tokens"``, ``"domain"``, ``"budget"``),
+    ``value`` (the offending value) and ``reason`` (what the grant allows).
+    """
+
+    def __init__(self, tool: str, constraint: str, value: object, reason: str) -> None:
+        self.tool = tool
+        self.constraint = constraint
+        self.value = value
+        self.reason = reason
+        # args are the constructor's, so the error survives being recorded and re-raised
+        super().__init__(tool, constraint, value, reason)
+
+    def __str__(self) -> str:
+        return (
+            f"tool {self.tool!r} refused by its grant: {self.constraint} does not allow "
+            f"{self.value!r} ({self.reason}); nothing was sent. Pass a value the grant "
+            "allows, or widen the grant where the tool is bound (legato.use(..., grant=...))."
+        )
 
 
 class EffectViolation(LegatoError):
-    """A tool's effect was not declared by the enclosing cell."""
+    """A tool (or cell) has an effect that the enclosing cell did not declare.
+
+    Raised at call time, before the callee runs. Attributes: ``callee``
+    (``"tool 'http.get'"`` or ``"cell 'Team.search'"``), ``effect``,
+    ``cell`` (the enclosing cell, or the workflow that refused it) and
+    ``fix`` (what to change).
+    """
+
+    def __init__(self, callee: str, effect: str, cell: str, fix: str) -> None:
+        self.callee = callee
+        self.effect = effect
+        self.cell = cell
+        self.fix = fix
+        super().__init__(callee, effect, cell, fix)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.callee} has effect {self.effect!r}, which {self.cell} does not allow; "
+            f"{self.fix}"
+        )
 
 
 class StoreError(LegatoError):
