@@ -12,7 +12,9 @@ import time
 import pytest
 
 import legato
+import legato.agents
 from legato._tagged import decode_error, encode_error
+from legato.agents._builtin import FetchFailed, http_get, llm_chat
 from legato.agents._openai import (
     MODEL_RETRY,
     ChatResponse,
@@ -197,8 +199,7 @@ class _NotAnApi(http.server.BaseHTTPRequestHandler):
 
 
 async def test_not_a_chat_completion_is_a_model_error(no_env):
-    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotAnApi)
-    threading.Thread(target=web.serve_forever, args=(0.02,), daemon=True).start()
+    web = _serve(_NotAnApi)
     try:
         async with OpenAIChat(f"http://127.0.0.1:{web.server_address[1]}", retry=None) as c:
             with pytest.raises(ModelError, match=r"not a chat completion: '<html></html>'.*/v1"):
@@ -257,39 +258,125 @@ async def test_rate_limit_error_carries_retry_after_from_a_date(server, no_env):
     assert 58 <= (caught.value.retry_after or 0) <= 60
 
 
-# -- inside a workflow: the step's recorded retry, in virtual time --------------------------
-
-ASK_RETRY = legato.Retry(attempts=3, initial=1, jitter=0, on=(RateLimited, ModelUnavailable))
+# -- the built-in tools, inside and outside workflows ------------------------------------
 
 
-@legato.step(retry=ASK_RETRY)
-async def ask(prompt: str) -> str:
-    return (await get_model().complete(prompt, model="m", retry=None)).text
+@pytest.fixture
+def model(server):
+    """The ScriptedModel as the process's default model (what llm.chat uses)."""
+    set_model(OpenAIChat(server.base_url, KEY))
+    yield server
+    set_model(None)
 
 
 @legato.workflow
 async def timed_question(prompt: str) -> tuple[str, float]:
     before = legato.now()
-    text = await ask(prompt)
+    text = await llm_chat(prompt, model="m")
     return text, (legato.now() - before).total_seconds()
 
 
-async def test_429_in_a_workflow_waits_exactly_retry_after_in_virtual_time(
-    server, sqlite_db, no_env
-):
-    set_model(OpenAIChat(server.base_url))
-    server.fail(429, retry_after=30)
-    clock = legato.VirtualClock()
-    try:
-        async with legato.Runtime(sqlite_db, clock=clock) as rt:
-            text, waited = await rt.run(timed_question, "x", id="q-1")
-            info = await rt.get("q-1")
-    finally:
-        set_model(None)
+async def test_llm_chat_tool_asks_the_default_model(model):
+    assert await llm_chat("Capital?", model="n") == "Nope"
+    assert model.requests[0].body["model"] == "n"
+    assert model.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert legato.agents.registry["llm.chat"] is llm_chat
+    assert llm_chat.effects == {"llm"} and llm_chat.retry == MODEL_RETRY
+
+
+async def test_llm_chat_with_a_grant_fills_model_and_caps_tokens(model):
+    class Writer(legato.Agent):
+        chat = legato.use("llm.chat", grant=legato.Grant(model="m", max_tokens=2))
+
+    assert await Writer().chat("Capital?") == "Paris is"
+    assert model.requests[0].body["max_tokens"] == 2
+    with pytest.raises(legato.GrantViolation, match="max_tokens"):
+        await Writer().chat("Capital?", max_tokens=500)
+    assert model.count == 1  # refused before any I/O
+
+
+async def test_llm_chat_does_not_retry_a_rejected_request(model):
+    model.fail(400)
+    with pytest.raises(ModelError, match="400"):
+        await llm_chat("x", model="m")
+    assert model.count == 1
+
+
+async def test_llm_chat_429_in_a_workflow_waits_exactly_retry_after_in_virtual_time(model, db):
+    model.fail(429, retry_after=30)
+    async with legato.Runtime(db, clock=legato.VirtualClock()) as rt:
+        text, waited = await rt.run(timed_question, "x", id="q-1")
+        info = await rt.get("q-1")
     assert text == "Paris is the capital."
     assert waited == 30.0  # the server's hint, not the 1 s schedule
-    assert server.count == 2
+    assert model.count == 2  # one retry layer: the tool's recorded policy
     assert [s.kind for s in info.steps].count("attempt") == 1
+
+
+async def test_llm_chat_500s_in_a_workflow_are_retried_durably(model, db):
+    model.fail(500, times=2)
+    async with legato.Runtime(db, clock=legato.VirtualClock()) as rt:
+        text, waited = await rt.run(timed_question, "x", id="q-2")
+    assert text == "Paris is the capital."
+    assert model.count == 3
+    assert 0.9 * 3 <= waited <= 1.1 * 3  # 1 s + 2 s of backoff, with 10 % jitter
+
+
+async def test_http_get_fetches_pages_and_names_failures(no_env):
+    pages = {"/search?q=durable": "results for durable"}
+    async with ScriptedModel(pages=pages) as server:
+        assert await http_get(f"{server.url}/search?q=durable") == "results for durable"
+        with pytest.raises(FetchFailed, match=r"answered 404") as caught:
+            await http_get(f"{server.url}/missing")
+        assert type(caught.value) is FetchFailed and caught.value.status == 404
+        assert server.count == 2  # the 404 was not retried
+        server.fail(503, retry_after=0.2, path="/search")
+        assert await http_get(f"{server.url}/search?q=durable") == "results for durable"
+        assert server.count == 4
+        gap = server.requests[3].at - server.requests[2].at
+        assert 0.2 <= gap < 0.2 + 0.6  # FETCH_RETRY's 0.5 s ± 10 %, or the hint
+
+
+async def test_http_get_domain_grant_is_checked_before_any_request(no_env):
+    class Reader(legato.Agent):
+        fetch = legato.use("http.get", grant=legato.Grant(domain="*.example.com"))
+
+    async with ScriptedModel(pages={"/": "home"}) as server:
+        with pytest.raises(legato.GrantViolation, match="domain"):
+            await Reader().fetch(server.url + "/")
+        assert server.count == 0
+
+
+async def test_http_get_refuses_redirects_to_another_host(no_env):
+    async with ScriptedModel(pages={"/": "home"}) as target:
+        web = _serve(_redirect_to(target.url.replace("127.0.0.1", "localhost") + "/"))
+        try:
+            with pytest.raises(FetchFailed, match="redirected to another host"):
+                await http_get(f"http://127.0.0.1:{web.server_address[1]}/go")
+        finally:
+            await asyncio.to_thread(web.shutdown)
+            web.server_close()
+        assert target.count == 0
+
+
+def _redirect_to(location: str) -> type[http.server.BaseHTTPRequestHandler]:
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Redirect
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.HTTPServer:
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, args=(0.02,), daemon=True).start()
+    return web
 
 
 # -- the default model ------------------------------------------------------------------

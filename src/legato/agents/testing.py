@@ -32,6 +32,7 @@ import asyncio
 import json
 import re
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -165,8 +166,7 @@ class ScriptedModel:
         if self._server is not None:
             raise RuntimeError("this ScriptedModel is already running; make a new one")
         handler = type("Handler", (_Handler,), {"scripted": self})
-        self._server = ThreadingHTTPServer(self._address, handler)
-        self._server.daemon_threads = True
+        self._server = _Server(self._address, handler)
         self._thread = threading.Thread(
             # A short poll makes close() quick: shutdown() waits for the next poll.
             target=self._server.serve_forever, args=(0.02,), name=f"ScriptedModel:{self.port}",
@@ -367,6 +367,15 @@ _PHRASES = {
     422: "unprocessable entity", 429: "rate limit reached, slow down",
     500: "internal server error", 502: "bad gateway", 503: "service unavailable",
 }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a held or delayed request never blocks close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client hung up (a killed worker, a timeout): not the server's fault
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,200 @@
+"""legato's built-in tools: ``llm.chat`` (a chat model) and ``http.get`` (a web page).
+
+The default tool registry imports this module the first time one of these
+names is looked up (``legato.use("llm.chat")``), so ``import legato`` needs
+neither httpx nor a model server. httpx is imported inside the calls only.
+
+Each tool retries transient failures by its own policy and calls the network
+exactly once per attempt, so inside a workflow, where a tool call is a durable
+step, every attempt is recorded and the waits between them (a server's
+``Retry-After`` included) are durable sleeps. Nothing secret is an argument:
+the model's address and key come from :func:`~legato.agents.get_model`,
+configured per process, so they never reach a checkpoint.
+
+Errors of ``http.get``::
+
+    FetchFailed            4xx other than 408/429, a redirect to another host; not retried
+    └── FetchUnavailable   429, 408, 5xx, timeouts, connection errors; retried
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import TYPE_CHECKING, Final
+
+from .._errors import LegatoError
+from ..resilience import Retry
+from ._openai import MODEL_RETRY, get_model, retry_after
+from ._tool import tool
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["FETCH_RETRY", "FetchFailed", "FetchUnavailable", "http_get", "llm_chat"]
+
+
+# -- llm.chat -----------------------------------------------------------------------------
+
+
+@tool("llm.chat", effects={"llm"}, retry=MODEL_RETRY)
+async def llm_chat(
+    prompt: str | list[dict[str, str]], *, model: str, max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> str:
+    """Ask a chat model and return its answer as text.
+
+    ``prompt`` is a question, or a list of chat messages
+    (``[{"role": "user", "content": "..."}]``). The model server is the
+    process's default (:func:`legato.agents.set_model`, else ``OPENAI_BASE_URL``
+    and ``OPENAI_API_KEY``). Rate limits and server errors are retried by
+    :data:`~legato.agents.MODEL_RETRY`, honouring ``Retry-After``.
+
+    Example::
+
+        class Writer(legato.Agent):
+            chat = legato.use("llm.chat", grant=legato.Grant(model="gpt-4o-mini",
+                                                            max_tokens=256))
+
+        text = await Writer().chat("Name three rivers in France")
+    """
+    # One attempt: the tool's retry policy (recorded inside workflows) does the retrying.
+    reply = await get_model().complete(prompt, model=model, max_tokens=max_tokens,
+                                       temperature=temperature, retry=None)
+    return reply.text
+
+
+# -- http.get -------------------------------------------------------------------------------
+
+
+class FetchFailed(LegatoError):
+    """``http.get`` got an answer that asking again won't change (404, 403, ...).
+
+    Example::
+
+        try:
+            page = await http_get("https://example.com/missing")
+        except FetchFailed as exc:
+            print(exc.status)          # 404
+
+    Attributes:
+        url: the URL asked for.
+        status: the HTTP status, or ``None`` when no answer came.
+        retry_after: seconds the server asked to wait, or ``None``.
+    """
+
+    def __init__(self, message: str, url: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        self.message = message
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+        # args are the constructor's, so a recorded error is rebuilt as itself
+        super().__init__(message, url, status, retry_after)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FetchUnavailable(FetchFailed):
+    """``http.get`` met a transient failure (429, 408, 5xx, timeout, no connection); retried.
+
+    Example::
+
+        except FetchUnavailable as exc:
+            await asyncio.sleep(exc.retry_after or 1)
+    """
+
+
+#: ``http.get``'s retry policy: 3 attempts, 0.5 s then 1 s apart (or the
+#: server's ``Retry-After``), for :class:`FetchUnavailable` only.
+FETCH_RETRY: Final = Retry(attempts=3, initial=0.5, backoff=2.0, max_delay=30.0,
+                           on=(FetchUnavailable,))
+
+_MAX_REDIRECTS: Final = 5
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@tool("http.get", effects={"http"}, retry=FETCH_RETRY)
+async def http_get(url: str, *, timeout: float | None = None) -> str:
+    """Fetch ``url`` with an HTTP GET and return the body as text.
+
+    Redirects are followed on the same host only: a grant's ``domain``
+    allow-list checks the URL you pass, so a redirect to another host is
+    refused with :class:`FetchFailed` naming it (fetch that URL directly).
+    ``timeout`` is seconds to connect and between bytes (default 30); a
+    grant's ``timeout`` bounds the whole call.
+
+    Example::
+
+        class Reader(legato.Agent):
+            fetch = legato.use("http.get", grant=legato.Grant(domain="*.python.org",
+                                                             timeout=10))
+
+        page = await Reader().fetch("https://docs.python.org/3/")
+    """
+    import httpx
+
+    seconds = 30.0 if timeout is None else timeout
+    current = url
+    try:
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await _client().get(current, timeout=seconds)
+            if not response.is_redirect:
+                break
+            current = _same_host_redirect(url, response)
+        else:
+            raise FetchFailed(f"GET {url} redirected more than {_MAX_REDIRECTS} times; "
+                              "fetch the final URL directly", url, response.status_code)
+    except httpx.TimeoutException:
+        raise FetchUnavailable(f"GET {url} got no answer within {seconds:g} s; retried; "
+                               "if it persists, raise timeout= or try later", url) from None
+    except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        transient = isinstance(exc, httpx.TransportError) and not isinstance(
+            exc, httpx.UnsupportedProtocol)
+        kind = FetchUnavailable if transient else FetchFailed
+        raise kind(f"GET {url} failed before an answer ({type(exc).__name__}: {exc}); "
+                   "check the URL and that the host is reachable", url) from None
+    if response.status_code >= 400:
+        raise _status_error(url, response)
+    return response.text
+
+
+def _client() -> httpx.AsyncClient:
+    """One connection pool per event loop (a pool can't move between loops)."""
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(headers={"User-Agent": "legato http.get"})
+        _clients[loop] = client
+    return client
+
+
+def _same_host_redirect(url: str, response: httpx.Response) -> str:
+    target = response.next_request.url if response.next_request is not None else None
+    if target is None:
+        raise FetchFailed(f"GET {url} answered {response.status_code} without a Location; "
+                          "the server's redirect is broken", url, response.status_code)
+    if target.host != response.request.url.host:
+        raise FetchFailed(
+            f"GET {url} redirected to another host ({target}); http.get follows redirects on "
+            "the same host only, so that a grant's domain list can't be bypassed: fetch "
+            "that URL directly", url, response.status_code,
+        )
+    return str(target)
+
+
+def _status_error(url: str, response: httpx.Response) -> FetchFailed:
+    status = response.status_code
+    snippet = " ".join(response.text[:200].split()) or "no body"
+    if status == 429 or status == 408 or status >= 500:
+        wait = retry_after(response.headers)
+        hint = f"; the server asks to wait {wait:g} s" if wait is not None else ""
+        return FetchUnavailable(f"GET {url} answered {status} ({snippet}){hint}; retried; "
+                                "if it persists, try later or slow down", url, status, wait)
+    return FetchFailed(f"GET {url} answered {status} ({snippet}); check the URL "
+                       "(and any credentials it needs)", url, status)
