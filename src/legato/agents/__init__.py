@@ -42,6 +42,12 @@ _LAZY: Final[dict[str, str]] = {
     "ModelUnavailable": "._openai",
     "set_model": "._openai",
     "get_model": "._openai",
+    "MODEL_RETRY": "._openai",
+    "llm_chat": "._builtin",
+    "http_get": "._builtin",
+    "FetchFailed": "._builtin",
+    "FetchUnavailable": "._builtin",
+    "FETCH_RETRY": "._builtin",
 }
 
 __all__ = [
