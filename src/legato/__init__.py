@@ -33,6 +33,12 @@ from .agents import Grant as Grant
 from .agents import cell as cell
 from .agents import tool as tool
 from .agents import use as use
+from .compose import Chain as Chain
+from .compose import Graph as Graph
+from .compose import Memory as Memory
+from .compose import Pool as Pool
+from .compose import Runnable as Runnable
+from .compose import runnable as runnable
 from .durable._children import ChildHandle as ChildHandle
 from .durable._children import start_child as start_child
 from .durable._handle import Status as Status
@@ -85,6 +91,7 @@ __all__ = [
     "AllFailed",
     "BoundQueue",
     "Cancelled",
+    "Chain",
     "Channel",
     "ChannelClosed",
     "ChildHandle",
@@ -98,16 +105,20 @@ __all__ = [
     "Future",
     "Grant",
     "GrantViolation",
+    "Graph",
     "GraphError",
     "JsonSerializer",
     "LegatoError",
+    "Memory",
     "NonDeterminismError",
     "PayloadTooLarge",
     "Pending",
     "PickleSerializer",
+    "Pool",
     "Queue",
     "Results",
     "Retry",
+    "Runnable",
     "Runtime",
     "Saga",
     "SchemaVersionError",
@@ -137,6 +148,7 @@ __all__ = [
     "random",
     "retry",
     "run",
+    "runnable",
     "saga",
     "select",
     "set_event",

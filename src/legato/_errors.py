@@ -26,6 +26,8 @@ Each message says what happened and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "AllFailed",
     "ChannelClosed",
@@ -175,7 +177,54 @@ class CircuitOpenError(LegatoError):
 
 
 class GraphError(LegatoError):
-    """A graph is invalid (unknown node, cycle, unreachable finish) or a node failed."""
+    """A graph is invalid (unknown node, cycle, unreachable node) or some of its nodes failed.
+
+    Attributes:
+        message: what went wrong and how to fix it (also ``str(err)``).
+        nodes: the names of the nodes at fault: the failed nodes, or those that
+            make the graph invalid.
+        errors: for a run, each failed node's exception, by node name.
+        results: for a run, the output of every node that finished.
+        skipped: for a run, the nodes that did not run because a dependency failed.
+
+    ``failed`` and ``error`` give the first failed node (in the graph's order)
+    and its exception. All fields are constructor arguments, so the error
+    survives being recorded in a workflow's history and comes back whole.
+
+    Example::
+
+        try:
+            await graph.invoke(data)
+        except legato.GraphError as err:
+            print(err.failed, err.error, err.results, err.skipped)
+    """
+
+    def __init__(
+        self, message: str, nodes: tuple[str, ...] | list[str] = (),
+        errors: Mapping[str, BaseException] | None = None,
+        results: Mapping[str, object] | None = None,
+        skipped: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        self.message = message
+        self.nodes = tuple(nodes)
+        self.errors = dict(errors or {})
+        self.results = dict(results or {})
+        self.skipped = tuple(skipped)
+        # args are the constructor's, so a recorded GraphError is rebuilt with cls(*args)
+        super().__init__(message, self.nodes, self.errors, self.results, self.skipped)
+
+    @property
+    def failed(self) -> str | None:
+        """The first failed node's name, or ``None`` (an invalid graph)."""
+        return next(iter(self.errors), None)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first failed node's exception, or ``None``."""
+        return next(iter(self.errors.values()), None)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class GrantViolation(LegatoError):
