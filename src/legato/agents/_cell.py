@@ -152,14 +152,15 @@ def cell(
     declaration, not a unit of durability.
     """
 
+    declared = effect_set(effects, where="@legato.cell")
+
     def wrap(f: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not inspect.iscoroutinefunction(f):
             raise TypeError(
                 f"@legato.cell needs an 'async def', and {getattr(f, '__qualname__', f)!r} is "
                 "not one: tool calls are awaited, so a cell must be a coroutine function"
             )
-        frame = CellFrame(name or f.__qualname__, effect_set(effects, where="@legato.cell"),
-                          strict)
+        frame = CellFrame(name or f.__qualname__, declared, strict)
 
         @functools.wraps(f)
         async def run_cell(*args: P.args, **kwargs: P.kwargs) -> R:

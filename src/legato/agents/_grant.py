@@ -141,7 +141,8 @@ class Grant:
             target = key[4:] if key.startswith("max_") else None
             if target and (target in params or open_kwargs):
                 caps[target] = (key, value)
-                _check_default(tool, key, target, value)
+                if target not in self._constraints:  # else the grant's default replaces it
+                    _check_default(tool, key, target, value)
                 continue
             wanted = f"parameter {target!r} or {key!r}" if target else f"parameter {key!r}"
             raise TypeError(
