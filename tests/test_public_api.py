@@ -23,6 +23,7 @@ def test_design_names_are_exported():
         "NonDeterminismError", "SerializationError", "PayloadTooLarge", "WorkflowNotFound",
         "WorkflowConflict", "WorkflowCancelled", "StepFailed", "AllFailed", "ChannelClosed",
         "CircuitOpenError", "GraphError", "GrantViolation", "EffectViolation",
+        "tool", "Grant", "cell", "Agent", "use",
     ]:
         assert name in legato.__all__, name
 
