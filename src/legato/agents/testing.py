@@ -383,6 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     scripted: ScriptedModel
     protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
+    # Headers and body go out in separate writes; with Nagle on, the body can
+    # wait ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read server.requests; stderr noise helps no one
