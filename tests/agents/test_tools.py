@@ -242,3 +242,29 @@ async def test_a_tool_retry_in_a_workflow_records_attempts_and_waits_durably(db:
         ("1", "step", "test.flaky_durable"),
         ("1.1", "attempt", "test.flaky_durable"), ("1.2", "sleep", ""),
         ("1.3", "attempt", "test.flaky_durable"), ("1.4", "sleep", "")}
+
+
+async def test_a_circuit_breaker_refuses_calls_without_running_them() -> None:
+    breaker = legato.CircuitBreaker(max_failures=1, reset_timeout=60)
+
+    @legato.tool("test.down", circuit=breaker, registry=ToolRegistry())
+    async def down() -> None:
+        calls["down"] += 1
+        raise ConnectionError("refused")
+
+    with pytest.raises(ConnectionError):
+        await down()
+    with pytest.raises(legato.CircuitOpenError):
+        await down()
+    assert calls["down"] == 1
+
+
+def test_every_public_name_of_legato_agents_has_a_docstring_with_an_example() -> None:
+    import inspect
+
+    import legato.agents as agents
+
+    for name in ["Agent", "Budget", "Grant", "Tool", "ToolRegistry", "cell", "tool", "use",
+                 "BoundTool"]:
+        doc = inspect.getdoc(getattr(agents, name)) or ""
+        assert "Example" in doc or ">>>" in doc, name

@@ -37,7 +37,7 @@ from ..durable._context import current_scope
 from ..durable._step import Step
 from ..flow._deterministic import enabled as deterministic_enabled
 from ..flow._hooks import RECORDER
-from ..resilience import Retry
+from ..resilience import CircuitBreaker, Retry
 from ._budget import Budget, active_budgets, charge
 from ._cell import NONDETERMINISTIC, check_effects, current_cell, effect_set
 from ._grant import Grant, GrantPlan
@@ -55,11 +55,22 @@ R = TypeVar("R")
 class Tool(Generic[P, R]):
     """An async function registered by :func:`tool`; await a call to run it.
 
+    Example::
+
+        @legato.tool("math.add")
+        async def add(a: int, b: int) -> int:
+            return a + b
+
+        assert await add(1, 2) == 3            # checks, then the function
+        add.name, add.effects, add.schema      # 'math.add', frozenset(), {...}
+        capped = add.with_grant(legato.Grant(max_a=10))
+
     Attributes:
         name: the registered name (``"http.get"``), also the step name in workflows.
         schema_name: the name offered to models (``"http_get"``: OpenAI refuses dots).
         effects: the effects a call has (``frozenset({"http"})``).
         retry: the :class:`~legato.Retry` policy of each call, or ``None``.
+        circuit: the :class:`~legato.CircuitBreaker` every attempt goes through, or ``None``.
         timeout: seconds per attempt, or ``None``.
         description: what the tool does, for models (default: the docstring's
             first paragraph).
@@ -70,11 +81,13 @@ class Tool(Generic[P, R]):
     def __init__(
         self, fn: Callable[P, Awaitable[R]], *, name: str, effects: frozenset[str],
         retry: Retry | None, timeout: float | None, description: str | None, durable: bool,
+        circuit: CircuitBreaker | None = None,
     ) -> None:
         self.fn = fn
         self.name = name
         self.effects = effects
         self.retry = retry
+        self.circuit = circuit
         self.timeout = timeout
         self.durable = durable
         self.signature = _signature(fn)
@@ -86,7 +99,7 @@ class Tool(Generic[P, R]):
         self._schema: dict[str, Any] | None = None
         # One step object per tool: called inside a workflow it records the outcome.
         self._step: Step[[float | None, str, dict[str, Any]], R] = Step(
-            self._attempt, name=name, timeout=None, retry=retry)
+            self._attempt, name=name, timeout=None, retry=retry, circuit=circuit)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -152,14 +165,12 @@ class Tool(Generic[P, R]):
                 timeout is None or plan.grant.timeout < timeout):
             timeout, source = plan.grant.timeout, f"its grant {plan.grant!r}"
         if self.durable or not in_workflow:
-            # Outside a workflow (or inside a step's body) the step is the plain function
-            # with its retry policy; inside one, it records the outcome.
+            # Inside a workflow the step records the outcome; outside one (or inside a
+            # step's body) it is the plain function with its retry policy and breaker.
             return await self._step(timeout, source, arguments)
-        token = RECORDER.set(None)  # an unrecorded tool's body is ordinary code
+        token = RECORDER.set(None)  # unrecorded: the step runs as outside a workflow
         try:
-            if self.retry is None:
-                return await self._attempt(timeout, source, arguments)
-            return await self.retry.call(self._attempt, timeout, source, arguments)
+            return await self._step(timeout, source, arguments)
         finally:
             RECORDER.reset(token)
 
@@ -265,7 +276,7 @@ class BoundTool(Generic[P, R]):
 def tool(
     name: str, /, *, effects: Iterable[str] | str | None = None, retry: Retry | None = None,
     timeout: Duration | None = None, description: str | None = None, durable: bool = True,
-    registry: ToolRegistry | None = None,
+    circuit: CircuitBreaker | None = None, registry: ToolRegistry | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Tool[P, R]]:
     """Register an ``async def`` as a tool named ``name``.
 
@@ -289,6 +300,9 @@ def tool(
             every attempt is recorded and the waits are durable.
         timeout: seconds (or ``"30s"``) per attempt; a grant's ``timeout`` can
             only shorten it.
+        circuit: a :class:`~legato.CircuitBreaker` each attempt goes through
+            (shared by every caller of the tool: one failing server opens it
+            for all of them).
         description: for models; default: the docstring's first paragraph.
         durable: ``True`` (default): inside a workflow each call is a recorded
             step. ``False`` for pure, cheap tools whose calls may simply run
@@ -308,6 +322,8 @@ def tool(
     seconds = None if timeout is None else to_seconds(timeout)
     if retry is not None and not isinstance(retry, Retry):
         raise TypeError(f"retry= takes a legato.Retry(...), not {retry!r}")
+    if circuit is not None and not isinstance(circuit, CircuitBreaker):
+        raise TypeError(f"circuit= takes a legato.CircuitBreaker(...), not {circuit!r}")
     declared = effect_set(effects, where=f"@legato.tool({name!r})")
 
     def register(fn: Callable[P, Awaitable[R]]) -> Tool[P, R]:
@@ -324,7 +340,7 @@ def tool(
                     "ordinary or keyword-only parameters"
                 )
         made: Tool[P, R] = Tool(fn, name=name, effects=declared, retry=retry, timeout=seconds,
-                                description=description, durable=durable)
+                                description=description, durable=durable, circuit=circuit)
         (default_registry if registry is None else registry).register(made)
         return made
 
