@@ -6,6 +6,8 @@ import asyncio
 import email.utils
 import http.server
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -414,3 +416,13 @@ def test_model_retry_is_the_documented_default():
         asyncio.run(OpenAIChat("http://x/v1").complete("x", model=""))
     with pytest.raises(ValueError, match="empty"):
         asyncio.run(OpenAIChat("http://x/v1").complete([], model="m"))
+
+
+def test_registering_the_builtin_tools_imports_no_httpx():
+    code = (
+        "import sys, legato, legato.agents as agents\n"
+        "tools = [agents.registry['llm.chat'], agents.registry['http.get']]\n"
+        "assert agents.llm_chat is tools[0] and agents.http_get is tools[1]\n"
+        "assert 'httpx' not in sys.modules, 'httpx was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

@@ -130,7 +130,9 @@ class ScriptedModel:
         host, port: where to listen; port ``0`` picks a free one.
 
     ``max_tokens`` is honoured by words: a longer reply is cut and its
-    ``finish_reason`` is ``"length"``. Usage counts words too.
+    ``finish_reason`` is ``"length"``. Usage counts words too. Requests are
+    served each in its own thread, so ``reply`` and ``pages`` functions may
+    run concurrently and must not touch the test's event loop.
     """
 
     def __init__(
