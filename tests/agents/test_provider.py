@@ -17,6 +17,7 @@ import legato
 import legato.agents
 from legato._tagged import decode_error, encode_error
 from legato.agents._builtin import FetchFailed, http_get, llm_chat
+from legato.agents._model_errors import retry_after
 from legato.agents._openai import (
     MODEL_RETRY,
     ChatResponse,
@@ -25,7 +26,6 @@ from legato.agents._openai import (
     OpenAIChat,
     RateLimited,
     get_model,
-    retry_after,
     set_model,
 )
 from legato.agents.testing import ScriptedModel

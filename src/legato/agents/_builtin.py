@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Final
 
 from .._errors import LegatoError
 from ..resilience import Retry
-from ._openai import MODEL_RETRY, get_model, retry_after
+from ._model_errors import retry_after
+from ._openai import MODEL_RETRY, get_model
 from ._tool import tool
 
 if TYPE_CHECKING:
