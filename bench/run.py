@@ -10,6 +10,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_compose
 import bench_durable
 import bench_flow
 import bench_postgres
@@ -38,6 +39,7 @@ def main() -> None:
         ("postgres", "PostgreSQL (news-driven workers) vs SQLite", bench_postgres.run),
         ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
          flow_rows),
+        ("compose", "composition: Graph vs asyncio.gather and durable steps", bench_compose.run),
     ]:
         results[key] = bench()
         print_table(title, results[key])

@@ -107,7 +107,7 @@ class Call:
         if step is None:
             step = self._durable[key] = self._make_step(mode, with_memory)
         if not with_memory:
-            return await step(input, None)
+            return await step(input)
         out, writes = await step(input, memory)
         assert memory is not None
         memory._apply(writes)  # replayed or not, the writes reach the chain's memory here
@@ -116,8 +116,16 @@ class Call:
     def _make_step(self, mode: str, with_memory: bool) -> Step[Any, Any]:
         runnable = self.runnable
         own = runnable.step if isinstance(runnable, FnRunnable) else None
+        timeout = own.timeout if own is not None else None
+        retry = own.retry if own is not None and own.retry is not None else self._retry
+        circuit = own.circuit if own is not None else None
+        if (mode == "invoke" and not with_memory and isinstance(runnable, FnRunnable)
+                and not runnable.is_generator):
+            # The common case: the function itself is the step's body (a def runs in a thread).
+            return Step(runnable.target, name=self.name, timeout=timeout, retry=retry,
+                        circuit=circuit)
 
-        async def body(input: Any, memory: Memory | None) -> Any:
+        async def body(input: Any, memory: Memory | None = None) -> Any:
             if mode == "stream":
                 view = memory._view() if memory is not None else None
                 if isinstance(runnable, FnRunnable):
@@ -129,9 +137,4 @@ class Call:
             return [out, writes] if with_memory else out
 
         body.__name__ = self.name
-        return Step(
-            body, name=self.name,
-            timeout=own.timeout if own is not None else None,
-            retry=own.retry if own is not None and own.retry is not None else self._retry,
-            circuit=own.circuit if own is not None else None,
-        )
+        return Step(body, name=self.name, timeout=timeout, retry=retry, circuit=circuit)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, final, overload
@@ -121,9 +120,10 @@ class FnRunnable(Runnable[Any, Any]):
         self.target: Callable[..., Any] = fn.fn if isinstance(fn, Step) else fn
         self.name = name or getattr(fn, "name", None) or getattr(fn, "__name__", None) or repr(fn)
         self.is_generator = inspect.isasyncgenfunction(self.target)
-        self.is_async = is_async(self.target)
+        self.is_async = not self.is_generator and is_async(self.target)
         self.takes_memory = wants_memory(self.target)
-        functools.update_wrapper(self, self.target, updated=())  # type: ignore[arg-type]
+        self.__wrapped__ = self.target  # for help() and inspect
+        self.__doc__ = getattr(self.target, "__doc__", None)
 
     async def invoke(self, input: Any, *, memory: Memory | None = None) -> Any:
         """Call the function on ``input``; an async generator's chunks come back as a list."""
@@ -209,6 +209,11 @@ def as_runnable(value: Any, where: str) -> Runnable[Any, Any]:
 
 def wants_memory(fn: Any) -> bool:
     """Whether ``fn`` (a function or a Runnable's ``invoke``) has a ``memory`` parameter."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and not hasattr(fn, "__signature__"):
+        # A plain function: its code says it, ~50x faster than inspect.signature.
+        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        return "memory" in names
     try:
         return "memory" in inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins without a signature
