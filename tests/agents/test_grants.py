@@ -320,3 +320,15 @@ async def test_a_violation_in_a_workflow_fails_it_with_the_same_error(
         info = await rt.get("g1")
     assert info.status == "failed" and info.steps == ()
     assert server.hits == []
+
+
+async def test_a_url_in_the_tools_own_defaults_is_checked_too() -> None:
+    @legato.tool("api.call", registry=ToolRegistry())
+    async def api_call(path: str, base_url: str = "https://api.openai.com/v1") -> str:
+        return base_url + path
+
+    bound = api_call.with_grant(Grant(domain="*.example.com"))
+    with pytest.raises(legato.GrantViolation, match=r"'https://api.openai.com/v1'"):
+        await bound("/chat")
+    assert await bound("/chat", base_url="https://llm.example.com") == (
+        "https://llm.example.com/chat")

@@ -268,3 +268,10 @@ def test_every_public_name_of_legato_agents_has_a_docstring_with_an_example() ->
                  "BoundTool"]:
         doc = inspect.getdoc(getattr(agents, name)) or ""
         assert "Example" in doc or ">>>" in doc, name
+
+
+async def test_a_missing_argument_fails_before_the_function_runs() -> None:
+    with pytest.raises(TypeError, match=r"can't call tool 'test.add': missing a required "
+                                        r"argument: 'a'"):
+        await add(b=1)  # type: ignore[call-arg]
+    assert not calls

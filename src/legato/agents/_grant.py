@@ -164,11 +164,13 @@ class GrantPlan:
     caps: dict[str, tuple[str, Any]]  # parameter -> (grant key, limit)
     fixed: dict[str, Any]  # parameter -> the only value a caller may pass
 
-    def apply(self, given: dict[str, Any], url_params: frozenset[str]) -> dict[str, Any]:
+    def apply(self, given: dict[str, Any], url_params: frozenset[str],
+              tool_defaults: Mapping[str, Any]) -> dict[str, Any]:
         """The call's keyword arguments with the grant applied; raises GrantViolation.
 
         ``given`` holds what the caller passed, by parameter name;
-        ``url_params`` the parameters whose strings are always URLs.
+        ``url_params`` the parameters whose strings are always URLs;
+        ``tool_defaults`` the tool's own defaults (a default URL is checked too).
         """
         for name, value in self.fixed.items():
             if name in given and given[name] != value:
@@ -192,7 +194,7 @@ class GrantPlan:
                 raise GrantViolation(self.tool, key, value, f"at most {limit!r}")
         domains = self.grant.domains
         if domains is not None:
-            for name, value in arguments.items():
+            for name, value in {**tool_defaults, **arguments}.items():
                 for url in _urls(value, always=name in url_params):
                     host = _host(url)
                     if host is None or not host_allowed(host, domains):

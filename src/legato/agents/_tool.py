@@ -94,6 +94,8 @@ class Tool(Generic[P, R]):
         self.description = description if description is not None else _summary(fn)
         # OpenAI accepts [a-zA-Z0-9_-] in function names: "http.get" is offered as "http_get".
         self.schema_name = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64]
+        self.defaults = {n: p.default for n, p in self.signature.parameters.items()
+                         if p.default is not inspect.Parameter.empty}
         self.url_params = frozenset(
             n for n in self.signature.parameters if n == "url" or n.endswith("_url"))
         self._schema: dict[str, Any] | None = None
@@ -146,8 +148,8 @@ class Tool(Generic[P, R]):
         """Run one call through the checks; what ``tool(...)`` and bound tools await."""
         arguments = self._arguments(args, kwargs)
         if plan is not None:
-            arguments = plan.apply(arguments, self.url_params)
-            self._complete(arguments)
+            arguments = plan.apply(arguments, self.url_params, self.defaults)
+        self._complete(arguments)  # a missing argument fails here, not in the recorded call
         check_effects(f"tool {self.name!r}", self.effects, current_cell())
         in_workflow = current_scope() is not None
         if in_workflow and not self.durable:
