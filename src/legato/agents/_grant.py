@@ -17,7 +17,8 @@ Keys, in the order they are looked at:
     any host. Every string argument that looks like a URL (has ``scheme://``
     or starts with ``//``), and every string passed to a parameter named
     ``url`` or ``*_url``, must have an allowed host. Lists, tuples and dict
-    values are searched too.
+    values are searched too, and so are the tool's own defaults (a default
+    ``base_url`` can't slip past). A URL without a host is refused.
 ``budget``
     the number of calls allowed through this binding (per agent instance).
 ``max_<name>``
