@@ -15,6 +15,7 @@ import pytest
 
 import legato
 import legato.agents
+from legato._serde import JsonSerializer
 from legato._tagged import decode_error, encode_error
 from legato.agents._builtin import FetchFailed, http_get, llm_chat
 from legato.agents._model_errors import retry_after
@@ -56,6 +57,12 @@ async def test_complete_returns_text_model_reason_and_usage(server, no_env):
         text="Paris is the capital.", model="m", finish_reason="stop",
         usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
     )
+
+
+def test_a_chat_response_can_be_a_step_result():
+    reply = ChatResponse("Paris", "m", "stop", {"total_tokens": 3})
+    serializer = JsonSerializer()
+    assert serializer.loads(serializer.dumps(reply)) == reply
 
 
 async def test_request_body_carries_messages_options_and_extras(server, no_env):

@@ -49,7 +49,10 @@ class Received:
 
     @property
     def model(self) -> str | None:
-        """The ``model`` field of a chat request, else ``None``."""
+        """The ``model`` field of a chat request, else ``None``.
+
+        >>> server.requests[0].model     # e.g. 'gpt-4o-mini'
+        """
         model = self.body.get("model") if isinstance(self.body, dict) else None
         return model if isinstance(model, str) else None
 

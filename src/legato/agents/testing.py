@@ -56,7 +56,7 @@ class ScriptedModel:
 
         async with ScriptedModel(lambda req: req["messages"][-1]["content"].upper()) as server:
             legato.agents.set_model(OpenAIChat(server.base_url, api_key="test-key"))
-            assert await chat("hi", model="any") == "HI"
+            assert await legato.agents.llm_chat("hi", model="any") == "HI"
             assert server.requests[0].headers["authorization"] == "Bearer test-key"
 
     Args:
@@ -147,19 +147,28 @@ class ScriptedModel:
 
     @property
     def port(self) -> int:
-        """The port it listens on (the real one when made with ``port=0``)."""
+        """The port it listens on (the real one when made with ``port=0``).
+
+        >>> ScriptedModel(port=0).start().port     # e.g. 54321
+        """
         if self._server is None:
             raise RuntimeError("the server is not started; use 'with ScriptedModel() as server:'")
         return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
-        """The server's root, like ``http://127.0.0.1:54321``; pages are served under it."""
+        """The server's root, like ``http://127.0.0.1:54321``; pages are served under it.
+
+        >>> await legato.agents.http_get(f"{server.url}/search?q=legato")
+        """
         return f"http://{self._address[0]}:{self.port}"
 
     @property
     def base_url(self) -> str:
-        """The OpenAI API root, ``<url>/v1``: give it to ``OpenAIChat`` or ``OPENAI_BASE_URL``."""
+        """The OpenAI API root, ``<url>/v1``: give it to ``OpenAIChat`` or ``OPENAI_BASE_URL``.
+
+        >>> client = OpenAIChat(server.base_url)
+        """
         return f"{self.url}/v1"
 
     # -- scripting ------------------------------------------------------------------
@@ -221,13 +230,19 @@ class ScriptedModel:
 
     @property
     def requests(self) -> list[Received]:
-        """Every request received so far, oldest first (a copy)."""
+        """Every request received so far, oldest first (a copy).
+
+        >>> [r.model for r in server.requests]     # e.g. ['first', 'second']
+        """
         with self._lock:
             return list(self._requests)
 
     @property
     def count(self) -> int:
-        """How many requests reached the server (answered, failed or still in flight)."""
+        """How many requests reached the server (answered, failed or still in flight).
+
+        >>> assert server.count == 3
+        """
         with self._lock:
             return len(self._requests)
 
@@ -292,7 +307,7 @@ class ScriptedModel:
 
     def _models(self) -> list[str]:
         if isinstance(self.reply, Mapping):
-            return sorted(set(self.reply) | set(self.delays))
+            return sorted(self.reply)  # the only models it answers
         return sorted(set(self.delays) | {"scripted"})
 
     def _page(self, path: str) -> str | None:
