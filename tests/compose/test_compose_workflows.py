@@ -257,3 +257,45 @@ async def test_batch_and_pool_jobs_in_a_workflow_replay_without_running_again(db
     assert result == [[4, 6, 8], [20, 40, 60]]
     assert calls == first + Counter({"gate:bp": 1})
     assert first["double:10"] == 1 and first["inc:3"] == 1
+
+
+# -- streaming and recovery ---------------------------------------------------------
+
+
+@legato.workflow(name="compose_stream")
+async def stream_wf() -> list[str]:
+    async def words(text: str) -> Any:
+        calls["words"] += 1
+        for word in text.split():
+            yield word
+
+    chunks = [c async for c in legato.Chain([str.upper, words]).stream("a b c")]
+    await gate(legato.workflow_id())
+    return chunks
+
+
+async def test_chain_stream_in_a_workflow_yields_the_recorded_chunks(db):
+    first, (result, info) = await run_then_restart(db, stream_wf, "stream")
+    assert result == ["A", "B", "C"]
+    assert calls["words"] == 1 == first["words"]
+    assert steps(info)[:2] == [("1", "step", "upper"), ("2", "step", "words")]
+
+
+@legato.workflow(name="compose_graph_recovers")
+async def graph_recovers_wf() -> int:
+    def fallback(error: Exception, node: str, value: Any) -> int:
+        calls[f"fallback:{node}"] += 1
+        return -100
+
+    graph = diamond(broken)
+    graph.on_error = fallback
+    out: int = await graph.invoke(1)
+    await gate(legato.workflow_id())
+    return out
+
+
+async def test_graph_on_error_in_a_workflow_recovers_the_same_way_on_replay(db):
+    first, (result, _) = await run_then_restart(db, graph_recovers_wf, "recovers")
+    assert result == -100 + 3
+    assert first["broken"] == 1 == calls["broken"]  # the recorded error is replayed
+    assert calls["fallback:B"] == 2  # workflow code: it runs again on replay
