@@ -93,6 +93,14 @@ async def test_stream_retries_opening_and_reports_rejections(server, no_env):
     assert server.count == 3
 
 
+async def test_list_models_checks_the_configuration(server, no_env):
+    async with OpenAIChat(server.base_url) as client:
+        assert await client.list_models() == ["m", "n"]
+    async with ScriptedModel(api_key=KEY) as guarded, OpenAIChat(guarded.base_url) as client:
+        with pytest.raises(ModelError, match=r"401.*OPENAI_API_KEY"):
+            await client.list_models()
+
+
 async def test_key_is_sent_as_bearer_and_masked_in_repr(no_env):
     async with ScriptedModel(api_key=KEY) as server:
         client = OpenAIChat(server.base_url, KEY, headers={"X-Team": "secret-team"})

@@ -236,6 +236,32 @@ class OpenAIChat:
         finally:
             await response.aclose()
 
+    async def list_models(self) -> list[str]:
+        """The names of the models the server offers (``GET {base_url}/models``), sorted.
+
+        A quick check that ``base_url`` and the key are right before a long run.
+
+        >>> await OpenAIChat("http://127.0.0.1:11434/v1").list_models()   # e.g. ['llama3.2']
+
+        Raises:
+            ModelError: as :meth:`complete` does (not retried).
+        """
+        http = self._client()
+        try:
+            response = await http.get("/models")
+        except _http_errors() as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.headers, response.text)
+        try:
+            return sorted(str(m["id"]) for m in response.json()["data"])
+        except (ValueError, KeyError, TypeError):
+            raise ModelError(
+                f"the model server at {self.base_url} answered GET /models with something "
+                f"that is not a model list: {self._scrub(response.text[:200])!r}; check "
+                "base_url (it usually ends in /v1)", response.status_code,
+            ) from None
+
     # -- one attempt --------------------------------------------------------------------
 
     def _client(self) -> httpx.AsyncClient:
