@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, final
@@ -106,7 +107,7 @@ class GraphRun:
                 raise
             # Recovery: its value stands for the node's output (or it raises).
             result = self._on_error(exc, call.name, value)
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            if inspect.isawaitable(result):
                 result = await result
             return result
 
