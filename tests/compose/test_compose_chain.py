@@ -208,3 +208,31 @@ async def test_a_failed_step_leaves_memory_untouched():
 
     await legato.Chain([writes_then_fails], memory=memory, retries=1).invoke(5)
     assert memory.messages == ["attempt 1"]  # the failed attempt's write is gone
+
+
+async def test_a_runnable_subclass_asking_for_memory_gets_it_and_names_are_stable():
+    import functools
+
+    class Counter(legato.Runnable[int, int]):
+        name = "counter"
+
+        async def invoke(self, input: int, memory: legato.Memory | None = None) -> int:
+            assert memory is not None
+            memory.put("seen", memory.get("seen", 0) + input)
+            return int(memory.get("seen"))
+
+    memory = legato.Memory()
+    chain = legato.Chain([Counter()], memory=memory)
+    assert [await chain.invoke(2), await chain.invoke(3)] == [2, 5]
+
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    class Callable:
+        async def __call__(self, x: int) -> int:
+            return x
+
+    # Names are recorded inside workflows: never a repr with an address in it.
+    assert legato.runnable(functools.partial(add, 1)).name == "add"
+    assert legato.runnable(Callable()).name == "Callable"
+    assert await legato.Chain([functools.partial(add, 1), Callable()]).invoke(1) == 2

@@ -299,3 +299,32 @@ async def test_graph_on_error_in_a_workflow_recovers_the_same_way_on_replay(db):
     assert result == -100 + 3
     assert first["broken"] == 1 == calls["broken"]  # the recorded error is replayed
     assert calls["fallback:B"] == 2  # workflow code: it runs again on replay
+
+
+class Triple(legato.Runnable[int, int]):
+    name = "triple"
+
+    async def invoke(self, input: int) -> int:
+        calls["triple"] += 1
+        return input * 3
+
+
+def minus_one(x: int) -> int:  # a plain def: a step run in a thread
+    calls["minus_one"] += 1
+    return x - 1
+
+
+@legato.workflow(name="compose_any_node")
+async def any_node_wf() -> int:
+    graph = legato.Graph().add_node("t", Triple()).add_node("m", minus_one).add_edge("t", "m")
+    out: int = await graph.invoke(5)
+    await gate(legato.workflow_id())
+    return out
+
+
+async def test_runnable_subclasses_and_plain_defs_are_durable_nodes_too(db):
+    first, (result, info) = await run_then_restart(db, any_node_wf, "any")
+    assert result == 14
+    assert first == {"triple": 1, "minus_one": 1, "gate:any": 1}
+    assert calls == first + Counter({"gate:any": 1})
+    assert steps(info)[:2] == [("1.0.1", "step", "t"), ("1.1.1", "step", "m")]

@@ -44,7 +44,8 @@ class Chain(Runnable[Any, Any]):
             the running step is cancelled and ``invoke`` raises ``TimeoutError``.
         retries: how many times to re-run a failing step (``0``: none), or a
             :class:`~legato.Retry` for the full policy. A ``@legato.step``
-            with its own ``retry=`` keeps its own; nested chains use theirs.
+            with its own ``retry=`` keeps its own; a nested Chain or Graph
+            uses its own options (retries, memory, on_error).
         retry_delay: the wait between retries when ``retries`` is a number
             (constant, no jitter).
         memory: a :class:`~legato.Memory` passed to every step that has a

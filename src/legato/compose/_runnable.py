@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, final, overload
@@ -118,7 +119,7 @@ class FnRunnable(Runnable[Any, Any]):
         self.step = fn if isinstance(fn, Step) else None
         # The function itself, without a step's policies (a durable call adds them back).
         self.target: Callable[..., Any] = fn.fn if isinstance(fn, Step) else fn
-        self.name = name or getattr(fn, "name", None) or getattr(fn, "__name__", None) or repr(fn)
+        self.name = name or _name_of(fn)
         self.is_generator = inspect.isasyncgenfunction(self.target)
         self.is_async = not self.is_generator and is_async(self.target)
         self.takes_memory = wants_memory(self.target)
@@ -225,3 +226,14 @@ def is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
     )
+
+
+def _name_of(fn: Any) -> str:
+    """A name that is the same in every process: it is recorded inside workflows."""
+    if isinstance(fn, Step):
+        return fn.name
+    if isinstance(fn, functools.partial):
+        return _name_of(fn.func)
+    name = getattr(fn, "__name__", None)
+    # Never repr(): an address in a recorded name would differ on replay.
+    return name if isinstance(name, str) else type(fn).__name__
