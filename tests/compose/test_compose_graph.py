@@ -105,6 +105,17 @@ async def test_a_failing_node_skips_its_dependents_and_lets_independent_branches
     assert "'B' raised ValueError: B broke" in str(err) and "D, E" in str(err)
 
 
+async def test_diamond_with_b_failing_skips_d_and_carries_cs_output():
+    async def broken(x: int) -> int:
+        raise ValueError("B broke")
+
+    with pytest.raises(legato.GraphError) as caught:
+        await diamond(b=broken).invoke(1)
+    assert caught.value.skipped == ("D",)
+    assert caught.value.results == {"A": 2, "C": 4}
+    assert caught.value.failed == "B"
+
+
 async def test_on_error_recovers_a_node_and_its_dependents_run():
     seen: list[tuple[str, str, Any]] = []
 
