@@ -24,6 +24,7 @@ def test_design_names_are_exported():
         "WorkflowConflict", "WorkflowCancelled", "StepFailed", "AllFailed", "ChannelClosed",
         "CircuitOpenError", "GraphError", "GrantViolation", "EffectViolation",
         "tool", "Grant", "cell", "Agent", "use",
+        "Runnable", "runnable", "Chain", "Graph", "Memory", "Pool",
     ]:
         assert name in legato.__all__, name
 
