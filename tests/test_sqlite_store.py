@@ -147,3 +147,9 @@ def test_processes_opening_a_new_file_at_once_all_succeed(sqlite_db):
     assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(errors)
     with sqlite3.connect(sqlite_db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_pathlib_path_names_a_sqlite_file(tmp_path):
+    async with legato.Runtime(tmp_path / "by-path.db") as rt:
+        assert await rt.run(echo_twice, "p", id="p") == ["p", "p"]
+    assert (tmp_path / "by-path.db").exists()

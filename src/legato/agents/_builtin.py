@@ -19,8 +19,8 @@ Errors of ``http.get``::
 
 from __future__ import annotations
 
-import asyncio
-import weakref
+import functools
+import ssl
 from typing import TYPE_CHECKING, Final
 
 from .._errors import LegatoError
@@ -113,9 +113,7 @@ FETCH_RETRY: Final = Retry(attempts=3, initial=0.5, backoff=2.0, max_delay=30.0,
                            on=(FetchUnavailable,))
 
 _MAX_REDIRECTS: Final = 5
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+_HEADERS: Final = {"User-Agent": "legato http.get"}
 
 
 @tool("http.get", effects={"http"}, retry=FETCH_RETRY)
@@ -126,7 +124,8 @@ async def http_get(url: str, *, timeout: float | None = None) -> str:
     allow-list checks the URL you pass, so a redirect to another host is
     refused with :class:`FetchFailed` naming it (fetch that URL directly).
     ``timeout`` is seconds to connect and between bytes (default 30); a
-    grant's ``timeout`` bounds the whole call.
+    grant's ``timeout`` bounds each attempt. Each call has its own
+    connection, closed before it returns, so nothing outlives the event loop.
 
     Example::
 
@@ -141,14 +140,15 @@ async def http_get(url: str, *, timeout: float | None = None) -> str:
     seconds = 30.0 if timeout is None else timeout
     current = url
     try:
-        for _ in range(_MAX_REDIRECTS + 1):
-            response = await _client().get(current, timeout=seconds)
-            if not response.is_redirect:
-                break
-            current = _same_host_redirect(url, response)
-        else:
-            raise FetchFailed(f"GET {url} redirected more than {_MAX_REDIRECTS} times; "
-                              "fetch the final URL directly", url, response.status_code)
+        async with httpx.AsyncClient(headers=_HEADERS, verify=_tls()) as client:
+            for _ in range(_MAX_REDIRECTS + 1):
+                response = await client.get(current, timeout=seconds)
+                if not response.is_redirect:
+                    break
+                current = _same_host_redirect(url, response)
+            else:
+                raise FetchFailed(f"GET {url} redirected more than {_MAX_REDIRECTS} times; "
+                                  "fetch the final URL directly", url, response.status_code)
     except httpx.TimeoutException:
         raise FetchUnavailable(f"GET {url} got no answer within {seconds:g} s; retried; "
                                "if it persists, raise timeout= or try later", url) from None
@@ -163,16 +163,10 @@ async def http_get(url: str, *, timeout: float | None = None) -> str:
     return response.text
 
 
-def _client() -> httpx.AsyncClient:
-    """One connection pool per event loop (a pool can't move between loops)."""
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(headers={"User-Agent": "legato http.get"})
-        _clients[loop] = client
-    return client
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every call: loading the CA bundle takes ~20 ms, a client 0.5 ms."""
+    return ssl.create_default_context()
 
 
 def _same_host_redirect(url: str, response: httpx.Response) -> str:

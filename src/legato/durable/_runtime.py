@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
@@ -40,7 +41,8 @@ class Runtime:
             print(await handle.result())
 
     Args:
-        store: a file path (SQLite), ``"sqlite:///path.db?synchronous=full"``, or a Store.
+        store: a file path (``str`` or ``Path``: SQLite),
+            ``"sqlite:///path.db?synchronous=full"``, ``"postgresql://..."``, or a Store.
         clock: durable time; ``legato.VirtualClock()`` makes sleeps jump in tests.
         serializer: how values are stored (default JSON; ``PickleSerializer()`` on request).
         concurrency: how many workflows this worker runs at once.
@@ -55,7 +57,7 @@ class Runtime:
 
     def __init__(
         self,
-        store: str | Store = "legato.db",
+        store: str | os.PathLike[str] | Store = "legato.db",
         *,
         clock: Clock | None = None,
         serializer: Serializer | None = None,

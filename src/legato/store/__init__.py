@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ._protocol import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
 from ._sqlite import SqliteStore
 
@@ -11,7 +13,7 @@ __all__ = [
 ]
 
 
-def open_store(url: str | Store) -> Store:
+def open_store(url: str | os.PathLike[str] | Store) -> Store:
     """The store a URL names: a path or ``sqlite:///...`` (SQLite), ``postgresql://...``.
 
     A PostgreSQL URL may end in ``?schema=name`` (default ``legato``): the
@@ -20,6 +22,8 @@ def open_store(url: str | Store) -> Store:
     >>> open_store("legato.db")
     SqliteStore('legato.db')
     """
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
     if not isinstance(url, str):
         return url
     if url.startswith(("postgresql:", "postgres:")):
