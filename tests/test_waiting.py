@@ -329,7 +329,7 @@ async def test_resume_a_failed_workflow_from_its_last_checkpoint(db):
         assert await handle.result(timeout=5) == ["before", "up"]
         with pytest.raises(legato.LegatoError, match="only failed or cancelled"):
             await rt.resume("res")
-        second_run = (await rt.get("res")).run_id
+        second_run = (await handle.info()).run_id
     assert calls == {"before": 1, "flaky": 2}
     # Beluga's (workflow id, run id): the id names the workflow, a run id each run of it
     assert len(first_run) == len(second_run) == 32 and first_run != second_run

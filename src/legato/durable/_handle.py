@@ -137,6 +137,17 @@ class WorkflowHandle(Generic[R]):
         """
         return (await self._record()).status  # type: ignore[return-value]
 
+    async def info(self) -> WorkflowInfo:
+        """The workflow's status, timings, run id and recorded steps (as ``rt.get(id)``).
+
+        >>> info = await handle.info()
+        >>> info.status, info.run_id, [s.name for s in info.steps]
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+        """
+        return await self._runtime.get(self.id)
+
     async def result(self, timeout: float | None = None) -> R:
         """Wait for the workflow to finish and return its result.
 
