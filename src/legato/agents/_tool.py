@@ -134,7 +134,9 @@ class Tool(Generic[P, R]):
         """This tool bound to ``grant``: a callable applying the grant to each call.
 
         The grant is checked against the signature now (``TypeError`` for a key
-        that names no parameter). Each binding counts its own ``budget=``.
+        that names no parameter). Each binding counts its own grant ``budget``;
+        ``budget=`` adds a :class:`~legato.agents.Budget` every call through the
+        binding is also charged to (an agent passes its own).
 
         Example::
 
