@@ -152,6 +152,8 @@ async def test_a_single_attempt_policy_adds_no_notes():
     legato.SerializationError("can't store a lock"),
     legato.PayloadTooLarge("a 2 MB page"),
     legato.NonDeterminismError("wf", "3", "step 'a'", "step 'b'"),
+    legato.GrantViolation("http.get", "domain", "evil.com", "not in the allow-list"),
+    legato.EffectViolation("http.get", "http", "summarize", "declare it"),
     PermissionError("forbidden"),  # in give_up_on below
     KeyError("not in on=..."),  # not in on below
 ])

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, final, overload
 
 from .._duration import Duration, to_seconds
-from .._errors import NonDeterminismError, SerializationError
+from .._errors import EffectViolation, GrantViolation, NonDeterminismError, SerializationError
 
 __all__ = ["NEVER_RETRIED", "Retry", "give_up", "retry"]
 
@@ -37,8 +37,10 @@ ErrorTypes = type[BaseException] | tuple[type[BaseException], ...]
 
 #: Errors that can never succeed by trying again; no policy retries them.
 #: (``PayloadTooLarge`` is a ``SerializationError``; cancellation is not an
-#: ``Exception`` and always passes straight through.)
-NEVER_RETRIED: tuple[type[BaseException], ...] = (SerializationError, NonDeterminismError)
+#: ``Exception`` and always passes straight through. A grant or an effect
+#: declaration refuses the same call the same way every time.)
+NEVER_RETRIED: tuple[type[BaseException], ...] = (
+    SerializationError, NonDeterminismError, GrantViolation, EffectViolation)
 
 
 @final
@@ -71,9 +73,10 @@ class Retry:
         give_up_on: never retry errors of these types, even if they match ``on``.
 
     Whatever the policy says, ``SerializationError`` (so ``PayloadTooLarge``),
-    ``NonDeterminismError`` and cancellation are never retried: they can't
-    succeed by trying again. When the last attempt fails, its error is raised
-    with one note per attempt (``exc.__notes__``) saying what each one raised.
+    ``NonDeterminismError``, ``GrantViolation``, ``EffectViolation`` and
+    cancellation are never retried: they can't succeed by trying again. When
+    the last attempt fails, its error is raised with one note per attempt
+    (``exc.__notes__``) saying what each one raised.
 
     A ``Retry`` is a frozen dataclass compared by value, so it can be a module
     constant shared by many steps; derive variants with
