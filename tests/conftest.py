@@ -43,11 +43,12 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[st
 
 
 class Child:
-    """A real worker process running ``tests/crash_child.py``; killed with SIGKILL."""
+    """A real worker process running ``script`` (``tests/crash_child.py``); killed with SIGKILL."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None,
+                 script: Path = TESTS / "crash_child.py") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(TESTS / "crash_child.py"), *args],
+            [sys.executable, str(script), *args],
             env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -90,8 +91,9 @@ def child() -> Iterator[type[Child]]:
     made: list[Child] = []
 
     class Tracked(Child):
-        def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-            super().__init__(*args, env=env)
+        def __init__(self, *args: str, env: dict[str, str] | None = None,
+                     script: Path = TESTS / "crash_child.py") -> None:
+            super().__init__(*args, env=env, script=script)
             made.append(self)
 
     yield Tracked
