@@ -10,6 +10,12 @@
 (l) durable steps/s with 1 and 2 real worker processes (``python -m legato
     worker bench_postgres --store URL``), the same workload on SQLite (same
     number of worker processes on one file) in the same run for the ratio.
+    (k) and (l) start the workflows one at a time from a client while the
+    workers run, so the client's start rate bounds them: a trickle, where
+    more workers only split the same work into smaller batches;
+(m) 1 and 2 worker processes draining a backlog of 1,000 workflows made
+    before they start: their own throughput, from the first recorded step to
+    the last finish, so process start-up doesn't count.
 
 Skips, saying so, when no PostgreSQL answers at ``$LEGATO_TEST_POSTGRES`` or
 127.0.0.1:5432. Run with ``python bench/bench_postgres.py``.
@@ -106,13 +112,7 @@ async def steps_per_s(url: str, workers: int, n: int = 200) -> float:
 async def steps_per_s_processes(url: str, workers: int, n: int = 200) -> float:
     """Like :func:`steps_per_s`, but served by ``workers`` real worker processes."""
     async with legato.Runtime(url, worker=False) as client:  # makes the schema first
-        env = {**os.environ,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH),
-                                                           os.environ.get("PYTHONPATH")]))}
-        procs = [await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "legato", "worker", "bench_postgres", "--store", url,
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-            for _ in range(workers)]
+        procs = await _worker_processes(url, workers)
         try:
             await asyncio.gather(*[client.run(ten, -1 - i) for i in range(2 * workers)])
             await asyncio.sleep(1.0)  # every process is up (imports done, serving)
@@ -121,14 +121,44 @@ async def steps_per_s_processes(url: str, workers: int, n: int = 200) -> float:
             await asyncio.gather(*(h.result() for h in handles))
             return n * 10 / (time.perf_counter() - begin)
         finally:
-            for proc in procs:
-                proc.terminate()  # SIGTERM: the worker drains and exits
-            for proc in procs:
-                try:
-                    await asyncio.wait_for(proc.wait(), 10)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await _stop(procs)
+
+
+async def backlog_steps_per_s(url: str, workers: int, n: int = 1000) -> float:
+    """Steps/s of ``workers`` worker processes draining ``n`` workflows made before they start."""
+    async with legato.Runtime(url, worker=False) as client:
+        handles = [await client.start(ten, i) for i in range(n)]
+        procs = await _worker_processes(url, workers)
+        try:
+            await asyncio.gather(*(h.result() for h in handles))
+        finally:
+            await _stop(procs)
+        # From the first step (claims take the oldest first, so it is among the
+        # first made) to the last finish: process start-up doesn't count.
+        first = min([(await h.info()).steps[0].at.timestamp() for h in handles[:50]])
+        last = max(i.finished_at.timestamp() for i in await client.list(limit=n)
+                   if i.finished_at is not None)
+        return n * 10 / (last - first)
+
+
+async def _worker_processes(url: str, workers: int) -> list[asyncio.subprocess.Process]:
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))}
+    return [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "legato", "worker", "bench_postgres", "--store", url,
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        for _ in range(workers)]
+
+
+async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        proc.terminate()  # SIGTERM: the worker drains and exits
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def _p(samples: list[float], q: float) -> float:
@@ -140,7 +170,7 @@ async def _run(samples: int) -> list[dict[str, Any]]:
     if base is None:
         return []
     sep = "&" if "?" in base else "?"
-    urls = [f"{base}{sep}schema=legato_bench_{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    urls = [f"{base}{sep}schema=legato_bench_{uuid.uuid4().hex[:8]}" for _ in range(7)]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             lite = str(Path(tmp) / "lat.db")
@@ -152,6 +182,8 @@ async def _run(samples: int) -> list[dict[str, Any]]:
             procs = {k: await steps_per_s_processes(urls[2 + k], k) for k in (1, 2)}
             lite_procs = {k: await steps_per_s_processes(f"sqlite:///{Path(tmp) / f'p{k}.db'}", k)
                           for k in (1, 2)}
+            backlog = {k: await backlog_steps_per_s(urls[4 + k], k) for k in (1, 2)}
+            lite_backlog = await backlog_steps_per_s(f"sqlite:///{Path(tmp) / 'b2.db'}", 2)
     finally:
         for url in urls:
             await _drop(base, url)
@@ -172,6 +204,14 @@ async def _run(samples: int) -> list[dict[str, Any]]:
            "value": procs[k], "unit": "steps/s", "baseline": lite_procs[k],
            "baseline_name": f"SQLite, {k} worker process{'es' if k > 1 else ''}",
            "ratio": procs[k] / lite_procs[k], "target": "-", "ok": True} for k in (1, 2)),
+        {"bench": "(m) backlog of 1,000, 1 worker process", "value": backlog[1],
+         "unit": "steps/s", "target": "-", "ok": True},
+        {"bench": "(m) backlog of 1,000, 2 worker processes", "value": backlog[2],
+         "unit": "steps/s", "baseline": backlog[1], "baseline_name": "PostgreSQL, 1 process",
+         "ratio": backlog[2] / backlog[1], "target": "-", "ok": True},
+        {"bench": "(m) backlog of 1,000, 2 worker processes, SQLite", "value": lite_backlog,
+         "unit": "steps/s", "baseline": backlog[2], "baseline_name": "PostgreSQL, 2 processes",
+         "ratio": lite_backlog / backlog[2], "target": "-", "ok": True},
     ]
 
 
