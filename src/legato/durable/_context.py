@@ -142,8 +142,8 @@ class Run:
     async def wait_news(self, until: float | None) -> None:
         """Wait for news (a signal, a child's end), durable time ``until``, or a poll tick.
 
-        Other processes' signals have no wake-up call on SQLite: the poll tick
-        finds them.
+        Other processes' signals arrive as the store's news; the poll tick is
+        the safety net for news that was lost.
         """
         self.news.clear()
         waits: list[asyncio.Future[Any]] = [detached(self.news.wait())]

@@ -1,16 +1,16 @@
-"""News from other processes (PostgreSQL ``LISTEN/NOTIFY``), passed to whoever waits for it.
+"""News from other processes, passed to whoever waits for it.
 
-A store that has ``wait_for_news(timeout)`` (PostgreSQL) tells every process
-on the database when a workflow is enqueued, woken, signalled, cancelled or
-finished. One :class:`NewsRelay` per Runtime reads that news and passes it on:
-the worker claims at once instead of on its next poll, a run in memory sees
-its signal or cancellation, and ``handle.result()`` returns as soon as the
-workflow finishes. Stores without news (SQLite) get no relay: polling finds
-everything there.
+A store that has ``wait_for_news(timeout)`` (PostgreSQL by ``LISTEN/NOTIFY``,
+SQLite by its news table) tells every process on the database when a
+workflow is enqueued, woken, signalled, cancelled or finished. One
+:class:`NewsRelay` per Runtime reads that news and passes it on: the worker
+claims at once instead of on its next poll, a run in memory sees its signal
+or cancellation, and ``handle.result()`` returns as soon as the workflow
+finishes. A store without news gets no relay: polling finds everything there.
 
 Example::
 
-    relay = NewsRelay.for_store(store, worker)  # None on SQLite
+    relay = NewsRelay.for_store(store, worker)  # None for a store without news
     if relay is not None:
         relay.start()
         finished = relay.watch_finish("wf-1")  # before reading its status

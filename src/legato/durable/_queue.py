@@ -18,8 +18,8 @@ queue's running workflows (and recent starts) in the same transaction, so the
 limits hold across every worker process sharing the store. A slot is held
 while a workflow is ``running``; a suspended (``waiting``) workflow gives it
 back and needs a free slot again when it wakes. When a slot frees in this
-process the next workflow starts at once; other processes on the same SQLite
-file notice within a poll interval (0.5 s).
+process the next workflow starts at once; other processes hear of it through
+the store's news within milliseconds.
 
 Every process that runs a queue's workflows must declare the queue with the
 same limits (``Runtime(queues=[...])``, or by passing the ``Queue`` to

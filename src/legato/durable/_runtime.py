@@ -77,7 +77,7 @@ class Runtime:
         self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id(),
                              suspend_after=to_seconds(suspend_after))
         self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
-        # PostgreSQL's news wakes the worker and result waiters; polling is a slow safety net
+        # The store's news wakes the worker and result waiters; polling is a slow safety net
         self._news = NewsRelay.for_store(self.store, self._worker)
         if self._news is not None and self._worker is not None:
             self._worker.poll = SAFETY_POLL
@@ -223,8 +223,9 @@ class Runtime:
     async def signal(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Send the signal ``name`` to a workflow; it is stored until a wait consumes it.
 
-        A workflow waiting for it wakes at once (in this process) or within a
-        poll interval (another process on the same SQLite file).
+        A workflow waiting for it wakes at once (in this process) or when the
+        store's news reaches the process running it (NOTIFY on PostgreSQL,
+        the news table on SQLite: milliseconds).
 
         >>> await rt.signal("expense-42", "approval", {"approved": True, "by": "ana"})
 

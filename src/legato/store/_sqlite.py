@@ -22,6 +22,7 @@ from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, Workflo
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
 from ._sqlite_connect import translated as _translated
+from ._sqlite_news import NewsReader, announce
 from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
 from ._sqlite_schema import migrate
 
@@ -70,6 +71,8 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._commits: GroupCommitter | None = None
+        self._news = NewsReader(lambda sql, params: self._read("read news", sql, params),
+                                self._prune_news)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r})"
@@ -115,7 +118,11 @@ class SqliteStore:
                  wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now,
                  wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id),
             )
-            return None if cur.rowcount else _select_one(conn, wf.id)
+            if not cur.rowcount:
+                return _select_one(conn, wf.id)
+            if not wf.owner:
+                announce(conn, "pending", wf.id)
+            return None
 
         result: WorkflowRecord | None = await self._write(f"create workflow {wf.id!r}", op)
         return result
@@ -136,8 +143,9 @@ class SqliteStore:
             ).fetchone()
             if row is None:
                 return False
+            announce(conn, "finish", workflow_id)
             if row[0] is not None:  # a parent waiting on this child wakes up
-                _wake(conn, row[0])
+                self._wake(conn, row[0])
             return True
 
         done: bool = await self._write(f"finish workflow {workflow_id!r}", op)
@@ -198,7 +206,10 @@ class SqliteStore:
                 "UPDATE workflows SET status = 'waiting', owner = NULL, lease_until = 0,"
                 " wake_at = ?, updated_at = ? WHERE id = ? AND owner = ? AND status = 'running'",
                 (0.0 if arrived else wake_at, _now(), workflow_id, owner))
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            announce(conn, "wake" if arrived else "timer", workflow_id)
+            return True
 
         done: bool = await self._write(f"suspend workflow {workflow_id!r}", op)
         return done
@@ -220,7 +231,8 @@ class SqliteStore:
             conn.execute(
                 "INSERT INTO signals (workflow_id, name, payload, created_at)"
                 " VALUES (?, ?, ?, ?)", (workflow_id, name, payload, _now()))
-            _wake(conn, workflow_id)
+            announce(conn, "signal", workflow_id)
+            self._wake(conn, workflow_id)
             return True
 
         sent: bool = await self._write(f"signal workflow {workflow_id!r}", op)
@@ -272,13 +284,16 @@ class SqliteStore:
     async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
         def op(conn: sqlite3.Connection) -> WorkflowRecord:
             now = _now()
-            conn.execute(
-                "UPDATE workflows SET status = 'cancelled', finished_at = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'pending'", (now, now, workflow_id))
-            conn.execute(
-                "UPDATE workflows SET cancel = 1, updated_at = ?"
-                " WHERE id = ? AND status IN ('running', 'waiting')", (now, workflow_id))
-            _wake(conn, workflow_id)
+            if conn.execute(
+                    "UPDATE workflows SET status = 'cancelled', finished_at = ?, updated_at = ?"
+                    " WHERE id = ? AND status = 'pending'", (now, now, workflow_id)).rowcount:
+                announce(conn, "finish", workflow_id)
+            if conn.execute(
+                    "UPDATE workflows SET cancel = 1, updated_at = ?"
+                    " WHERE id = ? AND status IN ('running', 'waiting')",
+                    (now, workflow_id)).rowcount:
+                announce(conn, "cancel", workflow_id)
+            self._wake(conn, workflow_id)
             record = _select_one(conn, workflow_id)
             if record is None:
                 raise WorkflowNotFound(workflow_id)
@@ -302,6 +317,7 @@ class SqliteStore:
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
                 " finished_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
                 (_now(), new_run_id(), workflow_id))
+            announce(conn, "pending", workflow_id)
             resumed = _select_one(conn, workflow_id)
             assert resumed is not None
             return resumed
@@ -310,14 +326,36 @@ class SqliteStore:
         return record
 
     async def release(self, owner: str, workflow_ids: list[str]) -> None:
-        await self._write(
-            "release leases",
-            lambda conn: conn.executemany(
-                "UPDATE workflows SET owner = NULL, lease_until = 0"
-                " WHERE id = ? AND owner = ? AND status = 'running'",
-                [(wid, owner) for wid in workflow_ids],
-            ),
-        )
+        def op(conn: sqlite3.Connection) -> None:
+            for wid in workflow_ids:
+                if conn.execute("UPDATE workflows SET owner = NULL, lease_until = 0"
+                                " WHERE id = ? AND owner = ? AND status = 'running'",
+                                (wid, owner)).rowcount:
+                    announce(conn, "pending", wid)
+
+        await self._write("release leases", op)
+
+    # -- news --------------------------------------------------------------------
+
+    async def wait_for_news(self, timeout: float) -> list[tuple[str, str]]:
+        """Wait up to ``timeout`` s for news from any process on this file (this one too).
+
+        The kinds are ``PostgresStore.wait_for_news``'s; ``[]`` means the
+        timeout passed.
+        """
+        return await self._news.wait(timeout)
+
+    def _prune_news(self, upto: int) -> None:
+        # Best effort: a failed prune is covered by the next one.
+        pruned = self._submit(lambda conn: conn.execute(
+            "DELETE FROM news WHERE seq <= ?", (upto,)))
+        pruned.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _wake(self, conn: sqlite3.Connection, workflow_id: str) -> None:
+        """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
+        if conn.execute("UPDATE workflows SET wake_at = 0 WHERE id = ? AND status = 'waiting'",
+                        (workflow_id,)).rowcount:
+            announce(conn, "wake", workflow_id)
 
     # -- reads -------------------------------------------------------------------
 
@@ -393,12 +431,6 @@ class SqliteStore:
             f"SELECT {WF_COLUMNS} FROM workflows{clause} ORDER BY created_at DESC LIMIT ?",
             (*params, limit))
         return [_record(r) for r in rows]
-
-
-def _wake(conn: sqlite3.Connection, workflow_id: str) -> None:
-    """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
-    conn.execute("UPDATE workflows SET wake_at = 0 WHERE id = ? AND status = 'waiting'",
-                 (workflow_id,))
 
 
 def _now() -> float:

@@ -84,6 +84,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE workflows ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
     UPDATE workflows SET run_id = lower(hex(randomblob(16)));
     """,
+    # 3: news for other processes on the file (see _sqlite_news)
+    """
+    CREATE TABLE news (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL,
+        workflow_id TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
