@@ -13,10 +13,10 @@ Example::
     relay = NewsRelay.for_store(store, worker)  # None for a store without news
     if relay is not None:
         relay.start()
-        finished = relay.watch_finish("wf-1")  # before reading its status
+        news = relay.watch("wf-1")  # before reading its status
         if (await store.get("wf-1")).status not in FINISHED:
-            await finished.wait()  # set by "finish" news from any process
-        relay.unwatch_finish("wf-1", finished)
+            await news.wait()  # set by "finish" (or "event") news from any process
+        relay.unwatch("wf-1", news)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class NewsRelay:
                  worker: _Target | None) -> None:
         self._wait = wait
         self._worker = worker
-        self._finish: dict[str, list[asyncio.Event]] = {}
+        self._watchers: dict[str, list[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -70,18 +70,21 @@ class NewsRelay:
                 await self._task
         self._task = None
 
-    def watch_finish(self, workflow_id: str) -> asyncio.Event:
-        """An event set when ``workflow_id`` finishes; register it *before* reading its status."""
+    def watch(self, workflow_id: str) -> asyncio.Event:
+        """An event set when ``workflow_id`` finishes or sets an event.
+
+        Register it *before* reading what you wait for, so no news is lost.
+        """
         event = asyncio.Event()
-        self._finish.setdefault(workflow_id, []).append(event)
+        self._watchers.setdefault(workflow_id, []).append(event)
         return event
 
-    def unwatch_finish(self, workflow_id: str, event: asyncio.Event) -> None:
-        events = self._finish.get(workflow_id, [])
+    def unwatch(self, workflow_id: str, event: asyncio.Event) -> None:
+        events = self._watchers.get(workflow_id, [])
         with contextlib.suppress(ValueError):
             events.remove(event)
         if not events:
-            self._finish.pop(workflow_id, None)
+            self._watchers.pop(workflow_id, None)
 
     async def _loop(self) -> None:
         while True:
@@ -97,10 +100,10 @@ class NewsRelay:
         """Pass on one batch of ``(kind, workflow_id)`` news (see ``wait_for_news``)."""
         poke = False
         for kind, workflow_id in news:
-            if kind == "finish":
-                for event in self._finish.get(workflow_id, []):
+            if kind in ("finish", "event"):
+                for event in self._watchers.get(workflow_id, []):
                     event.set()
-                poke = True  # a queue slot may have freed
+                poke = poke or kind == "finish"  # a queue slot may have freed
             elif self._worker is None:
                 continue
             elif kind == "signal":
@@ -113,6 +116,6 @@ class NewsRelay:
         if poke and self._worker is not None:
             self._worker.poke()
         if any(kind == "finish" and not wid for kind, wid in news):
-            for events in self._finish.values():  # an unnamed finish: everyone looks
+            for events in self._watchers.values():  # an unnamed finish: everyone looks
                 for event in events:
                     event.set()

@@ -277,23 +277,35 @@ class Runtime:
         return WorkflowHandle(self, workflow_id)
 
     async def _get_event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
-        delay = _WAIT_MIN
+        delay, relay = _WAIT_MIN, self._news
         async with asyncio.timeout(timeout):
             while True:
-                found, value = await self.store.get_event(workflow_id, key)
-                if found:
-                    return self.serializer.loads(value) if value is not None else None
-                record = await self.store.get(workflow_id)
-                if record is None:
-                    raise WorkflowNotFound(workflow_id)
-                if Status(record.status).finished:
-                    return None
-                await self._wait_event(workflow_id, delay)
+                # watched before the reads: an event set in between still wakes us
+                news = relay.watch(workflow_id) if relay is not None else None
+                try:
+                    found, value = await self.store.get_event(workflow_id, key)
+                    if found:
+                        return self.serializer.loads(value) if value is not None else None
+                    record = await self.store.get(workflow_id)
+                    if record is None:
+                        raise WorkflowNotFound(workflow_id)
+                    if Status(record.status).finished:
+                        return None
+                    await self._wait_event(workflow_id, delay, news)
+                finally:
+                    if relay is not None and news is not None:
+                        relay.unwatch(workflow_id, news)
                 delay = min(delay * 2, _WAIT_MAX)
 
-    async def _wait_event(self, workflow_id: str, delay: float) -> None:
+    async def _wait_event(self, workflow_id: str, delay: float,
+                          news: asyncio.Event | None) -> None:
         if self._worker is None or workflow_id not in self._worker.tasks:
-            await asyncio.sleep(delay)
+            if news is None:  # a store without news: poll
+                await asyncio.sleep(delay)
+                return
+            with contextlib.suppress(TimeoutError):  # its "event" or "finish" news wakes us
+                async with asyncio.timeout(SAFETY_POLL):
+                    await news.wait()
             return
         waiter = self._worker.event_waiters.setdefault(workflow_id, asyncio.Event())
         waiter.clear()
@@ -340,7 +352,7 @@ class Runtime:
         if self._news is None:
             return await self._poll_finished(workflow_id)
         while True:  # "finish" news wakes us; the safety-net poll catches lost news
-            finished = self._news.watch_finish(workflow_id)  # before the read: no lost news
+            finished = self._news.watch(workflow_id)  # before the read: no lost news
             try:
                 record = await self._read_finished(workflow_id)
                 if record is not None:
@@ -349,7 +361,7 @@ class Runtime:
                     async with asyncio.timeout(SAFETY_POLL):
                         await finished.wait()
             finally:
-                self._news.unwatch_finish(workflow_id, finished)
+                self._news.unwatch(workflow_id, finished)
 
     async def _poll_finished(self, workflow_id: str) -> WorkflowRecord:
         delay = _WAIT_MIN

@@ -106,7 +106,8 @@ class PostgresStore:
         News is ``(kind, workflow_id)``, kind one of ``"pending"`` (enqueued,
         resumed or released: claimable now), ``"signal"``, ``"wake"`` (a
         waiting workflow is due now), ``"timer"`` (a workflow suspended until
-        a time), ``"cancel"`` (asked of a running one) and ``"finish"``. News
+        a time), ``"cancel"`` (asked of a running one), ``"event"`` (it set
+        an event) and ``"finish"``. News
         that came since the previous call returns at once; ``[]`` means the
         timeout passed. Only PostgreSQL stores have this: a worker should
         still poll, slowly, as a safety net (news sent while the listening
@@ -367,6 +368,7 @@ class PostgresStore:
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, key) DO UPDATE"
                 " SET value = excluded.value, updated_at = excluded.updated_at",
                 workflow_id, key, value, time.time())
+            await self._notify(conn, "event", workflow_id)
             return True
 
         return await self._tx(f"set event {key!r} of {workflow_id!r}", body)

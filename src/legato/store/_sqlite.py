@@ -276,6 +276,7 @@ class SqliteStore:
                 "INSERT INTO events (workflow_id, key, value, updated_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value,"
                 " updated_at = excluded.updated_at", (workflow_id, key, value, _now()))
+            announce(conn, "event", workflow_id)
             return True
 
         done: bool = await self._write(f"set event {key!r} of {workflow_id!r}", op)
