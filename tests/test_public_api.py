@@ -19,7 +19,7 @@ def test_all_is_sorted_and_complete():
 def test_design_names_are_exported():
     for name in [
         "workflow", "step", "Runtime", "WorkflowHandle", "WorkflowInfo", "Status", "run",
-        "VirtualClock", "now", "random", "uuid4", "workflow_id", "LegatoError",
+        "VirtualClock", "now", "random", "uuid4", "patched", "workflow_id", "LegatoError",
         "NonDeterminismError", "SerializationError", "PayloadTooLarge", "WorkflowNotFound",
         "WorkflowConflict", "WorkflowCancelled", "StepFailed", "AllFailed", "ChannelClosed",
         "CircuitOpenError", "GraphError", "GrantViolation", "EffectViolation",

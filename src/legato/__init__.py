@@ -60,6 +60,8 @@ from .durable._signals import signal as signal
 from .durable._signals import wait_for_signal as wait_for_signal
 from .durable._step import Step as Step
 from .durable._step import step as step
+from .durable._versioning import deprecate_patch as deprecate_patch
+from .durable._versioning import patched as patched
 from .durable._workflow import Workflow as Workflow
 from .durable._workflow import workflow as workflow
 from .flow import Cancelled as Cancelled
@@ -141,9 +143,11 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowTimeout",
     "cell",
+    "deprecate_patch",
     "deterministic",
     "now",
     "parallel",
+    "patched",
     "race",
     "random",
     "retry",

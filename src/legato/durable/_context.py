@@ -193,10 +193,10 @@ class Run:
         """Commit already-serialized ``data`` (``None`` allowed) at ``position``."""
         await self._committed(self.write(position, kind, name, True, data))
 
-    def record_nowait(self, position: str, kind: str, value: Any) -> None:
+    def record_nowait(self, position: str, kind: str, value: Any, name: str = "") -> None:
         """Record without waiting; later writes commit after this one."""
         data = self.serializer.dumps(value, label=f"legato.{kind}()")
-        self.write(position, kind, "", True, data).add_done_callback(_consume)
+        self.write(position, kind, name, True, data).add_done_callback(_consume)
 
     async def _committed(self, write: asyncio.Future[bool]) -> None:
         if not await write:
