@@ -59,3 +59,27 @@ async def test_a_signal_from_a_client_wakes_the_workflow_at_once(pg_url, suspend
     print(f"signal-to-wake {(woke - sent) * 1000:.1f} ms, to result {(done - sent) * 1000:.1f} ms")
     assert woke - sent < 0.2
     assert done - sent < 0.3
+
+
+async def test_stopping_as_news_arrives_stops(pg_url):
+    # A Runtime's exit cancels its news listener; news arriving in the same
+    # loop turns must not swallow that cancel (asyncio.wait_for on 3.11 did,
+    # and the exit hung forever). Arrival is simulated at each nearby moment.
+    from legato.store import open_store
+
+    store = open_store(pg_url)
+    await store.open()
+    try:
+        for turns in range(6):
+            listening = asyncio.create_task(store.wait_for_news(5))  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)  # connected and waiting
+            store._news._arrived.set()  # type: ignore[attr-defined]  # news arrives...
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if listening.cancel():  # ...as the Runtime stops: unless already done, it stops
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(listening, 2)
+            else:
+                await listening
+    finally:
+        await store.close()

@@ -118,8 +118,11 @@ class News:
                 await asyncio.sleep(timeout)
                 return []
         if not self._heard:
+            # Not asyncio.wait_for: on 3.11 it can swallow a cancel that arrives as
+            # its timeout fires, and the relay then never stops (Runtime exit hung).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._arrived.wait()
         heard, self._heard = self._heard, []
         self._arrived.clear()
         return heard
