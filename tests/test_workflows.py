@@ -65,6 +65,16 @@ async def test_run_returns_the_result_and_records_each_step(db):
     assert info.error is None and info.duration is not None
 
 
+async def test_a_tight_status_loop_lets_the_workflow_run(db):
+    async with legato.Runtime(db) as rt:
+        handle = await rt.start(doubling, 3)
+        while await handle.status() != "succeeded":  # no sleep: the reads must yield
+            pass
+        while not (await rt.get(handle.id)).steps:
+            pass
+        assert await handle.result() == [0, 2, 4]
+
+
 async def test_same_id_runs_once_and_returns_the_same_handle(db):
     async with legato.Runtime(db) as rt:
         first = await rt.start(doubling, 2, id="once")

@@ -206,6 +206,9 @@ class WorkflowHandle(Generic[R]):
             return None
 
     async def _record(self) -> WorkflowRecord:
+        # A SQLite read doesn't suspend: without this, `while await h.status() != ...`
+        # would never let the workflow run.
+        await asyncio.sleep(0)
         record = await self._runtime.store.get(self.id)
         if record is None:
             raise WorkflowNotFound(self.id)

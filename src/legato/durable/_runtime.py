@@ -321,6 +321,7 @@ class Runtime:
         Raises:
             WorkflowNotFound: no workflow has this id.
         """
+        await asyncio.sleep(0)  # a SQLite read doesn't suspend: let a polling loop yield
         record = await self.store.get(workflow_id)
         if record is None:
             raise WorkflowNotFound(workflow_id)
