@@ -9,8 +9,9 @@
   checked against the innermost cell at call time.
 - :class:`Agent` with :func:`use` gives a class its own tools and grants.
 
-The model provider (``OpenAIChat``, ``set_model``, ...) and the
-``llm.chat``/``http.get`` tools need httpx (``pip install 'legato[agents]'``);
+The model provider (``OpenAIChat``, ``set_model``, ...), the
+``llm.chat``/``llm.complete``/``http.get`` tools and ``run_tools`` (a model
+choosing tools in a loop) need httpx (``pip install 'legato[agents]'``);
 they are imported on first use, so ``import legato`` stays light.
 """
 
@@ -37,6 +38,7 @@ from ._tool import tool as tool
 _LAZY: Final[dict[str, str]] = {
     "OpenAIChat": "._openai",
     "ChatResponse": "._openai",
+    "ToolCall": "._openai",
     "ModelError": "._openai",
     "RateLimited": "._openai",
     "ModelUnavailable": "._openai",
@@ -44,6 +46,8 @@ _LAZY: Final[dict[str, str]] = {
     "get_model": "._openai",
     "MODEL_RETRY": "._openai",
     "llm_chat": "._builtin",
+    "llm_complete": "._builtin",
+    "run_tools": "._tool_loop",
     "http_get": "._builtin",
     "FetchFailed": "._builtin",
     "FetchUnavailable": "._builtin",

@@ -1,4 +1,4 @@
-"""legato's built-in tools: ``llm.chat`` (a chat model) and ``http.get`` (a web page).
+"""legato's built-in tools: ``llm.chat`` / ``llm.complete`` (a chat model), ``http.get``.
 
 The default tool registry imports this module the first time one of these
 names is looked up (``legato.use("llm.chat")``), so ``import legato`` needs
@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import LegatoError
 from ..resilience import Retry
 from ._model_errors import retry_after
-from ._openai import MODEL_RETRY, get_model
+from ._openai import MODEL_RETRY, ChatResponse, get_model
 from ._tool import tool
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["FETCH_RETRY", "FetchFailed", "FetchUnavailable", "http_get", "llm_chat"]
+__all__ = ["FETCH_RETRY", "FetchFailed", "FetchUnavailable", "http_get", "llm_chat",
+           "llm_complete"]
 
 
 # -- llm.chat -----------------------------------------------------------------------------
@@ -63,6 +64,30 @@ async def llm_chat(
     reply = await get_model().complete(prompt, model=model, max_tokens=max_tokens,
                                        temperature=temperature, retry=None)
     return reply.text
+
+
+@tool("llm.complete", effects={"llm"}, retry=MODEL_RETRY)
+async def llm_complete(
+    messages: list[dict[str, Any]], *, model: str, tools: list[dict[str, Any]] | None = None,
+    max_tokens: int | None = None, temperature: float | None = None,
+) -> ChatResponse:
+    """Ask a chat model, offering it tools, and return the whole completion.
+
+    ``messages`` are OpenAI chat messages (tool results and assistant tool
+    calls included); ``tools`` are function-tool schemas (``[t.schema, ...]``).
+    The answer is a :class:`~legato.agents.ChatResponse`, whose ``tool_calls``
+    say which tools the model wants run. Same model server and retry policy as
+    ``llm.chat``; :func:`legato.agents.run_tools` drives it in a loop.
+
+    Example::
+
+        reply = await llm_complete([{"role": "user", "content": "Weather in Paris?"}],
+                                   model="gpt-4o-mini", tools=[weather.schema])
+        reply.tool_calls      # (ToolCall(id='call_1', name='weather', arguments={...}),)
+    """
+    # One attempt: the tool's retry policy (recorded inside workflows) does the retrying.
+    return await get_model().complete(messages, model=model, max_tokens=max_tokens,
+                                      temperature=temperature, tools=tools, retry=None)
 
 
 # -- http.get -------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "ModelUnavailable",
     "OpenAIChat",
     "RateLimited",
+    "ToolCall",
     "get_model",
     "set_model",
 ]
@@ -72,19 +73,47 @@ MODEL_RETRY: Final = Retry(attempts=4, initial=1.0, backoff=2.0, max_delay=30.0,
 
 @final
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call a model asked for: its id, the function's name, the arguments.
+
+    ``arguments`` is the model's JSON arguments decoded to a dict. When the
+    model wrote something that is not a JSON object, the text is kept as
+    ``{"_raw": "<what it wrote>"}`` rather than failing the whole answer, so a
+    tool loop can tell the model its arguments were malformed and let it retry.
+
+    Example::
+
+        reply = await client.complete("Weather in Paris?", model="gpt-4o-mini",
+                                      tools=[weather.schema])
+        for call in reply.tool_calls:
+            call.id, call.name, call.arguments     # 'call_1', 'weather_now', {'city': 'Paris'}
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class ChatResponse:
     """One chat completion: the text, which model wrote it, why it stopped, tokens used.
+
+    ``tool_calls`` holds the tool calls the model asked for (offered with
+    ``complete(..., tools=[...])``); then ``finish_reason`` is usually
+    ``"tool_calls"`` and ``text`` often empty.
 
     Example::
 
         reply = await client.complete("Say hi", model="llama3.2")
-        reply.text, reply.finish_reason, reply.usage.get("total_tokens")
+        reply.text, reply.finish_reason, reply.usage.get("total_tokens"), reply.tool_calls
     """
 
     text: str
     model: str
     finish_reason: str | None = None
     usage: Mapping[str, int] = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 # -- the client -----------------------------------------------------------------------
@@ -173,7 +202,7 @@ class OpenAIChat:
     async def complete(
         self, messages: Messages, *, model: str, max_tokens: int | None = None,
         temperature: float | None = None, retry: Retry | _Inherit | None = _INHERIT,
-        **extra: Any,
+        tools: Sequence[Mapping[str, Any]] | None = None, **extra: Any,
     ) -> ChatResponse:
         """Ask ``model`` for one chat completion and return it whole.
 
@@ -190,12 +219,17 @@ class OpenAIChat:
             max_tokens: cap on the answer's tokens (server default if ``None``).
             temperature: sampling temperature (server default if ``None``).
             retry: override the client's policy for this call; ``None`` is one attempt.
+            tools: OpenAI function-tool schemas the model may call (``[tool.schema, ...]``);
+                its requests come back in :attr:`ChatResponse.tool_calls`. ``None`` or
+                an empty list sends no ``tools`` field.
             extra: more request fields, sent as they are (``top_p``, ``stop``, ``seed``...).
 
         Raises:
             RateLimited, ModelUnavailable: when the retry policy gives up (or with ``retry=None``).
             ModelError: for a request the server rejects (400, 401, 404, ...).
         """
+        if tools:
+            extra = {**extra, "tools": [dict(t) for t in tools]}
         body = _body(messages, model, max_tokens, temperature, extra, stream=False)
         policy = self.retry if isinstance(retry, _Inherit) else retry
         if policy is None:
@@ -307,6 +341,8 @@ class OpenAIChat:
             data = json.loads(text)
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
+            calls = tuple(_tool_call(c, i) for i, c in
+                          enumerate(choice["message"].get("tool_calls") or ()))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise ModelError(
                 f"the model server at {self.base_url} answered with something that is not a "
@@ -318,6 +354,7 @@ class OpenAIChat:
             text=content, model=str(data.get("model") or model),
             finish_reason=choice.get("finish_reason"),
             usage={k: v for k, v in usage.items() if isinstance(v, int)},
+            tool_calls=calls,
         )
 
     def _sse_text(self, line: str) -> str | None:
@@ -376,6 +413,29 @@ def _body(messages: Messages, model: str, max_tokens: int | None, temperature: f
     if temperature is not None:
         body["temperature"] = temperature
     return body
+
+
+def _tool_call(raw: Mapping[str, Any], index: int) -> ToolCall:
+    """One entry of OpenAI's ``message.tool_calls``; a KeyError/TypeError if it is none."""
+    function = raw["function"]
+    name = function["name"]
+    if not isinstance(name, str):
+        raise TypeError("a tool call's function name is not a string")
+    arguments = function.get("arguments")
+    if isinstance(arguments, Mapping):  # some servers send an object, not a JSON string
+        decoded: Any = dict(arguments)
+    else:
+        text = "" if arguments is None else str(arguments)
+        try:
+            decoded = json.loads(text) if text.strip() else {}
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, dict):
+            # Kept, not raised: the loop tells the model, which can try again.
+            decoded = {"_raw": text}
+    # Some local servers omit ids; the position is a stable stand-in.
+    ident = raw.get("id") or f"call_{index}"
+    return ToolCall(id=str(ident), name=name, arguments=decoded)
 
 
 def _http_errors() -> type[Exception]:

@@ -172,6 +172,9 @@ class Handler(BaseHTTPRequestHandler):
         if text is None:
             self._error(404, f"The model '{body['model']}' does not exist", "model_not_found")
             return
+        if isinstance(text, dict):
+            self._tool_calls(body, text)
+            return
         words = re.findall(r"\S+\s*", text)
         limit = body.get("max_tokens")
         finish = "stop"
@@ -184,12 +187,37 @@ class Handler(BaseHTTPRequestHandler):
                            len(words), finish)
 
     def _complete(self, body: dict[str, Any], text: str, tokens: int, finish: str) -> None:
-        prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        prompt = sum(len(str(m.get("content") or "").split()) for m in body["messages"])
         self._json(200, {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
             "created": int(time.time()), "model": body["model"],
             "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": tokens,
+                      "total_tokens": prompt + tokens},
+        })
+
+    def _tool_calls(self, body: dict[str, Any], script: dict[str, Any]) -> None:
+        """Answer with the tool calls a reply function asked for (JSON only)."""
+        if body.get("stream"):
+            self._error(400, "ScriptedModel does not stream tool calls; send stream=false",
+                        "invalid_request_error")
+            return
+        try:
+            calls = [_tool_call(i, c) for i, c in enumerate(script["tool_calls"], 1)]
+        except (KeyError, TypeError) as exc:
+            # A 400 (not retried) puts the script's mistake in the test's error message.
+            self._error(400, "the ScriptedModel reply function returned a bad dict: it takes "
+                        "{'tool_calls': [{'name': ..., 'arguments': {...}}, ...]}, not "
+                        f"{script!r} ({type(exc).__name__}: {exc})", "scripted_error")
+            return
+        message = {"role": "assistant", "content": script.get("content"), "tool_calls": calls}
+        prompt = sum(len(str(m.get("content") or "").split()) for m in body["messages"])
+        tokens = len(json.dumps(calls).split())
+        self._json(200, {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
+            "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": tokens,
                       "total_tokens": prompt + tokens},
         })
@@ -224,6 +252,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _tool_call(index: int, script: Mapping[str, Any]) -> dict[str, Any]:
+    """One scripted call in OpenAI's shape; a string ``arguments`` is sent as it is."""
+    arguments = script.get("arguments", {})
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": str(script.get("id") or f"call_{index}"), "type": "function",
+            "function": {"name": str(script["name"]), "arguments": text}}
 
 
 def _chunks(model: str, words: list[str], finish: str) -> Iterator[bytes]:

@@ -39,8 +39,9 @@ from ._scripted_http import PHRASES, Fault, Handler, Hold, Received, Server
 
 __all__ = ["Received", "ScriptedModel"]
 
-#: A reply script: a function of the request body, or a reply per model name.
-Reply = Callable[[dict[str, Any]], str] | Mapping[str, str]
+#: A reply script: a function of the request body (returning text, or a dict of
+#: ``tool_calls``), or a reply per model name.
+Reply = Callable[[dict[str, Any]], str | dict[str, Any]] | Mapping[str, str]
 #: Pages for ``GET``: a text per path (with or without its query), or a function of it.
 Pages = Mapping[str, str] | Callable[[str], str | None]
 
@@ -61,8 +62,10 @@ class ScriptedModel:
 
     Args:
         reply: what the model says. A function of the request body (a dict with
-            ``model``, ``messages``, ...) returning the text; or a dict from model
-            name to text, which also makes other model names a 404, as real
+            ``model``, ``messages``, ``tools``...) returning the text, or a dict
+            ``{"tool_calls": [{"name": "http_get", "arguments": {...}}, ...]}``
+            (optionally with ``"content"``) to ask for tool calls; or a dict from
+            model name to text, which also makes other model names a 404, as real
             servers do; by default ``"echo: <last message>"``.
         delays: seconds to wait before answering, per model name.
         pages: text for ``GET`` paths other than ``/v1/models``: a dict keyed by
@@ -73,7 +76,12 @@ class ScriptedModel:
         host, port: where to listen; port ``0`` picks a free one.
 
     ``max_tokens`` is honoured by words: a longer reply is cut and its
-    ``finish_reason`` is ``"length"``. Usage counts words too. Requests are
+    ``finish_reason`` is ``"length"``. Usage counts words too. Tool calls are
+    answered in OpenAI's format (``message.tool_calls``, ids ``call_<n>``
+    unless the script gives an ``"id"``, arguments as a JSON string, or as
+    given when the script passes a string; ``finish_reason="tool_calls"``);
+    they are not streamed: a ``stream: true`` request scripted with tool calls
+    gets a 400. Requests are
     served each in its own thread, so ``reply`` and ``pages`` functions may
     run concurrently and must not touch the test's event loop.
     """
@@ -295,10 +303,12 @@ class ScriptedModel:
         """Sleep ``seconds``, or less if the server closes."""
         self._closed.wait(seconds)
 
-    def _text(self, body: dict[str, Any]) -> str | None:
-        """The scripted reply to a chat request; ``None`` for a model not served."""
+    def _text(self, body: dict[str, Any]) -> str | dict[str, Any] | None:
+        """The scripted reply to a chat request (text or tool calls); ``None`` for a
+        model not served."""
         if callable(self.reply):
-            return str(self.reply(body))
+            said = self.reply(body)
+            return said if isinstance(said, dict) else str(said)
         if self.reply is not None:
             return self.reply.get(body["model"])
         messages = body["messages"]
