@@ -25,7 +25,6 @@ runs out is cancelled and fails with ``TimeoutError``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -38,6 +37,7 @@ from ..durable._step import Step
 from ..flow._deterministic import enabled as deterministic_enabled
 from ..flow._hooks import RECORDER
 from ..resilience import CircuitBreaker, Retry
+from ..resilience._deadline import within
 from ._budget import Budget, active_budgets, charge
 from ._cell import NONDETERMINISTIC, check_effects, current_cell, effect_set
 from ._grant import Grant, GrantPlan
@@ -179,19 +179,12 @@ class Tool(Generic[P, R]):
             RECORDER.reset(token)
 
     async def _attempt(self, timeout: float | None, source: str, arguments: dict[str, Any]) -> R:
+        call = self.fn(**arguments)  # type: ignore[call-arg]
         if timeout is None:
-            return await self.fn(**arguments)  # type: ignore[call-arg]
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                return await self.fn(**arguments)  # type: ignore[call-arg]
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the tool's own TimeoutError
-            raise TimeoutError(
-                f"tool {self.name!r} did not finish within {timeout:g} s ({source}) and was "
-                "cancelled; allow more time there, or ask the tool for less work"
-            ) from None
+            return await call
+        return await within(timeout, call, lambda: (
+            f"tool {self.name!r} did not finish within {timeout:g} s ({source}) and was "
+            "cancelled; allow more time there, or ask the tool for less work"))
 
     def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final, final
@@ -11,6 +10,7 @@ from .._duration import Duration, to_seconds
 from ..flow import timeout as flow_timeout
 from ..flow._hooks import RECORDER
 from ..resilience import Retry
+from ..resilience._deadline import within
 from ._call import Call
 from ._memory import Memory
 from ._runnable import Runnable, as_runnable
@@ -119,14 +119,8 @@ class Chain(Runnable[Any, Any]):
                 raise TimeoutError(self._timeout_message(None)) from None
             return out
         running = [""]
-        deadline = asyncio.timeout(self.timeout)
-        try:
-            async with deadline:
-                return await self._run(input, running)
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # a step's own TimeoutError
-            raise TimeoutError(self._timeout_message(running[0])) from None
+        return await within(self.timeout, self._run(input, running),
+                            lambda: self._timeout_message(running[0]))
 
     async def stream(self, input: Any) -> AsyncIterator[Any]:
         """Run every step but the last, then yield the last step's chunks as they come.

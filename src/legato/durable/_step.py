@@ -22,6 +22,7 @@ from .._duration import Duration, to_seconds
 from .._errors import SerializationError
 from ..flow._hooks import RECORDER
 from ..resilience import CircuitBreaker, Retry
+from ..resilience._deadline import within
 from ..resilience._retry import give_up
 from ..store import StepRecord
 from ._context import Run, Scope
@@ -146,17 +147,9 @@ class Step(Generic[P, R]):
             call = asyncio.to_thread(self.fn, *args, **kwargs)  # type: ignore[arg-type]
         if self.timeout is None:
             return await call
-        deadline = asyncio.timeout(self.timeout)
-        try:
-            async with deadline:
-                return await call
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the function's own TimeoutError
-            raise TimeoutError(
-                f"step {self.name!r} did not finish within its timeout of {self.timeout:g} s "
-                "and was cancelled; raise timeout= or make the work smaller"
-            ) from None
+        return await within(self.timeout, call, lambda: (
+            f"step {self.name!r} did not finish within its timeout of {self.timeout:g} s "
+            "and was cancelled; raise timeout= or make the work smaller"))
 
 
 def _recorded_error(run: Run, record: StepRecord) -> Exception:
