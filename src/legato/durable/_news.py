@@ -6,17 +6,16 @@ workflow is enqueued, woken, signalled, cancelled or finished. One
 :class:`NewsRelay` per Runtime reads that news and passes it on: the worker
 claims at once instead of on its next poll, a run in memory sees its signal
 or cancellation, and ``handle.result()`` returns as soon as the workflow
-finishes. A store without news gets no relay: polling finds everything there.
+finishes.
 
 Example::
 
-    relay = NewsRelay.for_store(store, worker)  # None for a store without news
-    if relay is not None:
-        relay.start()
-        news = relay.watch("wf-1")  # before reading its status
-        if (await store.get("wf-1")).status not in FINISHED:
-            await news.wait()  # set by "finish" (or "event") news from any process
-        relay.unwatch("wf-1", news)
+    relay = NewsRelay(store.wait_for_news, worker)
+    relay.start()
+    news = relay.watch("wf-1")  # before reading its status
+    if (await store.get("wf-1")).status not in FINISHED:
+        await news.wait()  # set by "finish" (or "event") news from any process
+    relay.unwatch("wf-1", news)
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from .._errors import LegatoError
 
@@ -53,12 +52,6 @@ class NewsRelay:
         self._worker = worker
         self._watchers: dict[str, list[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def for_store(cls, store: Any, worker: _Target | None) -> NewsRelay | None:
-        """A relay for ``store``, or ``None`` when it has no news (SQLite)."""
-        wait = getattr(store, "wait_for_news", None)
-        return None if wait is None else cls(wait, worker)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="legato-news")

@@ -27,7 +27,7 @@ __all__ = ["Runtime", "run"]
 
 R = TypeVar("R")
 
-_WAIT_MIN, _WAIT_MAX = 0.005, 0.25  # polling for workflows run by other processes
+_LOCAL_WAIT = 0.25  # seconds; a safety net for an event of a run in this process
 
 
 @final
@@ -78,9 +78,7 @@ class Runtime:
                              suspend_after=to_seconds(suspend_after))
         self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
         # The store's news wakes the worker and result waiters; polling is a slow safety net
-        self._news = NewsRelay.for_store(self.store, self._worker)
-        if self._news is not None and self._worker is not None:
-            self._worker.poll = SAFETY_POLL
+        self._news = NewsRelay(self.store.wait_for_news, self._worker)
         self._queues: dict[str, Queue] = {}
         for q in queues:
             self._declare(q)
@@ -93,8 +91,7 @@ class Runtime:
         await self.store.open()
         self._loop = asyncio.get_running_loop()
         _task_factory.install(self._loop)
-        if self._news is not None:
-            self._news.start()
+        self._news.start()
         if self._worker is not None:
             await self._worker.start()
         return self
@@ -104,8 +101,7 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._news is not None:
-                await self._news.stop()
+            await self._news.stop()
             if self._worker is not None:
                 await self._worker.stop()
         finally:
@@ -277,11 +273,10 @@ class Runtime:
         return WorkflowHandle(self, workflow_id)
 
     async def _get_event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
-        delay, relay = _WAIT_MIN, self._news
         async with asyncio.timeout(timeout):
             while True:
                 # watched before the reads: an event set in between still wakes us
-                news = relay.watch(workflow_id) if relay is not None else None
+                news = self._news.watch(workflow_id)
                 try:
                     found, value = await self.store.get_event(workflow_id, key)
                     if found:
@@ -291,26 +286,21 @@ class Runtime:
                         raise WorkflowNotFound(workflow_id)
                     if Status(record.status).finished:
                         return None
-                    await self._wait_event(workflow_id, delay, news)
+                    await self._wait_event(workflow_id, news)
                 finally:
-                    if relay is not None and news is not None:
-                        relay.unwatch(workflow_id, news)
-                delay = min(delay * 2, _WAIT_MAX)
+                    self._news.unwatch(workflow_id, news)
 
-    async def _wait_event(self, workflow_id: str, delay: float,
-                          news: asyncio.Event | None) -> None:
+    async def _wait_event(self, workflow_id: str, news: asyncio.Event) -> None:
         if self._worker is None or workflow_id not in self._worker.tasks:
-            if news is None:  # a store without news: poll
-                await asyncio.sleep(delay)
-                return
             with contextlib.suppress(TimeoutError):  # its "event" or "finish" news wakes us
                 async with asyncio.timeout(SAFETY_POLL):
                     await news.wait()
             return
+        # run here: woken at once by the run itself, without the news' round trip
         waiter = self._worker.event_waiters.setdefault(workflow_id, asyncio.Event())
         waiter.clear()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_WAIT_MAX):
+            async with asyncio.timeout(_LOCAL_WAIT):
                 await waiter.wait()
 
     # -- inspecting ----------------------------------------------------------------
@@ -350,8 +340,6 @@ class Runtime:
         return f"{type(error).__name__}: {error}"
 
     async def _wait_finished(self, workflow_id: str) -> WorkflowRecord:
-        if self._news is None:
-            return await self._poll_finished(workflow_id)
         while True:  # "finish" news wakes us; the safety-net poll catches lost news
             finished = self._news.watch(workflow_id)  # before the read: no lost news
             try:
@@ -363,15 +351,6 @@ class Runtime:
                         await finished.wait()
             finally:
                 self._news.unwatch(workflow_id, finished)
-
-    async def _poll_finished(self, workflow_id: str) -> WorkflowRecord:
-        delay = _WAIT_MIN
-        while True:
-            record = await self._read_finished(workflow_id)
-            if record is not None:
-                return record
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _WAIT_MAX)
 
     async def _read_finished(self, workflow_id: str) -> WorkflowRecord | None:
         """The record once finished; ``None`` after waiting for a local run to end."""

@@ -23,13 +23,13 @@ from .._errors import LegatoError
 from ..store import NewWorkflow, QueueLimits, WorkflowRecord
 from ._context import Run, detached
 from ._execution import Engine, execute, load_run
+from ._news import SAFETY_POLL
 from ._workflow import Workflow, lookup, registered_names
 
-__all__ = ["POLL", "Worker", "new_owner_id"]
+__all__ = ["Worker", "new_owner_id"]
 
 log = logging.getLogger("legato.worker")
 
-POLL = 0.5  # seconds between looks for work from other processes (SQLite has no NOTIFY)
 _BATCH = 100
 
 
@@ -46,7 +46,7 @@ class Worker:
         self.queues: dict[str, QueueLimits] = {}  # the queues whose workflows it runs
         self.concurrency = concurrency
         self.lease = lease
-        self.poll = POLL  # the Runtime sets a slow safety-net poll when news wakes the worker
+        self.poll = SAFETY_POLL  # the store's news wakes it; polling catches lost news
         self.tasks: dict[str, asyncio.Task[str | None]] = {}
         self.runs: dict[str, Run] = {}
         self.event_waiters: dict[str, asyncio.Event] = {}

@@ -239,6 +239,17 @@ class Store(Protocol):
         """The earliest lease end among running workflows, or ``None``."""
         ...
 
+    async def wait_for_news(self, timeout: float) -> list[tuple[str, str]]:
+        """Wait up to ``timeout`` s for news from any process on the store.
+
+        News is ``(kind, workflow_id)``, kind one of ``"pending"`` (claimable
+        now), ``"signal"``, ``"wake"``, ``"timer"``, ``"cancel"``, ``"event"``
+        and ``"finish"``; ``[]`` means the timeout passed. News may be lost
+        (a dropped connection, a reader that slept through pruning): callers
+        still poll, slowly.
+        """
+        ...
+
     async def next_wake(
         self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
     ) -> float | None:
