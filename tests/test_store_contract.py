@@ -11,13 +11,10 @@ missing server is a failure.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,39 +35,10 @@ from polling import eventually, status_is
 
 asyncpg = pytest.importorskip("asyncpg")
 
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-STORES = ["sqlite", "postgres"]
-
-
-async def _pg_reason(url: str) -> str | None:
-    """Why PostgreSQL at ``url`` can't be used, or ``None`` if it answers."""
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return f"PostgreSQL at {url} does not answer ({exc!r})"
-    await conn.close()
-    return None
-
-
-@pytest.fixture(params=STORES)
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh store URL: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "legato.db")
-        return
-    base = os.environ.get("LEGATO_TEST_POSTGRES") or PG_DEFAULT
-    reason = await _pg_reason(base)
-    if reason is not None:
-        if os.environ.get("LEGATO_TEST_POSTGRES"):
-            pytest.fail(f"{reason}; LEGATO_TEST_POSTGRES is set, so this must not skip")
-        pytest.skip(f"{reason}; start it or set LEGATO_TEST_POSTGRES to run the PostgreSQL half")
-    schema = f"legato_test_{uuid.uuid4().hex[:12]}"
-    yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
-    conn = await asyncpg.connect(base)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+@pytest.fixture
+def url(db: str) -> str:
+    """A fresh store URL (conftest's ``db``): a new SQLite file or PostgreSQL schema."""
+    return db
 
 
 @pytest.fixture
