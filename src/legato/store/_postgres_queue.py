@@ -41,18 +41,14 @@ async def claim_queue(
 ) -> list[Any]:
     """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows."""
     take = room
-    limited = q.concurrency is not None or q.worker_concurrency is not None or q.rate is not None
-    if limited:
+    if q.caps_running or q.rate is not None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
                            f"legato:{schema}:queue:{q.name}")
-    if q.concurrency is not None or q.worker_concurrency is not None:
+    if q.caps_running:
         running, mine = await conn.fetchrow(
             "SELECT count(*), count(*) FILTER (WHERE owner = $1) FROM workflows"
             " WHERE queue = $2 AND status = 'running'", owner, q.name)
-        if q.concurrency is not None:
-            take = min(take, q.concurrency - running)
-        if q.worker_concurrency is not None:
-            take = min(take, q.worker_concurrency - mine)
+        take = q.room(room, running, mine)
     if take <= 0:
         return []
     order = "priority DESC, created_at" if q.priority else "created_at"

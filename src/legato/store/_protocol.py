@@ -74,6 +74,19 @@ class QueueLimits:
     rate: tuple[int, float] | None = None  # (starts, per seconds of durable time)
     priority: bool = True  # order pending ones by priority, then FIFO
 
+    @property
+    def caps_running(self) -> bool:
+        """Whether a claim must count the queue's running workflows first."""
+        return self.concurrency is not None or self.worker_concurrency is not None
+
+    def room(self, wanted: int, running: int, mine: int) -> int:
+        """How many of ``wanted`` may start with ``running`` running (``mine`` in this worker)."""
+        if self.concurrency is not None:
+            wanted = min(wanted, self.concurrency - running)
+        if self.worker_concurrency is not None:
+            wanted = min(wanted, self.worker_concurrency - mine)
+        return wanted
+
 
 @dataclass(frozen=True, slots=True)
 class NewWorkflow:

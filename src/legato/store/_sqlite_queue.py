@@ -51,14 +51,11 @@ def claim_queue(
     ones, highest priority first, then in the order they were enqueued.
     """
     take = room
-    if q.concurrency is not None or q.worker_concurrency is not None:
+    if q.caps_running:
         running, mine = conn.execute(
             "SELECT count(*), coalesce(sum(owner = ?), 0) FROM workflows"
             " WHERE queue = ? AND status = 'running'", (owner, q.name)).fetchone()
-        if q.concurrency is not None:
-            take = min(take, q.concurrency - running)
-        if q.worker_concurrency is not None:
-            take = min(take, q.worker_concurrency - mine)
+        take = q.room(room, running, mine)
     if take <= 0:
         return []
     order = "priority DESC, created_at, rowid" if q.priority else "created_at, rowid"
