@@ -20,6 +20,7 @@ from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
 from ._news import SAFETY_POLL, NewsRelay
 from ._queue import BoundQueue, Queue, declare
+from ._unrecorded import unrecorded
 from ._worker import Worker, new_owner_id
 from ._workflow import Workflow
 
@@ -74,7 +75,7 @@ class Runtime:
         self.store = open_store(store)
         self.clock = clock or SystemClock()
         self.serializer = serializer or JsonSerializer()
-        self.engine = Engine(self.store, self.serializer, self.clock, new_owner_id(),
+        self.engine = Engine(unrecorded(self.store), self.serializer, self.clock, new_owner_id(),
                              suspend_after=to_seconds(suspend_after))
         self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
         # The store's news wakes the worker and result waiters; polling is a slow safety net

@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from .._errors import LegatoError, StoreError
-from ..flow._hooks import RECORDER
 from ._postgres_schema import DEFAULT_SCHEMA, check_schema_name
 
 __all__ = ["News", "parse_postgres_url", "redacted", "translated"]
@@ -44,13 +43,9 @@ def redacted(url: str) -> str:
 def translated(action: str) -> Iterator[None]:
     """asyncpg's errors as :class:`StoreError`, most specific first.
 
-    Also runs the block outside any workflow's position scope: asyncpg makes
-    tasks of its own (``Pool.release`` goes through ``asyncio.shield``), and
-    inside a workflow the task factory would count each one as a branch and
-    give it a position, shifting the positions of later durable calls between
-    a first run and its replay.
+    (asyncpg makes tasks of its own; the engine calls the store outside its
+    workflows' positions, see ``durable._unrecorded``.)
     """
-    token = RECORDER.set(None)
     try:
         yield
     except LegatoError:
@@ -75,8 +70,6 @@ def translated(action: str) -> Iterator[None]:
             "check that the server runs and the URL is right") from exc
     except asyncpg.PostgresError as exc:
         raise StoreError(f"PostgreSQL failed to {action}: {exc}") from exc
-    finally:
-        RECORDER.reset(token)
 
 
 class News:
