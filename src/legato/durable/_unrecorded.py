@@ -38,11 +38,13 @@ class _Unrecorded:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._store, name)
-        if not inspect.iscoroutinefunction(value):
-            return value  # plain methods (append) and attributes pass through
-        wrapped = _outside(value)
-        setattr(self, name, wrapped)  # looked up once per method
-        return wrapped
+        if not callable(value):
+            return value  # attributes (they may change) are read each time
+        if inspect.iscoroutinefunction(value):
+            value = _outside(value)
+        # Methods are looked up once: append, on every durable step, pays nothing.
+        setattr(self, name, value)
+        return value
 
 
 def _outside(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
