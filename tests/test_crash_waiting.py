@@ -44,7 +44,7 @@ async def test_sigkill_during_a_signal_wait_and_the_signal_sent_while_no_worker_
         sqlite_db, log, child):
     worker = child(sqlite_db, "signalled", "sig-1")
     worker.wait_for("asked")
-    wait_until(lambda: recorded_kinds(sqlite_db, "sig-1") == ["step"])
+    wait_until(lambda: recorded_kinds(sqlite_db, "sig-1") == ["step", "started"])  # waiting
     worker.kill()
     async with legato.Runtime(sqlite_db, worker=False) as client:
         await client.signal("sig-1", "go", "yes")

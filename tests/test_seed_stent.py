@@ -605,8 +605,10 @@ async def test_approval_times_out_after_48h_of_durable_time(db):
         info = await rt.get("req-t")
     assert result == Result.Error("Approval timed out")
     assert clock.now() == 48 * 3600
-    # the body took 1; the timer task is branch 2 (its sleep at 2.1); the signal task 3
-    assert [(s.position, s.kind) for s in info.steps] == [("1", "step"), ("2.1", "sleep")]
+    # the body took 1; the timer task is branch 2 (its sleep at 2.1); the signal task 3;
+    # asyncio.wait's decision (which tasks were done) is recorded at 4
+    assert [(s.position, s.kind) for s in info.steps] == [
+        ("1", "step"), ("2.1", "sleep"), ("4", "wait")]
 
 
 async def test_approval_before_the_timeout_wins_and_cancels_the_timer(db):
@@ -620,7 +622,8 @@ async def test_approval_before_the_timeout_wins_and_cancels_the_timer(db):
         assert await handle.result(timeout=5) == Result.Ok({"approved": True, "approver": "bo"})
         info = await rt.get("req-a")
     assert [(s.position, s.kind, s.name) for s in info.steps] == [
-        ("1", "step", "notify_approvers"), ("2.1", "sleep", ""), ("3.1", "signal", "approval")]
+        ("1", "step", "notify_approvers"), ("2.1", "sleep", ""), ("3.1", "signal", "approval"),
+        ("4", "wait", "")]
     assert clock.now() == 47 * 3600
 
 

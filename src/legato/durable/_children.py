@@ -10,14 +10,18 @@ waits and woken when the child finishes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 from .._errors import LegatoError, WorkflowCancelled
 from .._serde import decode_error
-from ._context import Run, Scope, current_scope
+from ._context import Run, Scope, current_scope, detached
+from ._execution import cancel_children
+from ._operation import STARTED, operation
 from ._signals import signal
 
 if TYPE_CHECKING:
+    from ..store import WorkflowRecord
     from ._workflow import Workflow
 
 __all__ = ["ChildHandle", "run_child", "start_child"]
@@ -30,33 +34,56 @@ async def run_child(scope: Scope, wf: Workflow[Any, R], args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> R:
     """Start ``wf`` as a child at the next position and wait for its outcome."""
     run = scope.run
-    position = scope.next_position()
-    record = run.replay(position, "child", wf.name)
-    if record is not None:
-        value: R = run.outcome(record)
-        return value
-    child_id = f"{run.id}/{position}"
-    await _create(run, wf, child_id, args, kwargs)
-    return cast(R, await _await_child(scope, run, position, wf.name, child_id))
+
+    async def start_and_wait(position: str) -> R:
+        child_id = f"{run.id}/{position}"
+        # the start is marked under the call's position: a replay knows the
+        # history reached this call even while the child still runs
+        at = f"{position}.1"
+        if run.replay(at, STARTED, wf.name) is None:
+            await _create(run, wf, child_id, args, kwargs)
+            await run.commit(at, STARTED, wf.name, child_id)
+        return cast(R, await _await_child(scope, run, child_id))
+
+    return await operation(scope, "child", wf.name, start_and_wait, nested=True)
 
 
 async def _create(run: Run, wf: Workflow[Any, Any], child_id: str, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> None:
     data = wf.encode_input(run.serializer, args, kwargs)
-    existing = await run.host.start_child(wf, child_id, data, run)
+    existing = await run.stored(run.host.start_child(wf, child_id, data, run))
     if existing is not None and existing.name != wf.name:
         raise LegatoError(
             f"child workflow id {child_id!r} already belongs to workflow {existing.name!r}, "
             f"not {wf.name!r}; pass another id to legato.start_child")
 
 
-async def _await_child(scope: Scope, run: Run, position: str, name: str, child_id: str) -> Any:
-    """Wait for the child to finish, then record its outcome at ``position``."""
+async def _await_child(scope: Scope, run: Run, child_id: str) -> Any:
+    """Wait for the child to finish; its value, or raise its error.
+
+    Cancelling the wait (a lost race, a cancelled parent) cancels the child:
+    a child never outlives the call that waits for it.
+    """
+    try:
+        child = await _finished(scope, run, child_id)
+    except asyncio.CancelledError:
+        if run.unwinding is None:  # not unloading or shutting down: a real cancellation
+            await asyncio.shield(detached(_cancel(run, child_id)))
+        raise
+    if child.status == "succeeded":
+        return run.serializer.loads(child.result) if child.result is not None else None
+    if child.status == "cancelled":
+        raise WorkflowCancelled(f"child workflow {child_id!r} was cancelled")
+    assert child.error is not None
+    raise decode_error(run.serializer.loads(child.error))
+
+
+async def _finished(scope: Scope, run: Run, child_id: str) -> WorkflowRecord:
     while True:
-        child = await run.store.get(child_id)
+        child = await run.stored(run.store.get(child_id))
         assert child is not None, f"child workflow {child_id!r} vanished"
         if child.status in _FINISHED:
-            break
+            return child
         task = run.host.local_task(child_id)
         if task is not None:
             await asyncio.wait([task])
@@ -64,17 +91,13 @@ async def _await_child(scope: Scope, run: Run, position: str, name: str, child_i
             raise run.suspend(None, child=child_id)  # the child's end wakes this workflow
         else:
             await run.wait_news(None)
-    if child.status == "succeeded":
-        await run.record_raw(position, "child", name, child.result)
-        return run.serializer.loads(child.result) if child.result is not None else None
-    assert child.error is not None or child.status == "cancelled"
-    if child.status == "cancelled":
-        error: BaseException = WorkflowCancelled(f"child workflow {child_id!r} was cancelled")
-    else:
-        assert child.error is not None
-        error = decode_error(run.serializer.loads(child.error))
-    await run.record_error(position, "child", name, error)
-    raise error
+
+
+async def _cancel(run: Run, child_id: str) -> None:
+    with contextlib.suppress(LookupError):
+        await run.store.request_cancel(child_id)
+    run.host.cancelled(child_id)
+    await cancel_children(run.store, child_id)
 
 
 @final
@@ -100,13 +123,11 @@ class ChildHandle(Generic[R]):
         if scope is None:
             raise LegatoError("ChildHandle.result() only works inside the parent workflow")
         run = scope.run
-        position = scope.next_position()
-        record = run.replay(position, "child", self.name)
-        if record is not None:
-            value: R = run.outcome(record)
-            return value
-        outcome: R = await _await_child(scope, run, position, self.name, self.id)
-        return outcome
+
+        async def wait(position: str) -> R:
+            return cast(R, await _await_child(scope, run, self.id))
+
+        return await operation(scope, "child", self.name, wait)
 
 
 async def start_child(wf: Workflow[Any, R], /, *args: Any, id: str | None = None,
@@ -127,11 +148,10 @@ async def start_child(wf: Workflow[Any, R], /, *args: Any, id: str | None = None
         raise LegatoError(
             "legato.start_child() only works inside a workflow; from outside use rt.start()")
     run = scope.run
-    position = scope.next_position()
-    record = run.replay(position, "start_child", wf.name)
-    if record is not None:
-        return ChildHandle(str(run.outcome(record)), wf.name)
-    child_id = id or f"{run.id}/{position}"
-    await _create(run, wf, child_id, args, kwargs)
-    await run.record(position, "start_child", wf.name, child_id)
-    return ChildHandle(child_id, wf.name)
+
+    async def create(position: str) -> str:
+        child_id = id or f"{run.id}/{position}"
+        await _create(run, wf, child_id, args, kwargs)
+        return child_id
+
+    return ChildHandle(str(await operation(scope, "start_child", wf.name, create)), wf.name)

@@ -18,12 +18,13 @@ workflow code runs: it implements ``flow._hooks.Recorder``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, final
 
-from .._errors import NonDeterminismError
+from .._errors import NonDeterminismError, StoreError
 from .._serde import decode_error, encode_error
 from ..flow._hooks import RECORDER, UNDECIDED
 from ..store import StepRecord
@@ -34,11 +35,14 @@ if TYPE_CHECKING:
     from ..store import Store, WorkflowRecord
     from ._workflow import Workflow
 
-__all__ = ["Host", "LeaseLost", "Run", "Scope", "Suspend", "current_scope", "detached"]
+__all__ = ["Aborted", "Host", "LeaseLost", "Run", "Scope", "Shutdown", "Suspend", "Unwind",
+           "current_scope", "detached"]
 
 T = TypeVar("T")
 
 _POLL = 0.5  # seconds; how often an in-memory wait looks for news from other processes
+# Taken before a Runtime may refuse asyncio.wait's timing decisions in workflow code.
+_WAIT = asyncio.wait
 
 
 class Host(Protocol):
@@ -62,21 +66,26 @@ class Host(Protocol):
         """A signal for ``workflow_id`` was stored: wake it if it waits here."""
         ...
 
+    def cancelled(self, workflow_id: str) -> None:
+        """A cancellation of ``workflow_id`` was stored: deliver it if it runs here."""
+        ...
 
-class LeaseLost(BaseException):
-    """Unwinds a workflow whose lease another worker took over.
 
-    A ``BaseException`` so that user ``except Exception`` blocks don't catch it:
-    nothing more may be recorded by this process for that workflow.
+class Unwind(BaseException):
+    """Unwinds a workflow's code without failing or cancelling the workflow.
+
+    A ``BaseException`` so that user ``except Exception`` blocks don't catch it
+    and primitives let it pass. Once a run unwinds, every durable call made
+    while it unwinds (in ``finally`` blocks) raises it again instead of
+    running: nothing more is recorded by this attempt. Sagas don't compensate.
     """
 
 
-class Suspend(BaseException):
-    """Unwinds a workflow that waits long, so it holds no task and no memory.
+class Suspend(Unwind):
+    """Unloads a workflow that waits long, so it holds no task and no memory.
 
-    Not a failure and not a cancellation: sagas don't compensate, primitives
-    record no decision. User ``finally`` blocks do run. ``wake_at`` is the
-    durable time to replay it at (``None``: when a signal or child arrives).
+    ``wake_at`` is the durable time to replay it at (``None``: when a signal
+    or child arrives).
     """
 
     def __init__(self, wake_at: float | None, signal: str | None = None,
@@ -87,13 +96,36 @@ class Suspend(BaseException):
         self.child = child  # the child workflow id it waits for, if any
 
 
+class LeaseLost(Unwind):
+    """Another worker took the workflow over: this process records nothing more for it."""
+
+
+class Shutdown(Unwind):
+    """The runtime is stopping: the workflow is left for another worker to resume."""
+
+
+class Aborted(Unwind):
+    """A store write failed: this attempt stops and resumes from its last checkpoint.
+
+    A store error is never shown to workflow code, which might take a path a
+    replay contradicts (an ``except Exception`` fallback); it is retried as
+    after a crash.
+    """
+
+
 @final
 class Run:
-    """One execution of one workflow: its history and where it records."""
+    """One execution of one workflow: its history and where it records.
+
+    Every write goes through :meth:`commit` (awaited) or :meth:`commit_later`
+    (for synchronous calls such as ``legato.now()``); :meth:`flush` makes the
+    latter durable before any effect that could reveal their values.
+    """
 
     __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "history", "host",
-                 "id", "name", "news", "nondeterminism", "owner", "serializer", "store",
-                 "suspend_after", "task", "unwinding")
+                 "id", "name", "news", "nondeterminism", "owner", "pending", "reach",
+                 "serializer", "signal_positions", "store", "suspend_after", "takes", "task",
+                 "unwinding")
 
     def __init__(
         self, *, id: str, name: str, owner: str, history: list[StepRecord],
@@ -104,6 +136,10 @@ class Run:
         self.name = name
         self.owner = owner
         self.history = {step.position: step for step in history}
+        self.reach = _reach(self.history)
+        # where signals were (or are being) taken: given back if their branch loses
+        self.signal_positions = [s.position for s in history if s.kind == "signal"]
+        self.takes: dict[str, asyncio.Future[Any]] = {}  # takes in flight, by position
         self.store = store
         self.serializer = serializer
         self.clock = clock
@@ -116,14 +152,32 @@ class Run:
         self.news = asyncio.Event()  # set when a signal or a child's end may have arrived
         self.cancel_requested = False
         self.cancel_reason = ""
-        self.unwinding: Suspend | None = None
+        # Set once this attempt unwinds; kept even if user code swallows the exception.
+        self.unwinding: Unwind | None = None
+        self.pending: list[asyncio.Future[bool]] = []  # commit_later writes not yet awaited
+
+    # -- unwinding -----------------------------------------------------------------
+
+    def unwind(self, exc: Unwind) -> Unwind:
+        """Start unwinding with ``exc`` (the first reason wins); return what to raise."""
+        if self.unwinding is None:
+            self.unwinding = exc
+        return self.unwinding
 
     def suspend(self, wake_at: float | None, *, signal: str | None = None,
-                child: str | None = None) -> Suspend:
-        """The exception that unloads this run; durable calls made while it unwinds
-        (in ``finally`` blocks) raise it again instead of running."""
-        self.unwinding = Suspend(wake_at, signal, child)
-        return self.unwinding
+                child: str | None = None) -> Unwind:
+        """The exception that unloads this run."""
+        return self.unwind(Suspend(wake_at, signal, child))
+
+    def lease_lost(self) -> Unwind:
+        """The exception that stops this run: another worker took the workflow over."""
+        return self.unwind(LeaseLost(f"workflow {self.id!r} is now owned by another worker"))
+
+    def abort(self, error: BaseException) -> Unwind:
+        """The exception that stops this attempt after a failed store write."""
+        aborted = Aborted(f"a write of workflow {self.id!r} failed: {error!r}")
+        aborted.__cause__ = error
+        return self.unwind(aborted)
 
     def request_cancel(self, reason: str) -> None:
         """Cancel the workflow body now; it sees ``CancelledError`` at its current await."""
@@ -131,6 +185,13 @@ class Run:
             self.cancel_requested, self.cancel_reason = True, reason
             if self.task is not None:
                 self.task.cancel()
+
+    def stop(self) -> None:
+        """Mark the run as shutting down; its task is then cancelled and unwinds.
+
+        ``finally`` blocks run, nothing more is recorded, sagas don't compensate.
+        """
+        self.unwind(Shutdown(f"the runtime running workflow {self.id!r} is stopping"))
 
     def can_suspend(self, scope: Scope) -> bool:
         """Only a workflow with nothing else in flight is unloaded: the body's own wait.
@@ -150,23 +211,53 @@ class Run:
         if until is not None:
             waits.append(detached(self.clock.sleep_until(until)))
         try:
-            await asyncio.wait(waits, timeout=_POLL, return_when=asyncio.FIRST_COMPLETED)
+            await _WAIT(waits, timeout=_POLL, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
 
-    def replay(self, position: str, kind: str, name: str) -> StepRecord | None:
-        """The record at ``position``, checked against what the code does now."""
+    # -- replay --------------------------------------------------------------------
+
+    def replay(self, position: str, kind: str, name: str, *, nested: bool = False
+               ) -> StepRecord | None:
+        """The record at ``position``, checked against what the code does now.
+
+        ``None`` when nothing is recorded there, which is only allowed where
+        the history has not gone past ``position`` in its scope: a recorded
+        later position means the code now does something at ``position``
+        where it did something else before (a shifted position). ``nested``
+        operations own sub-positions (a step's attempts, a wait's deadline, a
+        primitive's branches); for the others, records under ``position``
+        mean it was something else before.
+        """
         if self.unwinding is not None:
             raise self.unwinding
         record = self.history.get(position)
-        if record is not None and (record.kind != kind or record.name != name):
-            error = NonDeterminismError(
-                self.id, position, _describe(record.kind, record.name), _describe(kind, name)
-            )
-            self.nondeterminism = self.nondeterminism or error
-            raise error
+        if record is None:
+            if self.reach:
+                self._check_fresh(position, kind, name, nested)
+            return None
+        if record.kind != kind or record.name != name:
+            raise self._diverged(position, _describe(record.kind, record.name),
+                                 _describe(kind, name))
         return record
+
+    def _check_fresh(self, position: str, kind: str, name: str, nested: bool) -> None:
+        prefix, _, index = position.rpartition(".")
+        scope = f"{prefix}." if prefix else ""
+        if self.reach.get(scope, 0) > int(index):
+            raise self._diverged(
+                position, "no call (yet it goes on past this position: a task, a wait or "
+                "code since changed took it)", _describe(kind, name))
+        if not nested and f"{position}." in self.reach:
+            raise self._diverged(
+                position, "a task or primitive (records under this position)",
+                _describe(kind, name))
+
+    def _diverged(self, position: str, recorded: str, now: str) -> NonDeterminismError:
+        error = NonDeterminismError(self.id, position, recorded, now)
+        self.nondeterminism = self.nondeterminism or error
+        return error
 
     def outcome(self, record: StepRecord) -> Any:
         """The recorded value, or raise the recorded error."""
@@ -175,36 +266,103 @@ class Run:
             return value
         raise decode_error(cast(dict[str, Any], value))
 
-    def write(self, position: str, kind: str, name: str, ok: bool, value: bytes | None
-              ) -> asyncio.Future[bool]:
+    # -- writing -------------------------------------------------------------------
+
+    async def commit(self, position: str, kind: str, name: str, value: Any) -> None:
+        """Commit a value at ``position``; return once it is durable."""
+        data = self.serializer.dumps(value, label=f"the result of {_describe(kind, name)}")
+        await self.committed(self._write(position, kind, name, True, data))
+
+    async def commit_raw(self, position: str, kind: str, name: str, data: bytes | None) -> None:
+        """Commit already-serialized ``data`` (``None`` allowed) at ``position``."""
+        await self.committed(self._write(position, kind, name, True, data))
+
+    async def commit_error(self, position: str, kind: str, name: str,
+                           exc: BaseException) -> None:
+        """Commit an error at ``position``; return once it is durable."""
+        data = self.serializer.dumps(encode_error(exc), label=f"the error of {kind} {name!r}")
+        await self.committed(self._write(position, kind, name, False, data))
+
+    def commit_later(self, position: str, kind: str, name: str, value: Any) -> None:
+        """Write without waiting; :meth:`flush` (before any effect) makes it durable.
+
+        For synchronous calls (``legato.now()``, ``patched()``, a new task):
+        their value can only leave the workflow through a later durable call,
+        and every durable call flushes first.
+        """
+        if self.unwinding is not None:
+            raise self.unwinding
+        data = self.serializer.dumps(value, label=f"legato.{kind}()")
+        write = self._write(position, kind, name, True, data)
+        write.add_done_callback(self._settled)
+        self.pending.append(write)
+
+    async def flush(self) -> None:
+        """Wait until every :meth:`commit_later` write is durable (or raise why not)."""
+        while self.pending:
+            await self.committed(self.pending.pop())
+
+    async def committed(self, write: Awaitable[bool]) -> None:
+        """Await a write; a lost lease or a store error unwinds this attempt."""
+        if not await self.stored(write):
+            raise self.lease_lost()
+
+    async def stored(self, call: Awaitable[T]) -> T:
+        """Await a store call made for this run; a store error unwinds this attempt."""
+        try:
+            return await call
+        except (StoreError, OSError) as error:
+            raise self.abort(error) from error
+
+    def _write(self, position: str, kind: str, name: str, ok: bool, value: bytes | None
+               ) -> asyncio.Future[bool]:
+        if self.unwinding is not None:
+            raise self.unwinding
         step = StepRecord(position, kind, name, ok, value, time.time())
         return self.store.append(self.id, self.owner, step)
 
-    async def record(self, position: str, kind: str, name: str, value: Any) -> None:
-        """Commit a value at ``position``; return once it is durable."""
-        data = self.serializer.dumps(value, label=f"the result of {_describe(kind, name)}")
-        await self._committed(self.write(position, kind, name, True, data))
+    def _settled(self, write: asyncio.Future[bool]) -> None:
+        # A failed fire-and-forget write stops the attempt at once: later writes
+        # of this run must not commit past the hole it leaves.
+        if write.cancelled():
+            self.unwind(Aborted(f"a write of workflow {self.id!r} was cancelled"))
+            return
+        error = write.exception()
+        if error is not None:
+            self.abort(error)
+        elif not write.result():
+            self.lease_lost()
+        else:
+            with contextlib.suppress(ValueError):
+                self.pending.remove(write)
 
-    async def record_error(self, position: str, kind: str, name: str, exc: BaseException) -> None:
-        data = self.serializer.dumps(encode_error(exc), label=f"the error of {kind} {name!r}")
-        await self._committed(self.write(position, kind, name, False, data))
+    # -- signals taken by branches that lost -------------------------------------------
 
-    async def record_raw(self, position: str, kind: str, name: str, data: bytes | None) -> None:
-        """Commit already-serialized ``data`` (``None`` allowed) at ``position``."""
-        await self._committed(self.write(position, kind, name, True, data))
+    def taking_signal(self, position: str, take: asyncio.Future[Any]) -> None:
+        """Note a signal take in flight at ``position`` (see :meth:`give_back_signals`)."""
+        self.signal_positions.append(position)
+        self.takes[position] = take
+        take.add_done_callback(lambda _: self.takes.pop(position, None))
 
-    def record_nowait(self, position: str, kind: str, value: Any, name: str = "") -> None:
-        """Record without waiting; later writes commit after this one."""
-        data = self.serializer.dumps(value, label=f"legato.{kind}()")
-        self.write(position, kind, name, True, data).add_done_callback(_consume)
+    async def give_back_signals(self, prefixes: list[str]) -> None:
+        """Return the signals consumed under ``prefixes`` (branches whose outcome is dropped).
 
-    async def _committed(self, write: asyncio.Future[bool]) -> None:
-        if not await write:
-            raise self.lease_lost()
-
-    def lease_lost(self) -> LeaseLost:
-        """The exception that stops this run: another worker took the workflow over."""
-        return LeaseLost(f"workflow {self.id!r} is now owned by another worker")
+        Called before a primitive records its decision: a crash in between
+        leaves the branches undecided, and they run again.
+        """
+        if not prefixes or not self.signal_positions:
+            return
+        keep: list[str] = []
+        for position in self.signal_positions:
+            if position.startswith(tuple(prefixes)):
+                take = self.takes.get(position)
+                if take is not None:  # let it land first, or the give-back could precede it
+                    await _WAIT([take])
+                await self.stored(self.store.untake_signal(self.id, self.owner, position))
+                self.history.pop(position, None)
+            else:
+                keep.append(position)
+        self.signal_positions = keep
 
 
 @final
@@ -227,17 +385,37 @@ class Scope:
         self.counter += 1
         return f"{self.prefix}{self.counter}"
 
-    def branch(self) -> Scope:
-        """A child scope for a new concurrent branch (takes one position here)."""
-        return Scope(self.run, self.next_position() + ".")
+    def branch(self, name: str = "") -> Scope:
+        """A child scope for a new concurrent branch (a task made in workflow code).
+
+        The branch's position is recorded (without waiting), so a replay that
+        creates tasks at other positions, or does something else here, is
+        detected instead of shifting every position after it.
+        """
+        run = self.run
+        position = self.next_position()
+        record = run.history.get(position)
+        if record is None:
+            run.commit_later(position, "branch", name, None)
+        elif record.kind != "branch":
+            raise run._diverged(position, _describe(record.kind, record.name),
+                                _describe("branch", name))
+        return Scope(run, position + ".")
 
     # -- flow._hooks.Recorder ----------------------------------------------------
 
     def fork(self, kind: str, count: int) -> _Fork:
+        run = self.run
         position = self.next_position()
-        record = self.run.replay(position, kind, "")
-        decision = self.run.outcome(record) if record is not None else UNDECIDED
-        return _Fork(self.run, position, kind, decision)
+        if run.unwinding is not None:
+            raise run.unwinding
+        # A primitive that succeeded without a decision (parallel) left no record:
+        # later records of the scope don't make a missing one a shift here.
+        record = run.history.get(position)
+        if record is not None and record.kind != kind:
+            raise run._diverged(position, _describe(record.kind, record.name), kind)
+        decision = run.outcome(record) if record is not None else UNDECIDED
+        return _Fork(self.run, position, kind, decision, count)
 
     async def sleep(self, seconds: float) -> None:
         run = self.run
@@ -247,7 +425,7 @@ class Scope:
             wake_at = float(run.outcome(record))
         else:
             wake_at = run.clock.now() + seconds
-            await run.record(position, "sleep", "", wake_at)
+            await run.commit(position, "sleep", "", wake_at)
         if wake_at - run.clock.now() > run.suspend_after and run.can_suspend(self):
             raise run.suspend(wake_at)
         await run.clock.sleep_until(wake_at)
@@ -255,11 +433,12 @@ class Scope:
 
 @final
 class _Fork:
-    __slots__ = ("_kind", "_run", "decision", "position")
+    __slots__ = ("_count", "_kind", "_run", "decision", "position")
 
-    def __init__(self, run: Run, position: str, kind: str, decision: Any) -> None:
+    def __init__(self, run: Run, position: str, kind: str, decision: Any, count: int) -> None:
         self._run = run
         self._kind = kind
+        self._count = count
         self.position = position
         self.decision = decision
 
@@ -269,8 +448,19 @@ class _Fork:
         return context
 
     async def decide(self, decision: Any) -> None:
-        await self._run.record(self.position, self._kind, "", decision)
+        run = self._run
+        await run.flush()
+        await run.give_back_signals([f"{self.position}.{i}." for i in self._dropped(decision)])
+        await run.commit(self.position, self._kind, "", decision)
         self.decision = decision
+
+    def _dropped(self, decision: Any) -> list[int]:
+        """The branches a replay under ``decision`` won't run again (their signals go back)."""
+        if self._kind == "timeout":
+            return [0] if decision is True else []
+        if type(decision) is int:  # race, vote, select: the winner; parallel: the failure
+            return [i for i in range(self._count) if i != decision]
+        return []
 
 
 def detached(coro: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
@@ -294,7 +484,14 @@ def _describe(kind: str, name: str) -> str:
     return f"{kind} {name!r}" if name else kind
 
 
-def _consume(fut: asyncio.Future[bool]) -> None:
-    # A failed fire-and-forget write surfaces at the run's next awaited write.
-    if not fut.cancelled():
-        fut.exception()
+def _reach(history: dict[str, StepRecord]) -> dict[str, int]:
+    """For each scope prefix (``""``, ``"3."``, ...), the highest index recorded in it."""
+    reach: dict[str, int] = {}
+    for position in history:
+        prefix = ""
+        for part in position.split("."):
+            index = int(part)
+            if reach.get(prefix, 0) < index:
+                reach[prefix] = index
+            prefix = f"{prefix}{part}."
+    return reach

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +14,12 @@ from .._serde import Serializer, encode_error
 from ..flow._deterministic import deterministic
 from ..flow._hooks import RECORDER
 from ..store import Store, WorkflowRecord
-from ._context import Host, LeaseLost, Run, Scope, Suspend
+from ._context import Aborted, Host, Run, Scope, Shutdown, Suspend, Unwind
 from ._workflow import Workflow
 
 __all__ = ["Engine", "execute", "load_run"]
+
+log = logging.getLogger("legato.worker")
 
 _DEADLINE = "cancelled: its deadline passed"
 
@@ -48,7 +51,8 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
     """Replay and continue ``run`` until it ends; return the status it was left in.
 
     ``"waiting"`` when it was unloaded to wait; ``None`` when this worker must
-    leave it as it is: the lease was lost, or the runtime is shutting down.
+    leave it as it is: the lease was lost, the runtime is shutting down, or a
+    store write failed (the attempt resumes from its last checkpoint).
     """
     run.task = asyncio.current_task()
     deadline = _deadline_timer(run, record)
@@ -56,46 +60,72 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
         run.cancel_requested, run.cancel_reason = True, _DEADLINE
     if run.cancel_requested and run.task is not None:
         run.task.cancel()  # delivered at the first await that really waits
-    status, result, error = "succeeded", None, None
     inputs = engine.serializer.loads(record.input)
     token = RECORDER.set(Scope(run))
+    value: Any = None
+    raised: BaseException | None = None
     try:
         if wf.deterministic:
             async with deterministic():
                 value = await wf.fn(*inputs["args"], **inputs["kwargs"])
         else:
             value = await wf.fn(*inputs["args"], **inputs["kwargs"])
-    except Suspend as suspend:
-        unloaded = await engine.store.suspend(
-            run.id, run.owner, suspend.wake_at, suspend.signal, suspend.child)
-        return "waiting" if unloaded else None
-    except LeaseLost:
-        return None
-    except asyncio.CancelledError:
-        if not run.cancel_requested:
-            return None  # shutting down: another worker will resume it
-        status, error = "cancelled", _encode(engine, WorkflowCancelled(
-            f"workflow {run.id!r} was {run.cancel_reason}"))
-    except Exception as exc:
-        status, error = "failed", _encode(engine, run.nondeterminism or exc)
-    else:
-        if run.nondeterminism is not None:
-            status, error = "failed", _encode(engine, run.nondeterminism)
-        else:
-            try:
-                result = engine.serializer.dumps(
-                    value, label=f"the result of workflow {record.name!r}")
-            except SerializationError as exc:
-                status, error = "failed", _encode(engine, exc)
+    except BaseException as exc:  # every way out is sorted below
+        raised = exc
+        if (isinstance(exc, asyncio.CancelledError) and not run.cancel_requested
+                and run.task is not None and run.task.cancelling()):
+            # someone else cancelled the task itself (the event loop closing): leave
+            # the run for another attempt, as at shutdown
+            run.unwind(Shutdown(f"workflow {run.id!r}'s task was cancelled"))
     finally:
         RECORDER.reset(token)
         run.task = None
         if deadline is not None:
             deadline.cancel()
+    # An unwinding the code swallowed (``except BaseException``) still unwinds.
+    if run.unwinding is None and raised is None:
+        with contextlib.suppress(Unwind):  # an Unwind is kept in run.unwinding
+            await run.flush()  # values of legato.now() & co. the result may hold
+    if run.unwinding is not None:
+        return await _unwound(engine, run, run.unwinding)
+    status, result, error = _outcome(engine, run, record, value, raised)
     if status == "cancelled":
         await cancel_children(engine.store, run.id)
     done = await engine.store.finish(record.id, engine.owner, status, result, error)
     return status if done else None
+
+
+async def _unwound(engine: Engine, run: Run, unwinding: Unwind) -> str | None:
+    if isinstance(unwinding, Suspend):
+        unloaded = await engine.store.suspend(
+            run.id, run.owner, unwinding.wake_at, unwinding.signal, unwinding.child)
+        return "waiting" if unloaded else None
+    if isinstance(unwinding, Aborted):
+        log.warning("workflow %r stopped on a store error; it resumes from its last "
+                    "checkpoint: %s", run.id, unwinding)
+    return None  # LeaseLost, Shutdown, Aborted: another attempt takes it from the store
+
+
+def _outcome(engine: Engine, run: Run, record: WorkflowRecord, value: Any,
+             raised: BaseException | None) -> tuple[str, bytes | None, bytes | None]:
+    """The final status, result and error of a run that ended by itself."""
+    if run.nondeterminism is not None:
+        return "failed", None, _encode(engine, run.nondeterminism)
+    if isinstance(raised, asyncio.CancelledError):
+        # asked for (rt.cancel, a deadline), or raised by the workflow's own code
+        # (awaiting a task it cancelled)
+        reason = run.cancel_reason if run.cancel_requested else "cancelled by its own code"
+        return "cancelled", None, _encode(engine, WorkflowCancelled(
+            f"workflow {run.id!r} was {reason}"))
+    if raised is not None:
+        # Exceptions, and BaseExceptions of the workflow's own (SystemExit...): the
+        # run fails, the worker lives on.
+        return "failed", None, _encode(engine, raised)
+    try:
+        return "succeeded", engine.serializer.dumps(
+            value, label=f"the result of workflow {record.name!r}"), None
+    except SerializationError as exc:
+        return "failed", None, _encode(engine, exc)
 
 
 def _deadline_timer(run: Run, record: WorkflowRecord) -> asyncio.Task[None] | None:

@@ -89,7 +89,8 @@ def _time(ts: float) -> datetime:
 def make_info(record: WorkflowRecord, error: str | None,
               steps: list[StepRecord] | None = None, *, with_steps: bool = True
               ) -> WorkflowInfo:
-    ordered = sorted(steps or [], key=lambda s: [int(p) for p in s.position.split(".")])
+    ordered = sorted((s for s in steps or [] if s.kind not in BOOKKEEPING),
+                     key=lambda s: [int(p) for p in s.position.split(".")])
     infos = tuple(StepInfo(s.position, s.kind, s.name, s.ok, _time(s.created_at))
                   for s in ordered)
     failed = [i for i in infos if i.kind == "step" and not i.ok]
@@ -101,6 +102,11 @@ def make_info(record: WorkflowRecord, error: str | None,
         failed_step=failed[-1] if failed and record.status == Status.FAILED else None,
         queue=record.queue, priority=record.priority, run_id=record.run_id,
     )
+
+
+#: Records the engine keeps for replay checks, not durable calls of the workflow:
+#: a task made in workflow code, a wait or child call reached.
+BOOKKEEPING = frozenset({"branch", "started"})
 
 
 @final

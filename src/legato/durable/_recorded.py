@@ -31,7 +31,8 @@ def _recorded(kind: str, make: Callable[[], T], encode: Callable[[T], Any],
     if record is not None:
         return decode(run.outcome(record))
     value = make()
-    run.record_nowait(position, kind, encode(value))
+    # committed before any effect (see Run.commit_later): a synchronous call can't wait
+    run.commit_later(position, kind, "", encode(value))
     return value
 
 

@@ -15,7 +15,7 @@ from .._duration import Duration, to_seconds
 from .._errors import WorkflowConflict, WorkflowNotFound
 from .._serde import JsonSerializer, Serializer, decode_error
 from ..store import NewWorkflow, StepRecord, Store, WorkflowRecord, open_store
-from . import _task_factory
+from . import _asyncio_guard, _task_factory
 from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
 from ._news import SAFETY_POLL, NewsRelay
@@ -92,6 +92,7 @@ class Runtime:
         await self.store.open()
         self._loop = asyncio.get_running_loop()
         _task_factory.install(self._loop)
+        _asyncio_guard.install()
         self._news.start()
         if self._worker is not None:
             await self._worker.start()
@@ -109,6 +110,7 @@ class Runtime:
             await self.store.close()
             if self._loop is not None:
                 _task_factory.uninstall(self._loop)
+                _asyncio_guard.uninstall()
 
     # -- starting ----------------------------------------------------------------
 

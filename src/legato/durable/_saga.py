@@ -66,13 +66,18 @@ def _awaiting(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _compensates(exc: BaseException) -> bool:
-    """Failures and asked-for cancellations compensate; unloading and shutdown don't."""
+    """Failures and cancellations compensate; unloading, shutdown and the like don't.
+
+    A cancellation compensates wherever it comes from (``rt.cancel``, a
+    deadline, a ``timeout`` or a lost ``race`` around the saga), unless the
+    run is unwinding: then the workflow is not over, only leaving this process.
+    """
     if isinstance(exc, Exception):
         return True
     if isinstance(exc, asyncio.CancelledError):
         scope = current_scope()
-        return scope is None or scope.run.cancel_requested
-    return False  # Suspend, LeaseLost, KeyboardInterrupt...
+        return scope is None or scope.run.unwinding is None
+    return False  # Suspend, LeaseLost, Shutdown, KeyboardInterrupt...
 
 
 def saga() -> Saga:

@@ -10,6 +10,7 @@ from .._duration import Duration, to_seconds
 from .._errors import LegatoError
 from ..store import StepRecord
 from ._context import Run, Scope, current_scope, detached
+from ._operation import durable_deadline, operation
 
 __all__ = ["set_event", "signal", "wait_for_signal"]
 
@@ -42,12 +43,20 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
     and from outside: ``await rt.signal(workflow_id, "approval", {"by": "ana"})``.
     """
     scope = _scope("wait_for_signal")
+    seconds = None if timeout is None else to_seconds(timeout)
+
+    async def wait(position: str) -> Any:
+        return await _wait(scope, name, position, seconds)
+
+    # value None: the recorded wait timed out
+    return await operation(scope, "signal", name, wait, commits=False, nested=True)
+
+
+async def _wait(scope: Scope, name: str, position: str, seconds: float | None) -> Any:
     run = scope.run
-    position = scope.next_position()
-    record = run.replay(position, "signal", name)
-    if record is not None:  # value None: the recorded wait timed out
-        return run.serializer.loads(record.value) if record.value is not None else None
-    deadline = None if timeout is None else await _deadline(run, position, to_seconds(timeout))
+    # The deadline is recorded even without a timeout: it marks a wait in
+    # progress, so a replay knows the history reached this point.
+    deadline = await durable_deadline(run, position, seconds)
     while True:
         outcome, payload = await _take(run, name, position)
         if outcome == "taken":
@@ -56,7 +65,7 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
             raise run.lease_lost()
         now = run.clock.now()
         if deadline is not None and now >= deadline:
-            await run.record_raw(position, "signal", name, None)
+            await run.commit_raw(position, "signal", name, None)
             return None
         if run.can_suspend(scope) and (deadline is None or deadline - now > run.suspend_after):
             raise run.suspend(deadline, signal=name)
@@ -66,25 +75,15 @@ async def wait_for_signal(name: str, timeout: Duration | None = None) -> Any:
 async def _take(run: Run, name: str, position: str) -> tuple[str, bytes | None]:
     """Take a signal; a wait cancelled while its take commits gives the signal back."""
     step = StepRecord(position, "signal", name, True, None, time.time())
-    take = detached(run.store.take_signal(run.id, run.owner, name, step))
+    take = detached(run.stored(run.store.take_signal(run.id, run.owner, name, step)))
+    run.taking_signal(position, take)
     try:
         return await asyncio.shield(take)
     except asyncio.CancelledError:
         outcome, _ = await take
         if outcome == "taken":
-            await run.store.untake_signal(run.id, run.owner, position)
+            await run.stored(run.store.untake_signal(run.id, run.owner, position))
         raise
-
-
-async def _deadline(run: Run, position: str, seconds: float) -> float:
-    """The wait's end in durable time, recorded at the first run (sub-position ``.1``)."""
-    at = f"{position}.1"
-    record = run.replay(at, "deadline", "")
-    if record is not None:
-        return float(run.outcome(record))
-    deadline = run.clock.now() + seconds
-    await run.record(at, "deadline", "", deadline)
-    return deadline
 
 
 async def signal(workflow_id: str, name: str, payload: Any = None) -> None:
@@ -103,14 +102,16 @@ async def signal(workflow_id: str, name: str, payload: Any = None) -> None:
     """
     scope = _scope("signal")
     run = scope.run
-    position = scope.next_position()
-    if run.replay(position, "send_signal", name) is not None:
-        return
     data = run.serializer.dumps(payload, label=f"the payload of signal {name!r}")
-    step = StepRecord(position, "send_signal", name, True, None, time.time())
-    if not await run.store.send_signal(workflow_id, name, data, (run.id, run.owner, step)):
-        raise run.lease_lost()
-    run.host.signalled(workflow_id)
+
+    async def send(position: str) -> None:
+        step = StepRecord(position, "send_signal", name, True, None, time.time())
+        if not await run.stored(run.store.send_signal(workflow_id, name, data,
+                                                      (run.id, run.owner, step))):
+            raise run.lease_lost()
+        run.host.signalled(workflow_id)
+
+    await operation(scope, "send_signal", name, send, commits=False)
 
 
 async def set_event(key: str, value: Any) -> None:
@@ -125,11 +126,12 @@ async def set_event(key: str, value: Any) -> None:
     """
     scope = _scope("set_event")
     run = scope.run
-    position = scope.next_position()
-    if run.replay(position, "event", key) is not None:
-        return
     data = run.serializer.dumps(value, label=f"the value of event {key!r}")
-    step = StepRecord(position, "event", key, True, None, time.time())
-    if not await run.store.set_event(run.id, run.owner, key, data, step):
-        raise run.lease_lost()
-    run.host.event_set(run.id)
+
+    async def publish(position: str) -> None:
+        step = StepRecord(position, "event", key, True, None, time.time())
+        if not await run.stored(run.store.set_event(run.id, run.owner, key, data, step)):
+            raise run.lease_lost()
+        run.host.event_set(run.id)
+
+    await operation(scope, "event", key, publish, commits=False)

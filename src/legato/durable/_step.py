@@ -15,17 +15,19 @@ import asyncio
 import functools
 import inspect
 import itertools
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 from .._duration import Duration, to_seconds
-from .._errors import SerializationError
+from .._errors import StepFailed
 from ..flow._hooks import RECORDER
 from ..resilience import CircuitBreaker, Retry
 from ..resilience._deadline import within
 from ..resilience._retry import give_up
 from ..store import StepRecord
 from ._context import Run, Scope
+from ._operation import operation
 
 __all__ = ["Step", "step"]
 
@@ -63,7 +65,9 @@ class Step(Generic[P, R]):
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         scope = RECORDER.get()
         if isinstance(scope, Scope):
-            return await self._durable(scope, scope.next_position(), args, kwargs)
+            return await operation(
+                scope, "step", self.name,
+                lambda position: self._durable(scope, position, args, kwargs), nested=True)
         if self.retry is None:
             return await self._attempt(args, kwargs)
         return await self.retry.call(self._attempt, args, kwargs)
@@ -71,18 +75,8 @@ class Step(Generic[P, R]):
     async def _durable(
         self, scope: Scope, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
-        run = scope.run
-        record = run.replay(position, "step", self.name)
-        if record is not None:
-            outcome: R = run.outcome(record)
-            return outcome
         if self.retry is None:
-            try:
-                value = await self._unrecorded(args, kwargs)
-            except Exception as exc:
-                await run.record_error(position, "step", self.name, exc)
-                raise
-            return await self._finish(run, position, value)
+            return await self._unrecorded(args, kwargs)
         return await self._with_retries(self.retry, scope, position, args, kwargs)
 
     async def _with_retries(
@@ -100,29 +94,17 @@ class Step(Generic[P, R]):
                 error = _recorded_error(run, past)
             else:
                 try:
-                    value = await self._unrecorded(args, kwargs)
+                    return await self._unrecorded(args, kwargs)
                 except Exception as exc:
                     error = exc
-                else:
-                    return await self._finish(run, position, value)
             errors.append(error)
             if not policy.should_retry(error, attempt):
                 give_up(policy, error, errors)
-                await run.record_error(position, "step", self.name, error)
                 raise error
             if past is None:
-                await run.record_error(at, "attempt", self.name, error)
+                await run.commit_error(at, "attempt", self.name, error)
             await attempts.sleep(policy.wait_after(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _finish(self, run: Run, position: str, value: R) -> R:
-        try:
-            await run.record(position, "step", self.name, value)
-        except SerializationError as exc:
-            # Recorded, so a replay fails the same way instead of running again.
-            await run.record_error(position, "step", self.name, exc)
-            raise
-        return value
 
     async def _unrecorded(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         # The body is ordinary code: nothing inside it is recorded, and tasks
@@ -130,6 +112,13 @@ class Step(Generic[P, R]):
         token = RECORDER.set(None)
         try:
             return await self._attempt(args, kwargs)
+        except (Exception, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt or a custom BaseException raised by the
+            # step's own code is its failure, recorded like any other; it must not
+            # kill the worker (which a supervisor would restart into the same step).
+            raise _failure(self.name, exc) from exc
         finally:
             RECORDER.reset(token)
 
@@ -150,6 +139,15 @@ class Step(Generic[P, R]):
         return await within(self.timeout, call, lambda: (
             f"step {self.name!r} did not finish within its timeout of {self.timeout:g} s "
             "and was cancelled; raise timeout= or make the work smaller"))
+
+
+def _failure(name: str, exc: BaseException) -> StepFailed:
+    kind = type(exc)
+    return StepFailed(
+        f"{kind.__module__}.{kind.__qualname__}",
+        f"step {name!r} raised {exc!r}; a BaseException from a step is recorded as its "
+        "failure (raise an Exception subclass to let the workflow tell it apart)",
+        "".join(traceback.format_exception(exc)))
 
 
 def _recorded_error(run: Run, record: StepRecord) -> Exception:

@@ -11,15 +11,39 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine, Generator
+import weakref
+from collections.abc import AsyncGenerator, Coroutine, Generator
 from typing import Any
 
 from ..flow._hooks import RECORDER
 from ._context import Scope
 
-__all__ = ["install", "uninstall"]
+__all__ = ["POSITIONS", "install", "uninstall"]
 
 _TaskFactory = Any  # asyncio's factory type differs across 3.11-3.13
+
+
+#: The branch position of each task made in workflow code (for a recorded ``asyncio.wait``).
+POSITIONS: weakref.WeakKeyDictionary[asyncio.Future[Any], str] = weakref.WeakKeyDictionary()
+
+
+async def _agen() -> AsyncGenerator[None, None]:
+    yield
+
+
+def _closing_types() -> tuple[type, ...]:
+    gen = _agen()
+    aclose, asend = gen.aclose(), gen.asend(None)
+    kinds = (type(aclose), type(asend))
+    aclose.close()
+    asend.close()
+    return kinds
+
+
+# The loop closes an async generator left early (``break`` out of ``async for``)
+# in a task it creates when the garbage collector finds it: at a moment no
+# replay can reproduce, so such a task must not take a position.
+_INTERPRETER_TASKS = _closing_types()
 
 
 class _ScopedTaskFactory:
@@ -40,7 +64,8 @@ class _ScopedTaskFactory:
             scope = RECORDER.get()
             if isinstance(scope, Scope):
                 context = contextvars.copy_context()
-                scope = scope.branch()
+                interpreter = isinstance(coro, _INTERPRETER_TASKS)
+                scope = None if interpreter else _branch(scope, coro)
                 context.run(RECORDER.set, scope)
                 kwargs["context"] = context
         else:  # an explicit context (a primitive's fork) already carries its scope
@@ -54,10 +79,19 @@ class _ScopedTaskFactory:
         return task
 
 
+def _branch(scope: Scope, coro: Any) -> Scope:
+    try:
+        return scope.branch(getattr(coro, "__qualname__", ""))
+    except BaseException:
+        coro.close()  # never started: no "was never awaited" warning on top of the error
+        raise
+
+
 def _count_branch(scope: Scope, task: asyncio.Future[Any]) -> None:
     # A run with branches in flight is never unloaded (see Run.can_suspend).
     run = scope.run
     run.branches += 1
+    POSITIONS[task] = scope.prefix[:-1]
 
     def done(_: asyncio.Future[Any]) -> None:
         run.branches -= 1

@@ -47,7 +47,7 @@ def patched(patch_id: str) -> bool:
     position, recorded = _peek(scope)
     if recorded is None:  # no history here: the new code, from now on
         scope.next_position()
-        scope.run.record_nowait(position, _KIND, None, name=patch_id)
+        scope.run.commit_later(position, _KIND, patch_id, None)
         return True
     if recorded == patch_id:
         scope.next_position()
@@ -79,13 +79,19 @@ def _check(patch_id: str) -> None:
 def _peek(scope: Scope) -> tuple[str, str | None]:
     """The next position, and the id of the patch marker recorded there.
 
-    ``None`` when nothing is recorded there; ``""`` when something else is.
+    ``None`` when the history doesn't reach this position (a new run, or one
+    whose history ends before it); ``""`` when it holds something else there
+    or went past it: a record at a later position of the scope, or under this
+    one (a task or a primitive here, a wait in progress).
     """
     run: Run = scope.run
     if run.unwinding is not None:
         raise run.unwinding
-    position = f"{scope.prefix}{scope.counter + 1}"
+    index = scope.counter + 1
+    position = f"{scope.prefix}{index}"
     record = run.history.get(position)
-    if record is None:
-        return position, None
-    return position, record.name if record.kind == _KIND else ""
+    if record is not None:
+        return position, record.name if record.kind == _KIND else ""
+    if run.reach.get(scope.prefix, 0) > index or f"{position}." in run.reach:
+        return position, ""
+    return position, None

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._errors import LegatoError
 from ..store import NewWorkflow, QueueLimits, WorkflowRecord
-from ._context import Run, detached
+from ._context import Aborted, Run, detached
 from ._execution import Engine, execute, load_run
 from ._news import SAFETY_POLL
 from ._workflow import Workflow, lookup, registered_names
@@ -31,6 +31,7 @@ __all__ = ["Worker", "new_owner_id"]
 log = logging.getLogger("legato.worker")
 
 _BATCH = 100
+_RETRY_FIRST, _RETRY_MAX = 0.1, 5.0  # seconds between attempts of a run after store errors
 
 
 def new_owner_id() -> str:
@@ -62,10 +63,19 @@ class Worker:
         ]
 
     async def stop(self) -> None:
-        """Stop taking work, stop running workflows, give their leases back."""
+        """Stop taking work, stop running workflows, give their leases back.
+
+        A run unwinds as when it is unloaded: ``finally`` blocks run, nothing
+        more is recorded, sagas don't compensate; another worker resumes it.
+        """
         running = list(self.tasks.items())
-        for task in [*self._loops, *(t for _, t in running)]:
-            task.cancel()
+        for loop in self._loops:
+            loop.cancel()
+        for workflow_id, task in running:
+            run = self.runs.get(workflow_id)
+            if run is not None:
+                run.stop()
+            task.cancel()  # also between attempts, where no body runs
         await asyncio.gather(*self._loops, *(t for _, t in running), return_exceptions=True)
         await self.engine.store.release(self.engine.owner, [wid for wid, _ in running])
 
@@ -134,6 +144,10 @@ class Worker:
                 self.poke()
         return existing
 
+    def cancelled(self, workflow_id: str) -> None:
+        if not self.cancel_local(workflow_id):
+            self.notify(workflow_id)
+
     def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
         return self.tasks.get(workflow_id)
 
@@ -146,13 +160,7 @@ class Worker:
 
     async def _run(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> str | None:
         try:
-            run = await load_run(self.engine, record, self)
-            self.runs[record.id] = run
-            status = await execute(self.engine, wf, record, run)
-        except LegatoError:
-            log.exception(
-                "workflow %r stopped on a store error; it resumes after its lease", record.id)
-            return None
+            status = await self._attempts(wf, record)
         finally:
             self.runs.pop(record.id, None)
             del self.tasks[record.id]
@@ -160,6 +168,24 @@ class Worker:
         if status is not None and status != "waiting":
             self.event_set(record.id)  # readers of events stop waiting on a finished run
         return status
+
+    async def _attempts(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> str | None:
+        """Run ``record`` until it ends; after a store error, again from its checkpoint."""
+        backoff = _RETRY_FIRST
+        while True:
+            run: Run | None = None
+            try:
+                run = await load_run(self.engine, record, self)
+                self.runs[record.id] = run
+                status = await execute(self.engine, wf, record, run)
+            except LegatoError:
+                log.exception("workflow %r stopped on a store error; retrying in %.1f s",
+                              record.id, backoff)
+            else:
+                if not isinstance(run.unwinding, Aborted):
+                    return status
+            await asyncio.sleep(backoff)  # the lease is still ours: no one else takes it
+            backoff = min(backoff * 2, _RETRY_MAX)
 
     async def _claim_loop(self) -> None:
         while True:

@@ -38,6 +38,7 @@ class Workflow(Generic[P, R]):
             )
         self.fn = fn
         self.name = name or fn.__qualname__
+        self.named = name is not None  # chosen by the author, not taken from the function
         self.timeout = timeout
         self.deterministic = deterministic
         self.queue = queue
@@ -142,10 +143,42 @@ def workflow(
 
     def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
         wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic, queue=queue)
-        _REGISTRY[wf.name] = wf  # the latest definition of a name wins (re-imports, tests)
+        _register(wf)
         return wf
 
     return register(fn) if fn is not None else register
+
+
+def _register(wf: Workflow[Any, Any]) -> None:
+    """Register ``wf`` under its name; the same code defined again replaces itself.
+
+    Two different functions under one default name (the function's
+    qualname, which two modules can share by accident) would let a worker
+    run another function than the one a client started: that is an error.
+    An explicit ``name=`` given to both is a deliberate new version of the
+    workflow (a test simulating a deploy): the later one replaces the other.
+    """
+    known = _REGISTRY.get(wf.name)
+    accidental = not (wf.named and known is not None and known.named)
+    if known is not None and accidental and _origin(known.fn) != _origin(wf.fn):
+        raise ValueError(
+            f"two workflows are named {wf.name!r}: {_describe(known.fn)} and "
+            f"{_describe(wf.fn)}; give one of them another name with "
+            f"@legato.workflow(name=...)")
+    _REGISTRY[wf.name] = wf  # the same function again: a re-import, a reload
+
+
+def _origin(fn: Callable[..., Any]) -> tuple[str, str]:
+    # by file, not module: a script run as __main__ and imported by name is one function
+    code = getattr(fn, "__code__", None)
+    filename = code.co_filename if code is not None else getattr(fn, "__module__", "")
+    return filename, fn.__qualname__
+
+
+def _describe(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    where = f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+    return f"{fn.__module__}.{fn.__qualname__}{where}"
 
 
 def lookup(name: str) -> Workflow[Any, Any] | None:
