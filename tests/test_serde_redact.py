@@ -1,10 +1,14 @@
-"""Masking secrets in text: URL passwords and password=... values."""
+"""Secrets stay out of the store and out of reprs: URL passwords and password=... values."""
 
 from __future__ import annotations
 
 import pytest
 
+import legato
 from legato._redact import is_secret_name, redact, redact_url
+from legato._serde import JsonSerializer, decode_error, encode_error
+from legato.store import SqliteStore
+from legato.store._postgres import PostgresStore
 
 SECRET = "s3cret"
 
@@ -58,6 +62,43 @@ def test_redact_is_fast_on_huge_text() -> None:
     assert SECRET not in redact(text)  # linear patterns: this returns at once
 
 
+def connect() -> None:
+    raise ConnectionError("can't reach http://user:s3cret@api.example/v1")  # in the traceback too
+
+
+def test_a_recorded_error_holds_no_password() -> None:
+    try:
+        connect()
+    except ConnectionError as exc:
+        exc.add_note("store: postgresql://app:s3cret@db/prod")
+        exc.dsn = "host=db password=s3cret"  # type: ignore[attr-defined]
+        caught = exc
+    ser = JsonSerializer()
+    data = ser.dumps(encode_error(caught), label="the error of step 'connect'")
+    assert SECRET.encode() not in data
+    assert b"user:***@api.example" in data and b'raise ConnectionError(' in data
+    got = decode_error(ser.loads(data))
+    assert type(got) is ConnectionError
+    assert str(got) == "can't reach http://user:***@api.example/v1"
+    assert got.__notes__ == ["store: postgresql://app:***@db/prod"]
+    assert got.dsn == "host=db password=***"  # type: ignore[attr-defined]
+
+
+class LoginFailed(Exception):
+    def __init__(self, settings: dict[str, str]) -> None:
+        super().__init__(settings)
+        self.api_token = settings["token"]
+
+
+def test_secret_named_values_in_args_and_attributes_are_masked() -> None:
+    exc = LoginFailed({"user": "app", "password": SECRET, "token": SECRET})
+    data = JsonSerializer().dumps(encode_error(exc))
+    assert SECRET.encode() not in data
+    got = decode_error(JsonSerializer().loads(data))
+    assert type(got) is LoginFailed and got.api_token == "***"
+    assert str(got) == "{'user': 'app', 'password': '***', 'token': '***'}"
+
+
 @pytest.mark.parametrize(
     ("name", "secret"),
     [("password", True), ("db_password", True), ("api_token", True), ("API-KEY", True),
@@ -65,3 +106,18 @@ def test_redact_is_fast_on_huge_text() -> None:
 )
 def test_is_secret_name(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret
+
+
+def test_store_and_runtime_reprs_hide_the_postgresql_password() -> None:
+    url = "postgresql://app:s3cret@127.0.0.1/test?schema=s"
+    store = PostgresStore(url)  # connects only when opened
+    assert store.dsn.startswith("postgresql://app:s3cret@")  # what it connects with
+    assert SECRET not in store.url and SECRET not in repr(store)
+    assert store.url == "postgresql://app:***@127.0.0.1/test?schema=s"
+    assert SECRET not in repr(legato.Runtime(url))
+
+
+def test_sqlite_store_url_is_shown_as_given() -> None:
+    store = SqliteStore("sqlite:///tmp/x.db?synchronous=full")
+    assert store.url == "sqlite:///tmp/x.db?synchronous=full"
+    assert repr(store) == "SqliteStore('sqlite:///tmp/x.db?synchronous=full')"
