@@ -10,7 +10,7 @@ The tree::
     ├── WorkflowConflict         an id reused for a different workflow
     ├── DuplicateWorkflow        a queue's dedup_key held by an unfinished workflow
     ├── WorkflowCancelled        the workflow was cancelled
-    ├── StepFailed               a recorded error whose type can't be re-imported
+    ├── StepFailed               a recorded error that can't be rebuilt here
     ├── AllFailed                (also ExceptionGroup) race/vote where every branch failed
     ├── ChannelClosed            receive on a closed, drained channel
     ├── CircuitOpenError         a circuit breaker refused the call
@@ -146,7 +146,11 @@ class WorkflowCancelled(LegatoError):
 
 
 class StepFailed(LegatoError):
-    """A recorded error whose type can't be imported here, re-raised in its place.
+    """A recorded error that can't be rebuilt here, re-raised in its place.
+
+    Its type's module is not imported in this process (legato never imports a
+    module because stored data names it: import it before loading), the name
+    is not an exception class, or it can't be built again from what was recorded.
 
     Attributes:
         type_name: ``module.QualName`` of the original exception.

@@ -3,11 +3,14 @@
 :class:`JsonSerializer` (the default) hands plain JSON values straight to orjson
 and writes extended types in a tagged form, ``{"$legato": "<kind>", "v": ...}``,
 so ``loads(dumps(v)) == v`` with the same types. Classes are stored as
-``"module:qualname"`` and imported again on load: a class defined inside a
-function can't be stored, and one defined in ``__main__`` loads only in a
-process whose main module is the same script. Subclasses of builtin types
-(``OrderedDict``, a ``str`` subclass, ...) are stored as the builtin type.
-:class:`PickleSerializer` is the opt-in for everything else.
+``"module:qualname"`` and looked up again on load among the modules the
+process has already imported: loading never imports a module a payload names,
+so a row in the store can't run code. A class defined inside a function can't
+be stored, and one defined in ``__main__`` loads only in a process whose main
+module is the same script. Subclasses of builtin types (``OrderedDict``, a
+``str`` subclass, ...) are stored as the builtin type. Errors are recorded by
+``_error_record``, and always fit the size limit. :class:`PickleSerializer`
+is the opt-in for everything else, and is unsafe on data you don't trust.
 """
 
 from __future__ import annotations
@@ -18,16 +21,9 @@ from typing import Any, ClassVar, Protocol, final
 
 import orjson
 
+from ._error_record import ErrorRecord, decode_error, encode_error, fit_error
 from ._errors import PayloadTooLarge, SerializationError
-from ._tagged import (
-    TAG_BYTES,
-    _dec,
-    _enc,
-    _Reject,
-    _type_name,
-    decode_error,
-    encode_error,
-)
+from ._tagged import TAG_BYTES, _dec, _enc, _Reject, _type_name
 
 __all__ = [
     "JsonSerializer",
@@ -70,7 +66,16 @@ class _Limited:
         if self.max_size <= 0:
             raise ValueError(f"max_size must be a positive number of bytes, not {self.max_size}")
 
-    def _checked(self, data: bytes, label: str) -> bytes:
+    def dumps(self, value: Any, *, label: str = "value") -> bytes:
+        """Serialize ``value``; ``label`` names it in error messages.
+
+        A recorded error (what ``encode_error`` returns) over ``max_size`` is
+        cut down until it fits rather than refused: the history keeps it.
+        """
+        data = self._dump(value, label)
+        if len(data) > self.max_size and isinstance(value, ErrorRecord):
+            # A step's error is part of the history: store a shorter one rather than none
+            data = fit_error(ErrorRecord(value), lambda r: self._dump(r, label), self.max_size)
         if len(data) > self.max_size:
             raise PayloadTooLarge(
                 f"{label} is {len(data):,} bytes serialized, over the limit of "
@@ -78,6 +83,9 @@ class _Limited:
                 f"object-store key) or raise the limit with {type(self).__name__}(max_size=...)"
             )
         return data
+
+    def _dump(self, value: Any, label: str) -> bytes:
+        raise NotImplementedError
 
 
 @final
@@ -108,8 +116,7 @@ class JsonSerializer(_Limited):
     __slots__ = ()
     name = "json"
 
-    def dumps(self, value: Any, *, label: str = "value") -> bytes:
-        """Serialize ``value`` to JSON bytes; ``label`` names it in error messages."""
+    def _dump(self, value: Any, label: str) -> bytes:
         try:
             data = orjson.dumps(_enc(value))
         except _Reject as reject:
@@ -118,10 +125,14 @@ class JsonSerializer(_Limited):
             raise SerializationError(f"{label} is nested too deeply or has a cycle") from None
         except orjson.JSONEncodeError as exc:  # e.g. a str with lone surrogates
             raise SerializationError(f"{label} can't be serialized as JSON: {exc}") from exc
-        return self._checked(data, label)
+        return data
 
     def loads(self, data: bytes) -> Any:
-        """Rebuild a value from :meth:`dumps` output, importing the classes it names."""
+        """Rebuild a value from :meth:`dumps` output.
+
+        The classes it names must be in modules this process has already
+        imported; a missing one raises :class:`SerializationError` naming it.
+        """
         try:
             value = orjson.loads(data)
             return _dec(value) if TAG_BYTES in data else value
@@ -138,8 +149,13 @@ class JsonSerializer(_Limited):
 class PickleSerializer(_Limited):
     """Opt-in serializer for values JSON can't hold: anything picklable.
 
-    Payloads are Python-only and load only where the same classes import;
-    unpickling runs code, so use it with your own store only.
+    Payloads are Python-only and load only where the same classes import.
+    **Unsafe on data you don't trust**: unpickling imports modules and calls
+    whatever the payload names, so anyone who can write a row to the store can
+    run code in every process that loads it (a worker replaying, a client
+    listing failed workflows). :class:`JsonSerializer` never imports or calls
+    what stored data names; use pickle only with a store that only your own
+    code writes to.
 
     Example::
 
@@ -152,8 +168,7 @@ class PickleSerializer(_Limited):
     __slots__ = ()
     name = "pickle"
 
-    def dumps(self, value: Any, *, label: str = "value") -> bytes:
-        """Pickle ``value``; a failure raises :class:`SerializationError` naming ``label``."""
+    def _dump(self, value: Any, label: str) -> bytes:
         try:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
@@ -161,7 +176,7 @@ class PickleSerializer(_Limited):
                 f"{label} ({_type_name(type(value))}) can't be pickled: {exc}; return plain "
                 "data, or make the object picklable (module-level classes, no open resources)"
             ) from exc
-        return self._checked(data, label)
+        return data
 
     def loads(self, data: bytes) -> Any:
         """Unpickle ``data``; the classes it refers to must import in this process."""

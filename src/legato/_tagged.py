@@ -2,19 +2,19 @@
 
 Plain JSON values pass through untouched; extended types become
 ``{"$legato": "<kind>", "v": ...}`` nodes (classes as ``"module:qualname"``),
-so :class:`~legato.JsonSerializer` can round-trip them exactly. Recorded
-errors are dicts made by :func:`encode_error` and rebuilt by :func:`decode_error`.
+so :class:`~legato.JsonSerializer` can round-trip them exactly. Exceptions
+inside values are recorded errors (see ``_error_record``).
+
+Loading never imports a module: a class is looked up in the modules this
+process has already imported, and only used if it is the kind its tag says.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
-import importlib
 import sys
-import traceback
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ._errors import SerializationError, StepFailed
+from ._errors import SerializationError
 
-__all__ = ["ADVICE", "TAG", "TAG_BYTES", "decode_error", "encode_error"]
+__all__ = ["ADVICE", "TAG", "TAG_BYTES", "resolve"]
 
 TAG = "$legato"
 TAG_BYTES = b'"$legato"'  # a payload without these bytes is plain JSON: no tag walk on load
@@ -36,83 +36,6 @@ ADVICE = (
     "return plain data (dict, list, str, int, float, bool, None), a dataclass or "
     "a pydantic model instead, or opt in to pickle with PickleSerializer()"
 )
-
-
-# -- errors --------------------------------------------------------------------------
-
-
-def encode_error(exc: BaseException) -> dict[str, Any]:
-    """Describe an exception as JSON-ready data that :func:`decode_error` turns back.
-
-    Keeps the type as ``"module:qualname"``, ``str(exc)``, the constructor
-    arguments when :class:`JsonSerializer` can hold them, the formatted
-    traceback and ``__notes__``. A :class:`StepFailed` is described as the
-    error it stands in for, so recording it again loses nothing.
-
-    Example::
-
-        data = encode_error(ValueError("bad id"))
-        assert data["type"] == "builtins:ValueError" and data["message"] == "bad id"
-    """
-    if isinstance(exc, StepFailed):
-        data: dict[str, Any] = {"type": exc.type_name, "message": exc.message}
-        data["traceback"] = exc.traceback
-    else:
-        cls = type(exc)
-        data = {"type": f"{cls.__module__}:{cls.__qualname__}", "message": _safe_str(exc)}
-        data["traceback"] = "".join(traceback.format_exception(exc))
-        args = exc.args
-        if isinstance(exc, OSError) and exc.filename is not None:  # args omit the filename
-            args = (exc.errno, exc.strerror, exc.filename, None, exc.filename2)
-        # Best effort: without args, decode_error returns a StepFailed, which is fine.
-        with contextlib.suppress(Exception):
-            data["args"] = [_enc(arg) for arg in args]
-    notes = getattr(exc, "__notes__", None)
-    if isinstance(notes, list):
-        data["notes"] = [str(note) for note in notes]
-    return data
-
-
-def decode_error(data: dict[str, Any]) -> BaseException:
-    """Rebuild an exception from :func:`encode_error` data.
-
-    Returns the original type when it imports, ``cls(*args)`` works and gives
-    the recorded ``str()``; otherwise a :class:`StepFailed` with the dotted type
-    name, the message and the recorded traceback. Notes are restored either way.
-
-    Example::
-
-        exc = decode_error(encode_error(KeyError("k")))
-        assert isinstance(exc, KeyError) and exc.args == ("k",)
-    """
-    ref, message = str(data.get("type", "")), str(data.get("message", ""))
-    exc = _rebuild_error(ref, message, data.get("args"))
-    if exc is None:
-        exc = StepFailed(_display_ref(ref), message, str(data.get("traceback", "")))
-    notes = data.get("notes")
-    if isinstance(notes, list) and notes:
-        exc.__notes__ = [str(note) for note in notes]
-    return exc
-
-
-def _rebuild_error(ref: str, message: str, args: Any) -> BaseException | None:
-    if not isinstance(args, list):
-        return None
-    try:
-        cls = _import(ref)
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            return None
-        exc = cls(*_dec(args))
-    except Exception:  # any failure here just means "use the stand-in"
-        return None
-    return exc if _safe_str(exc) == message else None
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:  # a broken __str__ must not stop the error from being recorded
-        return f"<unprintable {type(exc).__name__}>"
 
 
 # -- encoding ------------------------------------------------------------------------
@@ -171,7 +94,9 @@ def _enc(v: Any) -> Any:
     if isinstance(v, Enum):  # before the builtin bases: IntEnum members are ints too
         return {TAG: "enum", "cls": _class_ref(v), "v": _at(v.value, ".value", None)}
     if isinstance(v, BaseException):
-        return {TAG: "error", "v": encode_error(v)}
+        from ._error_record import encode_nested  # a cycle: it encodes the error's args here
+
+        return {TAG: "error", "v": encode_nested(v)}
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         fields = [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v) if hasattr(v, f.name)]
         return {TAG: "dataclass", "cls": _class_ref(v), "v": _enc_fields(fields)}
@@ -295,33 +220,72 @@ def _dec(x: Any) -> Any:
     return _DECODERS[kind](x)
 
 
-def _import(ref: str) -> Any:
-    """Resolve ``"module:qualname"`` by importing the module; never calls what it finds."""
+def resolve(ref: str) -> Any:
+    """What ``"module:qualname"`` names, from a module this process has already imported.
+
+    Never imports and never calls: a stored row naming a module must not make
+    whoever loads it run that module. A worker has imported its workflows'
+    modules, so their classes resolve; a client that hasn't gets a clear error.
+
+    Example::
+
+        assert resolve("builtins:ValueError") is ValueError
+
+    Raises:
+        LookupError: saying why ``ref`` names nothing here.
+    """
     mod, _, qual = ref.partition(":")
-    if not mod or not qual:
-        raise ValueError(f"{ref!r} is not a 'module:qualname' reference")
-    found: Any = importlib.import_module(mod)
-    for part in qual.split("."):
-        found = getattr(found, part)
+    parts = qual.split(".")
+    if not mod or not all(p.isidentifier() and not _is_dunder(p) for p in parts):
+        raise LookupError(f"{ref!r} is not a 'module:qualname' reference")
+    found: Any = sys.modules.get(mod)
+    if found is None:
+        raise LookupError(f"its module {mod!r} is not imported in this process")
+    try:
+        for part in parts:
+            found = getattr(found, part)
+    except Exception:  # incl. whatever a module's __getattr__ raises
+        raise LookupError(f"module {mod!r} has no attribute {qual!r}") from None
     return found
 
 
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
 def _load_class(node: dict[str, Any], kind: str, check: Callable[[type], bool]) -> Any:
-    """Import the class a tagged node names, and check it is the kind the tag promises."""
+    """The already-imported class a tagged node names, checked to be the kind the tag promises."""
     ref = str(node.get("cls"))
     try:
-        cls = _import(ref)
-    except (ImportError, AttributeError, ValueError) as exc:
+        cls = resolve(ref)
+    except LookupError as exc:
         raise SerializationError(
             f"stored value names {_display_ref(ref)}, which can't be imported here ({exc}); "
-            "this process must import the same modules (for a class defined in __main__, "
-            "run the same script)"
-        ) from exc
+            "legato never imports a module because stored data names it, so import the "
+            "module that defines it before loading (for a class defined in __main__, run "
+            "the same script)"
+        ) from None
     if not (isinstance(cls, type) and check(cls)):
         raise SerializationError(
-            f"stored value names {_display_ref(ref)} as {kind}, but that name is now {cls!r}"
+            f"stored value names {_display_ref(ref)} as {kind}, but that name is {cls!r}; "
+            "the data was written by another version of the code, or crafted"
         )
     return cls
+
+
+def _is_namedtuple(cls: type) -> bool:
+    return issubclass(cls, tuple) and hasattr(cls, "_make") and hasattr(cls, "_fields")
+
+
+def _is_pydantic(cls: type) -> bool:
+    pydantic = sys.modules.get("pydantic")  # no pydantic imported, no pydantic models
+    return pydantic is not None and issubclass(cls, pydantic.BaseModel)
+
+
+def _dec_error(node: dict[str, Any]) -> BaseException:
+    from ._error_record import decode_error  # a cycle: it decodes the error's args here
+
+    return decode_error(node["v"])
 
 
 def _dec_dataclass(node: dict[str, Any]) -> Any:
@@ -369,10 +333,10 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "uuid": lambda n: uuid.UUID(n["v"]),
     "decimal": lambda n: Decimal(n["v"]),
     "enum": _kind("an Enum", lambda c: issubclass(c, Enum), ""),
-    "namedtuple": _kind("a namedtuple", lambda c: hasattr(c, "_make"), "_make"),
-    "pydantic": _kind("a pydantic model", lambda c: hasattr(c, "model_validate"), "model_validate"),
+    "namedtuple": _kind("a namedtuple", _is_namedtuple, "_make"),
+    "pydantic": _kind("a pydantic model", _is_pydantic, "model_validate"),
     "dataclass": _dec_dataclass,
-    "error": lambda n: decode_error(n["v"]),
+    "error": _dec_error,
 }
 
 
@@ -385,3 +349,13 @@ def _type_name(cls: type) -> str:
 def _display_ref(ref: str) -> str:
     """``"module:qualname"`` as a dotted name for messages and :class:`StepFailed`."""
     return ref.removeprefix("builtins:").replace(":", ".")
+
+
+def __getattr__(name: str) -> Any:
+    # encode_error and decode_error moved to _error_record (which imports this module,
+    # so this one can't import them at the top); old imports from here keep working.
+    if name in ("decode_error", "encode_error"):
+        from . import _error_record
+
+        return getattr(_error_record, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, final
 import asyncpg
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
+from .._redact import redact_url
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, redacted, translated
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
@@ -65,7 +66,7 @@ class PostgresStore:
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.url = url
+        self.url = redact_url(url)  # for display (reprs, logs): it connects with self.dsn
         self.dsn, self.schema = parse_postgres_url(url)
         self.channel = f"legato.{self.schema}"
         self.pool_size = pool_size
@@ -74,7 +75,7 @@ class PostgresStore:
         self._appends = AppendBatcher(self._insert_steps)
 
     def __repr__(self) -> str:
-        return f"PostgresStore({redacted(self.url)!r})"
+        return f"PostgresStore({self.url!r})"
 
     async def open(self) -> None:
         with translated(f"connect to {redacted(self.dsn)!r}"):
