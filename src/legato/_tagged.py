@@ -349,13 +349,3 @@ def _type_name(cls: type) -> str:
 def _display_ref(ref: str) -> str:
     """``"module:qualname"`` as a dotted name for messages and :class:`StepFailed`."""
     return ref.removeprefix("builtins:").replace(":", ".")
-
-
-def __getattr__(name: str) -> Any:
-    # encode_error and decode_error moved to _error_record (which imports this module,
-    # so this one can't import them at the top); old imports from here keep working.
-    if name in ("decode_error", "encode_error"):
-        from . import _error_record
-
-        return getattr(_error_record, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

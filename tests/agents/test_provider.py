@@ -15,8 +15,7 @@ import pytest
 
 import legato
 import legato.agents
-from legato._serde import JsonSerializer
-from legato._tagged import decode_error, encode_error
+from legato._serde import JsonSerializer, decode_error, encode_error
 from legato.agents._builtin import FetchFailed, http_get, llm_chat
 from legato.agents._model_errors import retry_after
 from legato.agents._openai import (
