@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 import legato
@@ -18,7 +19,7 @@ def _effect(name: str) -> legato.step:  # type: ignore[valid-type]
     async def body() -> str:
         # a seeded jitter reorders concurrent branches from run to run
         await asyncio.sleep(random.random() * 0.002)
-        with open(os.environ["LEGATO_TEST_LOG"], "a") as log:
+        with Path(os.environ["LEGATO_TEST_LOG"]).open("a") as log:  # noqa: ASYNC230 - tiny
             log.write(f"{name}\n")
         return name
 

@@ -10,6 +10,7 @@ raise ``BaseException``, and two workflows under one name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -356,7 +357,7 @@ async def test_a_saga_cancelled_by_a_timeout_compensates(db):
 async def swallows_the_suspension() -> str:
     try:
         await legato.sleep("1d")
-    except BaseException:  # noqa: BLE001 - the mistake under test
+    except BaseException:  # the mistake under test
         return "swallowed"
     return "slept"
 
@@ -375,10 +376,8 @@ async def test_swallowing_the_suspension_still_unloads_the_workflow(db):
 
 @legato.step(timeout=0.05)
 async def stubborn() -> str:
-    try:
+    with contextlib.suppress(asyncio.CancelledError):  # ignores it, returns a value anyway
         await asyncio.sleep(3600)
-    except asyncio.CancelledError:
-        pass  # ignores the cancellation and returns a value anyway
     return "finished anyway"
 
 
