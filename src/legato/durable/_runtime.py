@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -68,10 +69,11 @@ class Runtime:
         suspend_after: Duration = 5.0,
         queues: Iterable[Queue] = (),
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-        if lease <= 0:
-            raise ValueError(f"lease must be a positive number of seconds, not {lease}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a whole number of at least 1, not "
+                             f"{concurrency!r}")
+        if not (isinstance(lease, int | float) and math.isfinite(lease) and lease > 0):
+            raise ValueError(f"lease must be a positive, finite number of seconds, not {lease!r}")
         self.store = open_store(store)
         self.clock = clock or SystemClock()
         self.serializer = serializer or JsonSerializer()
@@ -165,8 +167,8 @@ class Runtime:
         queue = wf.queue if queue is None else queue
         if workflow_id is None:
             workflow_id = uuid.uuid4().hex
-        elif not isinstance(workflow_id, str) or not workflow_id:
-            raise TypeError(f"a workflow id must be a non-empty str, not {workflow_id!r}")
+        else:
+            check_id(workflow_id)
         queue_name = None if queue is None else self._declare(queue).name
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError(f"priority must be an int (higher starts first), not {priority!r}")
@@ -276,22 +278,27 @@ class Runtime:
         return WorkflowHandle(self, workflow_id)
 
     async def _get_event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
-        async with asyncio.timeout(timeout):
-            while True:
-                # watched before the reads: an event set in between still wakes us
-                news = self._news.watch(workflow_id)
-                try:
-                    found, value = await self.store.get_event(workflow_id, key)
-                    if found:
-                        return self.serializer.loads(value) if value is not None else None
-                    record = await self.store.get(workflow_id)
-                    if record is None:
-                        raise WorkflowNotFound(workflow_id)
-                    if Status(record.status).finished:
-                        return None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            # watched before the reads: an event set in between still wakes us
+            news = self._news.watch(workflow_id)
+            try:
+                # the reads are outside the deadline: timeout=0 still reads once
+                found, value = await self.store.get_event(workflow_id, key)
+                if found:
+                    return self.serializer.loads(value) if value is not None else None
+                record = await self.store.get(workflow_id)
+                if record is None:
+                    raise WorkflowNotFound(workflow_id)
+                if Status(record.status).finished:
+                    return None
+                if deadline is not None and loop.time() >= deadline:
+                    raise TimeoutError
+                async with asyncio.timeout_at(deadline):
                     await self._wait_event(workflow_id, news)
-                finally:
-                    self._news.unwatch(workflow_id, news)
+            finally:
+                self._news.unwatch(workflow_id, news)
 
     async def _wait_event(self, workflow_id: str, news: asyncio.Event) -> None:
         if self._worker is None or workflow_id not in self._worker.tasks:
@@ -372,6 +379,29 @@ class Runtime:
 async def _failed_history(store: Store, record: WorkflowRecord) -> list[StepRecord] | None:
     # only failed workflows pay a query: it finds their failing step
     return await store.history(record.id) if record.status == "failed" else None
+
+
+_MAX_ID = 1000  # characters; ids are keys, shown in logs and terminals
+
+
+def check_id(workflow_id: object) -> None:
+    """A workflow id must be a non-empty str the stores can keep (UTF-8, bounded)."""
+    if not isinstance(workflow_id, str) or not workflow_id:
+        raise TypeError(f"a workflow id must be a non-empty str, not {_shown(workflow_id)}")
+    if len(workflow_id) > _MAX_ID:
+        raise ValueError(f"a workflow id is at most {_MAX_ID} characters, and this one has "
+                         f"{len(workflow_id)}: {_shown(workflow_id)}")
+    try:
+        workflow_id.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"a workflow id must be valid text (UTF-8), and "
+                         f"{_shown(workflow_id)} holds a lone surrogate; decode the bytes it "
+                         "came from with errors='replace' or pick another id") from None
+
+
+def _shown(value: object) -> str:
+    text = ascii(value)  # no surrogate can break the message itself
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-10:]} ({len(text)} chars)"
 
 
 def _as_workflow(fn: Any) -> Workflow[Any, Any]:

@@ -188,26 +188,34 @@ class Worker:
             backoff = min(backoff * 2, _RETRY_MAX)
 
     async def _claim_loop(self) -> None:
+        backoff = _RETRY_FIRST
         while True:
             self._wakeup.clear()
-            free = min(self.concurrency - len(self.tasks) - self._reserved, _BATCH)
-            if free > 0 and len(await self._claim(free)) == free:
-                continue  # there may be more
-            await self._sleep_until_due()
+            try:
+                free = min(self.concurrency - len(self.tasks) - self._reserved, _BATCH)
+                if free > 0 and len(await self._claim(free)) == free:
+                    continue  # there may be more
+                await self._sleep_until_due()
+            except LegatoError:
+                # an outage must not end the loop: the worker would never claim again
+                log.exception("the worker could not reach the store; retrying in %.1f s",
+                              backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _RETRY_MAX)
+            else:
+                backoff = _RETRY_FIRST
 
     async def _claim(self, limit: int) -> list[WorkflowRecord]:
         clock_now = self.engine.clock.now()
-        try:
-            claimed = await self.engine.store.claim(
-                self.engine.owner, self.lease_until(), time.time(), clock_now,
-                limit, registered_names(), list(self.queues.values()))
-        except LegatoError:
-            log.exception("claiming workflows failed; retrying")
-            return []
+        claimed = await self.engine.store.claim(
+            self.engine.owner, self.lease_until(), time.time(), clock_now,
+            limit, registered_names(), list(self.queues.values()))
         self._claimed_at = clock_now
         for record in claimed:
             wf = lookup(record.name)
-            if wf is not None:
+            # a row whose lease lapsed under our own running task (a stalled loop, a
+            # slow insert) is claimed back, never started a second time
+            if wf is not None and record.id not in self.tasks:
                 self.launch(wf, record)
         return claimed
 

@@ -1,0 +1,48 @@
+"""Machine faults and bad input (issue 13, the parts in the engine and the client)."""
+
+from __future__ import annotations
+
+import pytest
+
+import legato
+
+
+@legato.workflow(name="mf_publishes")
+async def publishes() -> str:
+    await legato.set_event("stage", "set")
+    await legato.wait_for_signal("go")
+    return "done"
+
+
+async def test_get_event_with_timeout_zero_returns_an_event_that_is_set(db):
+    async with legato.Runtime(db) as rt:
+        handle = await rt.start(publishes, id="ev")
+        assert await handle.get_event("stage", timeout=5) == "set"
+        for _ in range(20):  # a read with no time to wait still reads
+            assert await handle.get_event("stage", timeout=0) == "set"
+        assert await handle.get_event("missing", timeout=0) is None
+        await rt.signal("ev", "go")
+        assert await handle.result(timeout=5) == "done"
+
+
+@pytest.mark.parametrize(("bad", "match"), [
+    ("a\ud800b", "lone surrogate"),
+    ("x" * 100_000, "at most 1000 characters"),
+    ("", "non-empty str"),
+])
+async def test_a_bad_workflow_id_fails_at_the_call_with_a_short_message(sqlite_db, bad, match):
+    async with legato.Runtime(sqlite_db) as rt:
+        with pytest.raises((ValueError, TypeError), match=match) as caught:
+            await rt.start(publishes, id=bad)
+        assert await rt.list() == []  # nothing stored
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize("options", [
+    {"lease": float("nan")}, {"lease": float("inf")}, {"lease": 0},
+    {"concurrency": float("nan")}, {"concurrency": 0}, {"concurrency": 2.5},
+])
+def test_nonsense_runtime_options_are_refused_naming_them(sqlite_db, options):
+    (name,) = options
+    with pytest.raises(ValueError, match=name):
+        legato.Runtime(sqlite_db, **options)
