@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from pg_schema import fresh_pg_schema
 
 TESTS = Path(__file__).parent
 
@@ -38,7 +38,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[st
     if request.param == "sqlite":
         yield str(tmp_path / "legato.db")
         return
-    async with _fresh_pg_schema() as url:
+    async with fresh_pg_schema() as url:
         yield url
 
 
@@ -102,39 +102,8 @@ def child() -> Iterator[type[Child]]:
             c.kill()
 
 
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextlib.asynccontextmanager
-async def _fresh_pg_schema() -> AsyncIterator[str]:
-    """A fresh PostgreSQL store URL (a new ``?schema=``, dropped afterwards).
-
-    Uses ``$LEGATO_TEST_POSTGRES`` or a server on 127.0.0.1:5432; skips when
-    none answers, unless ``LEGATO_TEST_POSTGRES`` is set (then it fails).
-    """
-    asyncpg = pytest.importorskip("asyncpg")
-    base = os.environ.get("LEGATO_TEST_POSTGRES") or PG_DEFAULT
-    try:
-        conn = await asyncpg.connect(base, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        reason = f"PostgreSQL at {base} does not answer ({exc!r})"
-        if os.environ.get("LEGATO_TEST_POSTGRES"):
-            pytest.fail(f"{reason}; LEGATO_TEST_POSTGRES is set, so this must not skip")
-        pytest.skip(f"{reason}; start it or set LEGATO_TEST_POSTGRES to run the PostgreSQL half")
-    await conn.close()
-    schema = f"legato_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
-    finally:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-
-
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL store URL (a new ``?schema=``, dropped afterwards)."""
-    async with _fresh_pg_schema() as url:
+    async with fresh_pg_schema() as url:
         yield url

@@ -25,7 +25,7 @@ import pytest
 
 import boundary_workflows
 import legato
-from conftest import _fresh_pg_schema
+from pg_schema import fresh_pg_schema
 
 CHILD = Path(__file__).parent / "boundary_child.py"
 
@@ -45,7 +45,7 @@ async def fresh_store(kind: str, tmp_path: Path, n: int) -> AsyncIterator[str]:
     if kind == "sqlite":
         yield str(tmp_path / f"crash-{n}.db")
     else:
-        async with _fresh_pg_schema() as url:
+        async with fresh_pg_schema() as url:
             yield url
 
 
