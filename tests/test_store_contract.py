@@ -22,6 +22,8 @@ import pytest
 import legato
 from legato._errors import DuplicateWorkflow  # legato.DuplicateWorkflow once exported
 from legato.store import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     NewWorkflow,
     QueueLimits,
     StepRecord,
@@ -453,6 +455,17 @@ async def test_queue_priority_then_fifo(store):
     for wid, priority in (("low", 0), ("high", 5), ("low2", 0), ("mid", 1)):
         await store.create(new(wid, queue="q", priority=priority))
     assert await one_by_one(store, QueueLimits("q")) == ["high", "mid", "low", "low2"]
+
+
+async def test_priority_is_a_32_bit_integer_on_every_store(store):
+    for wid, priority in (("top", PRIORITY_MAX), ("bottom", PRIORITY_MIN)):
+        await store.create(new(wid, queue="q", priority=priority))
+        assert (await record(store, wid)).priority == priority
+    for wrong in (PRIORITY_MAX + 1, PRIORITY_MIN - 1, 2**63):
+        with pytest.raises(ValueError, match=r"priority=.*-2147483648 to 2147483647"):
+            await store.create(new("wrong", queue="q", priority=wrong))
+    assert await store.get("wrong") is None
+    assert await one_by_one(store, QueueLimits("q")) == ["top", "bottom"]
 
 
 async def test_queue_without_priority_is_fifo(store):

@@ -14,8 +14,26 @@ from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 __all__ = [
-    "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord",
-    "new_run_id"]
+    "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store",
+    "StepRecord", "WorkflowRecord", "check_priority", "new_run_id"]
+
+# A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
+# holds no more, and SQLite (which would take 64 bits) is held to the same.
+PRIORITY_MIN = -(2**31)
+PRIORITY_MAX = 2**31 - 1
+
+
+def check_priority(priority: int) -> int:
+    """``priority`` if it fits every store; else :class:`ValueError` naming the range."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(
+            f"priority={priority!r} is not an integer; use a whole number from "
+            f"{PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(
+            f"priority={priority} is out of range; use a whole number from "
+            f"{PRIORITY_MIN} to {PRIORITY_MAX} (a 32-bit integer, as PostgreSQL stores it)")
+    return priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +122,10 @@ class NewWorkflow:
     not_before: float | None = None
     dedup_key: str | None = None
     run_id: str = field(default_factory=lambda: new_run_id())
+
+    def __post_init__(self) -> None:
+        # Checked here, so nothing is written with a priority one store can't hold.
+        check_priority(self.priority)
 
 
 def new_run_id() -> str:
