@@ -69,6 +69,7 @@ async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
         await rt.run(echo_twice, "kept", id="old")
     with sqlite3.connect(sqlite_db) as conn:  # as legato 0.1's first release left it
         conn.execute("ALTER TABLE workflows DROP COLUMN run_id")
+        conn.execute("ALTER TABLE workflows DROP COLUMN failed_at")
         conn.execute("DROP TABLE news")
         conn.execute("DELETE FROM legato_schema WHERE version > 1")
     async with legato.Runtime(sqlite_db) as rt:

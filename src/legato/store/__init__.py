@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from ._protocol import (
+    INFER,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    Infer,
     NewWorkflow,
     QueueLimits,
     StepRecord,
@@ -17,8 +19,8 @@ from ._protocol import (
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "PRIORITY_MAX", "PRIORITY_MIN", "NewWorkflow", "QueueLimits", "SqliteStore", "StepRecord",
-    "Store", "WorkflowRecord", "check_priority", "open_store",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "Infer", "NewWorkflow", "QueueLimits",
+    "SqliteStore", "StepRecord", "Store", "WorkflowRecord", "check_priority", "open_store",
 ]
 
 

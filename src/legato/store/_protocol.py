@@ -8,14 +8,15 @@ serialized (``bytes``): a store never sees Python objects.
 from __future__ import annotations
 
 import asyncio
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Final, Protocol
 
 __all__ = [
-    "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store",
-    "StepRecord", "WorkflowRecord", "check_priority", "new_run_id"]
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "NewWorkflow",
+    "QueueLimits", "Store", "StepRecord", "WorkflowRecord", "check_priority", "new_run_id"]
 
 # A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
 # holds no more, and SQLite (which would take 64 bits) is held to the same.
@@ -128,6 +129,17 @@ class NewWorkflow:
         check_priority(self.priority)
 
 
+class Infer(enum.Enum):
+    """The type of :data:`INFER`."""
+
+    INFER = "infer"
+
+
+# ``finish(failed_at=INFER)``: the caller does not say where the failure was
+# recorded; ``resume`` infers it from the history (see ``_forget``).
+INFER: Final = Infer.INFER
+
+
 def new_run_id() -> str:
     """A fresh run id: one per start and per resume of a workflow."""
     return uuid.uuid4().hex
@@ -169,9 +181,18 @@ class Store(Protocol):
         ...
 
     async def finish(
-        self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
+        self, workflow_id: str, owner: str, status: str, result: bytes | None,
+        error: bytes | None, failed_at: str | Infer | None = INFER,
     ) -> bool:
-        """Set a final status if ``owner`` holds the lease; ``False`` if it does not."""
+        """Set a final status if ``owner`` holds the lease; ``False`` if it does not.
+
+        ``failed_at`` (with ``status="failed"``) is the position of the
+        recorded failure (a step's, a child's) that ended the run, the one
+        :meth:`resume` forgets; ``None`` when no record holds the error (the
+        workflow's own code raised it; resume forgets nothing). Left
+        :data:`INFER`, resume infers it from the history, which misjudges some
+        histories (see ``_forget.infer_failed_at``).
+        """
         ...
 
     async def claim(
@@ -255,7 +276,10 @@ class Store(Protocol):
         ...
 
     async def resume(self, workflow_id: str) -> WorkflowRecord:
-        """Make a failed or cancelled workflow pending again, forgetting its failed steps.
+        """Make a failed or cancelled workflow pending again, forgetting the failure that ended it.
+
+        Only that one record goes (and its retry attempts): failures the
+        workflow handled replay as recorded. See ``finish``'s ``failed_at``.
 
         Raises:
             WorkflowNotFound: no such workflow. LegatoError: it is not failed or cancelled.

@@ -17,8 +17,18 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
+from ._forget import forgotten, stored_failed_at
 from ._group_commit import GroupCommitter
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord, new_run_id
+from ._protocol import (
+    INFER,
+    WF_COLUMNS,
+    Infer,
+    NewWorkflow,
+    QueueLimits,
+    StepRecord,
+    WorkflowRecord,
+    new_run_id,
+)
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
 from ._sqlite_connect import translated as _translated
@@ -131,15 +141,19 @@ class SqliteStore:
         return self._submit(lambda conn: _insert_step(conn, workflow_id, owner, step, step.value))
 
     async def finish(
-        self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
+        self, workflow_id: str, owner: str, status: str, result: bytes | None,
+        error: bytes | None, failed_at: str | Infer | None = INFER,
     ) -> bool:
+        stored = stored_failed_at(status, failed_at)
+
         def op(conn: sqlite3.Connection) -> bool:
             now = _now()
             row = conn.execute(
                 "UPDATE workflows SET status = ?, result = ?, error = ?, owner = NULL,"
-                " lease_until = 0, wake_at = NULL, cancel = 0, updated_at = ?, finished_at = ?"
-                " WHERE id = ? AND owner = ? AND status = 'running' RETURNING parent_id",
-                (status, result, error, now, now, workflow_id, owner),
+                " lease_until = 0, wake_at = NULL, cancel = 0, updated_at = ?, finished_at = ?,"
+                " failed_at = ? WHERE id = ? AND owner = ? AND status = 'running'"
+                " RETURNING parent_id",
+                (status, result, error, now, now, stored, workflow_id, owner),
             ).fetchone()
             if row is None:
                 return False
@@ -312,11 +326,17 @@ class SqliteStore:
                 raise LegatoError(
                     f"workflow {workflow_id!r} is {record.status}; only failed or cancelled "
                     "workflows can be resumed")
-            conn.execute("DELETE FROM steps WHERE workflow_id = ? AND ok = 0", (workflow_id,))
+            (failed_at,) = conn.execute(
+                "SELECT failed_at FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+            steps = conn.execute("SELECT position, ok FROM steps WHERE workflow_id = ?",
+                                 (workflow_id,)).fetchall()
+            conn.executemany(
+                "DELETE FROM steps WHERE workflow_id = ? AND position = ?",
+                [(workflow_id, p) for p in forgotten(record.status, failed_at, steps)])
             conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
-                " finished_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
+                " finished_at = NULL, failed_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
                 (_now(), new_run_id(), workflow_id))
             announce(conn, "pending", workflow_id)
             resumed = _select_one(conn, workflow_id)
