@@ -31,7 +31,8 @@ from ._protocol import (
 )
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
-from ._sqlite_connect import translated as _translated
+from ._sqlite_errors import translated
+from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
 from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
 from ._sqlite_schema import migrate
@@ -88,12 +89,13 @@ class SqliteStore:
         return f"SqliteStore({self.url!r})"
 
     async def open(self) -> None:
-        with _translated(f"open {self.path}"):
+        with translated("open the database", self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = _connect(self.path, self.synchronous)
+            watch = FileWatch(self.path)
             migrate(self._writer)
             self._reader = _connect(self.path, self.synchronous)
-        self._commits = GroupCommitter(self._writer, inline=self.synchronous != "FULL")
+        self._commits = GroupCommitter(self._writer, watch, inline=self.synchronous != "FULL")
 
     async def close(self) -> None:
         if self._commits is not None:
@@ -106,14 +108,14 @@ class SqliteStore:
 
     # -- writes (group-committed) ------------------------------------------------
 
-    def _submit(self, op: Any) -> asyncio.Future[Any]:
+    def _submit(self, op: Any, action: str) -> asyncio.Future[Any]:
+        """``op`` in the next group commit; its future fails with a :class:`StoreError`."""
         if self._commits is None:
             raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
-        return self._commits.submit(op)
+        return self._commits.submit(op, action)
 
     async def _write(self, action: str, op: Any) -> Any:
-        with _translated(action):
-            return await self._submit(op)
+        return await self._submit(op, action)
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
         def op(conn: sqlite3.Connection) -> WorkflowRecord | None:
@@ -138,7 +140,8 @@ class SqliteStore:
         return result
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
-        return self._submit(lambda conn: _insert_step(conn, workflow_id, owner, step, step.value))
+        return self._submit(lambda conn: _insert_step(conn, workflow_id, owner, step, step.value),
+                            "record a checkpoint")
 
     async def finish(
         self, workflow_id: str, owner: str, status: str, result: bytes | None,
@@ -369,7 +372,7 @@ class SqliteStore:
     def _prune_news(self, upto: int) -> None:
         # Best effort: a failed prune is covered by the next one.
         pruned = self._submit(lambda conn: conn.execute(
-            "DELETE FROM news WHERE seq <= ?", (upto,)))
+            "DELETE FROM news WHERE seq <= ?", (upto,)), "prune news")
         pruned.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def _wake(self, conn: sqlite3.Connection, workflow_id: str) -> None:
@@ -383,7 +386,7 @@ class SqliteStore:
     def _read(self, action: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if self._reader is None:
             raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
-        with _translated(action):
+        with translated(action, self.path):
             return self._reader.execute(sql, params).fetchall()
 
     async def next_lease_expiry(self) -> float | None:
@@ -406,7 +409,7 @@ class SqliteStore:
             " AND not_before IS NOT NULL AND not_before > ?)", (after, after, after))
         times = [float(t) for t in (timer, delayed) if t is not None]
         if queues and clock_now is not None and self._reader is not None:
-            with _translated("read queue windows"):
+            with translated("read queue windows", self.path):
                 times += queue_next_wake(self._reader, clock_now, queues)
         return min(times, default=None)
 

@@ -1,17 +1,13 @@
-"""Opening a SQLite file: URL options, connection pragmas, driver errors translated."""
+"""Opening a SQLite file: URL options and connection pragmas."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .._errors import StoreError
-
-__all__ = ["connect", "parse_sqlite_url", "translated"]
+__all__ = ["connect", "parse_sqlite_url"]
 
 _SYNC_MODES = {"normal": "NORMAL", "full": "FULL", "off": "OFF", "extra": "EXTRA"}
 
@@ -41,18 +37,6 @@ def parse_sqlite_url(url: str) -> tuple[Path, str]:
             "(survives a process crash) or full (survives power loss)"
         )
     return Path(path), _SYNC_MODES[mode]
-
-
-@contextmanager
-def translated(action: str) -> Iterator[None]:
-    """Re-raise driver errors as :class:`StoreError` naming ``action``.
-
-    >>> with translated("read workflow 'x'"): ...
-    """
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"SQLite failed to {action}: {exc}") from exc
 
 
 def connect(path: Path, sync: str) -> sqlite3.Connection:
