@@ -68,7 +68,8 @@ def translated(action: str) -> Iterator[None]:
         raise StoreError(
             f"lost or could not reach PostgreSQL while trying to {action} ({exc!r}); "
             "check that the server runs and the URL is right") from exc
-    except asyncpg.PostgresError as exc:
+    except (asyncpg.PostgresError, asyncpg.InternalClientError) as exc:
+        # InternalClientError (a protocol or schema-cache fault) is no PostgresError
         raise StoreError(f"PostgreSQL failed to {action}: {exc}") from exc
 
 
