@@ -26,6 +26,7 @@ from typing import Any
 from .._errors import StoreError
 from ._sqlite_errors import store_error
 from ._sqlite_file import FileWatch
+from ._sqlite_wal import WalKeeper
 
 __all__ = ["GroupCommitter", "Op"]
 
@@ -38,9 +39,11 @@ _LOCK_WAIT_MS = 30_000
 class GroupCommitter:
     """Runs submitted operations in shared transactions, in submission order."""
 
-    def __init__(self, conn: sqlite3.Connection, watch: FileWatch, *, inline: bool) -> None:
+    def __init__(self, conn: sqlite3.Connection, watch: FileWatch, wal: WalKeeper, *,
+                 inline: bool) -> None:
         self._conn = conn
         self._watch = watch
+        self._wal = wal
         self._inline = inline
         self._writes: list[_Write] = []
         self._in_thread: list[_Write] = []  # the batch the writer thread is committing
@@ -101,6 +104,7 @@ class GroupCommitter:
                     return
             else:
                 _resolve(writes, results, self._watch)
+                self._wal.after_commit()
                 return
         self._hand_off(writes)
 
@@ -137,6 +141,7 @@ class GroupCommitter:
                 _fail(writes, exc, self._watch)
             else:
                 _resolve(writes, done.result(), self._watch)
+                self._wal.after_commit()
         finally:
             if self._writes and not self._scheduled:
                 self._scheduled = True

@@ -36,6 +36,7 @@ from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
 from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
 from ._sqlite_schema import migrate
+from ._sqlite_wal import WalKeeper
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
@@ -82,6 +83,7 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._commits: GroupCommitter | None = None
+        self._wal: WalKeeper | None = None
         self._news = NewsReader(lambda sql, params: self._read("read news", sql, params),
                                 self._prune_news)
 
@@ -95,16 +97,20 @@ class SqliteStore:
             watch = FileWatch(self.path)
             migrate(self._writer)
             self._reader = _connect(self.path, self.synchronous)
-        self._commits = GroupCommitter(self._writer, watch, inline=self.synchronous != "FULL")
+        self._wal = WalKeeper(self.path)
+        self._commits = GroupCommitter(self._writer, watch, self._wal,
+                                       inline=self.synchronous != "FULL")
 
     async def close(self) -> None:
         if self._commits is not None:
             await self._commits.drain()
             self._commits.close()
+        if self._wal is not None:
+            self._wal.close()
         for conn in (self._writer, self._reader):
             if conn is not None:
                 conn.close()
-        self._writer = self._reader = self._commits = None
+        self._writer = self._reader = self._commits = self._wal = None
 
     # -- writes (group-committed) ------------------------------------------------
 

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from ._sqlite_wal import WAL_LIMIT
+
 __all__ = ["connect", "parse_sqlite_url"]
 
 _SYNC_MODES = {"normal": "NORMAL", "full": "FULL", "off": "OFF", "extra": "EXTRA"}
@@ -45,6 +47,11 @@ def connect(path: Path, sync: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 30000")
     _set_wal(conn)
     conn.execute(f"PRAGMA synchronous = {sync}")
+    # Checkpoints are WalKeeper's, off the loop: SQLite's automatic ones, on every
+    # commit once two processes keep the WAL from restarting, would hold the
+    # checkpoint lock it needs (see _sqlite_wal).
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
     return conn
 
 
