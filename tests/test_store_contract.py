@@ -11,6 +11,7 @@ missing server is a failure.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections import Counter
@@ -22,6 +23,8 @@ import pytest
 import legato
 from legato._errors import DuplicateWorkflow  # legato.DuplicateWorkflow once exported
 from legato.store import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     NewWorkflow,
     QueueLimits,
     StepRecord,
@@ -394,18 +397,48 @@ async def test_request_cancel_by_status(store):
         await store.request_cancel("missing")
 
 
-async def test_resume_forgets_failed_steps_only(store):
+def failed(position: str, kind: str = "step") -> StepRecord:
+    return StepRecord(position, kind, "s", False, b"e", time.time())
+
+
+async def positions(store: Store, wid: str) -> list[str]:
+    return sorted(s.position for s in await store.history(wid))
+
+
+async def test_resume_forgets_the_failed_step_that_ended_the_run_only(store):
     await running(store, "w1")
-    assert await store.append("w1", "A", step("1"))
-    assert await store.append("w1", "A", StepRecord("2", "step", "s", False, b"e", 0.0))
+    for record in (failed("1"), step("2"), failed("3")):  # 1 failed and was handled
+        assert await store.append("w1", "A", record)
     with pytest.raises(legato.LegatoError, match="only failed or cancelled"):
         await store.resume("w1")
-    await store.finish("w1", "A", "failed", None, b"boom")
+    await store.finish("w1", "A", "failed", None, b"boom")  # where it failed is not said
     resumed = await store.resume("w1")
     assert (resumed.status, resumed.error, resumed.owner) == ("pending", None, None)
-    assert [s.position for s in await store.history("w1")] == ["1"]
+    assert await positions(store, "w1") == ["1", "2"]
     with pytest.raises(legato.WorkflowNotFound):
         await store.resume("missing")
+
+
+async def test_resume_forgets_the_position_finish_names_with_its_retry_attempts(store):
+    await running(store, "w1")
+    for record in (failed("1"), failed("2.1", "attempt"), step("2.2", kind="sleep"),
+                   failed("2.3", "attempt"), failed("2"), step("3")):
+        assert await store.append("w1", "A", record)
+    # a compensation (3) was recorded after the failure at 2: only finish knows
+    await store.finish("w1", "A", "failed", None, b"boom", failed_at="2")
+    await store.resume("w1")
+    assert await positions(store, "w1") == ["1", "3"]
+
+
+async def test_resume_forgets_nothing_when_no_record_ended_the_run(store):
+    for wid in ("raised", "cancelled"):
+        await running(store, wid)
+        assert await store.append(wid, "A", failed("1"))
+    await store.finish("raised", "A", "failed", None, b"boom", failed_at=None)
+    await store.finish("cancelled", "A", "cancelled", None, b"cancelled")
+    for wid in ("raised", "cancelled"):
+        assert (await store.resume(wid)).status == "pending"
+        assert await positions(store, wid) == ["1"]
 
 
 async def test_next_wake_and_lease_expiry_when_idle(store):
@@ -453,6 +486,17 @@ async def test_queue_priority_then_fifo(store):
     for wid, priority in (("low", 0), ("high", 5), ("low2", 0), ("mid", 1)):
         await store.create(new(wid, queue="q", priority=priority))
     assert await one_by_one(store, QueueLimits("q")) == ["high", "mid", "low", "low2"]
+
+
+async def test_priority_is_a_32_bit_integer_on_every_store(store):
+    for wid, priority in (("top", PRIORITY_MAX), ("bottom", PRIORITY_MIN)):
+        await store.create(new(wid, queue="q", priority=priority))
+        assert (await record(store, wid)).priority == priority
+    for wrong in (PRIORITY_MAX + 1, PRIORITY_MIN - 1, 2**63):
+        with pytest.raises(ValueError, match=r"priority=.*-2147483648 to 2147483647"):
+            await store.create(new("wrong", queue="q", priority=wrong))
+    assert await store.get("wrong") is None
+    assert await one_by_one(store, QueueLimits("q")) == ["top", "bottom"]
 
 
 async def test_queue_without_priority_is_fifo(store):
@@ -527,6 +571,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.create(new("kept"))
     await s.close()
     await _sql(url, "ALTER TABLE workflows DROP COLUMN run_id", "DROP TABLE IF EXISTS news",
+               "ALTER TABLE workflows DROP COLUMN failed_at",
                "DELETE FROM legato_schema WHERE version > 1")
     s = open_store(url)
     await s.open()
@@ -623,6 +668,51 @@ async def test_two_workers_share_the_work_each_step_once(url):
 @legato.workflow(name="contract-steps-only")
 async def steps_only(key: str) -> list[str]:
     return [await count(f"{key}:{j}") for j in range(3)]
+
+
+class Declined(Exception):
+    pass
+
+
+@legato.step
+def charge(ran: str, card: str) -> str:
+    with open(ran, "a") as f:
+        f.write(f"charge {card}\n")
+    if card == "declined":
+        raise Declined(card)
+    return card
+
+
+@legato.step
+def ship(ran: str, broken: str) -> str:
+    with open(ran, "a") as f:
+        f.write("ship\n")
+    if os.path.exists(broken):
+        raise RuntimeError("the warehouse is down")
+    return "shipped"
+
+
+@legato.workflow(name="contract-checkout")
+async def checkout(ran: str, broken: str) -> list[str]:
+    try:
+        paid = await charge(ran, "declined")
+    except Declined:
+        paid = await charge(ran, "backup")
+    return [paid, await ship(ran, broken)]
+
+
+async def test_resume_runs_the_failed_step_again_but_not_a_handled_failure(url, tmp_path):
+    ran, broken = tmp_path / "ran.log", tmp_path / "warehouse-down"
+    broken.touch()
+    async with legato.Runtime(url) as rt:
+        handle = await rt.start(checkout, str(ran), str(broken), id="order")
+        with pytest.raises(RuntimeError, match="warehouse"):
+            await handle.result(timeout=10)
+        broken.unlink()  # the cause is fixed
+        await rt.resume("order")
+        assert await rt.handle("order").result(timeout=10) == ["backup", "shipped"]
+    assert ran.read_text().splitlines() == [
+        "charge declined", "charge backup", "ship", "ship"]
 
 
 # -- PostgreSQL only -------------------------------------------------------------------

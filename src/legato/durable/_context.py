@@ -122,7 +122,8 @@ class Run:
     latter durable before any effect that could reveal their values.
     """
 
-    __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "history", "host",
+    __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "failed", "history",
+                 "host",
                  "id", "name", "news", "nondeterminism", "owner", "pending", "reach",
                  "serializer", "signal_positions", "store", "suspend_after", "takes", "task",
                  "unwinding")
@@ -155,6 +156,9 @@ class Run:
         # Set once this attempt unwinds; kept even if user code swallows the exception.
         self.unwinding: Unwind | None = None
         self.pending: list[asyncio.Future[bool]] = []  # commit_later writes not yet awaited
+        # the last recorded failure and its position: if it ends the run, rt.resume
+        # forgets that record only (errors the workflow handled stay recorded)
+        self.failed: tuple[BaseException, str] | None = None
 
     # -- unwinding -----------------------------------------------------------------
 

@@ -91,7 +91,11 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
     status, result, error = _outcome(engine, run, record, value, raised)
     if status == "cancelled":
         await cancel_children(engine.store, run.id)
-    done = await engine.store.finish(record.id, engine.owner, status, result, error)
+    failed_at = None
+    if status == "failed" and run.failed is not None and run.failed[0] is raised:
+        failed_at = run.failed[1]
+    done = await engine.store.finish(record.id, engine.owner, status, result, error,
+                                     failed_at=failed_at)
     return status if done else None
 
 

@@ -43,7 +43,11 @@ async def operation(
     position = scope.next_position()
     record = run.replay(position, kind, name, nested=nested)
     if record is not None:
-        value: T = run.outcome(record)
+        try:
+            value: T = run.outcome(record)
+        except Exception as exc:
+            run.failed = (exc, position)
+            raise
         return value
     await run.flush()
     if not commits:
@@ -52,6 +56,7 @@ async def operation(
         value = await body(position)
     except Exception as exc:
         await run.commit_error(position, kind, name, exc)
+        run.failed = (exc, position)
         raise
     try:
         await run.commit(position, kind, name, value)

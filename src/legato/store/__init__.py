@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import os
 
-from ._protocol import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
+from ._protocol import (
+    INFER,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Infer,
+    NewWorkflow,
+    QueueLimits,
+    StepRecord,
+    Store,
+    WorkflowRecord,
+    check_priority,
+)
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "NewWorkflow", "QueueLimits", "SqliteStore", "StepRecord", "Store", "WorkflowRecord",
-    "open_store",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "Infer", "NewWorkflow", "QueueLimits",
+    "SqliteStore", "StepRecord", "Store", "WorkflowRecord", "check_priority", "open_store",
 ]
 
 

@@ -8,19 +8,30 @@ per commit), or another process holding the write lock. Measured in
 DESIGN.md: inline costs 1.1-1.5x a raw commit per sequential step, the thread
 hand-off ~5x; this keeps the fast path and pays for the thread only when a
 commit would stall every workflow on the loop.
+
+Every future handed out is settled, whatever fails: with the op's result,
+or with the error as a :class:`~legato.StoreError` naming the op's action
+(see ``_sqlite_errors``). A waiter left pending would hang its workflow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .._errors import StoreError
+from ._sqlite_errors import store_error
+from ._sqlite_file import FileWatch
+from ._sqlite_wal import WalKeeper
+
 __all__ = ["GroupCommitter", "Op"]
 
 Op = Callable[[sqlite3.Connection], Any]
+_Write = tuple[Op, str, "asyncio.Future[Any]"]  # the op, what it does (for errors), its waiter
 
 _LOCK_WAIT_MS = 30_000
 
@@ -28,34 +39,38 @@ _LOCK_WAIT_MS = 30_000
 class GroupCommitter:
     """Runs submitted operations in shared transactions, in submission order."""
 
-    def __init__(self, conn: sqlite3.Connection, *, inline: bool) -> None:
+    def __init__(self, conn: sqlite3.Connection, watch: FileWatch, wal: WalKeeper, *,
+                 inline: bool) -> None:
         self._conn = conn
+        self._watch = watch
+        self._wal = wal
         self._inline = inline
-        self._ops: list[Op] = []
-        self._futs: list[asyncio.Future[Any]] = []
+        self._writes: list[_Write] = []
+        self._in_thread: list[_Write] = []  # the batch the writer thread is committing
         self._scheduled = False
-        self._busy = False  # a batch is being committed in the thread
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="legato-sqlite-writer")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle: asyncio.Event | None = None
         self._wait_ms: int | None = None  # the connection's busy_timeout
 
-    def submit(self, op: Op) -> asyncio.Future[Any]:
-        """Queue ``op`` for the next transaction; the future resolves after COMMIT."""
+    def submit(self, op: Op, action: str) -> asyncio.Future[Any]:
+        """Queue ``op`` for the next transaction; the future resolves after COMMIT.
+
+        ``action`` ("record a checkpoint") names the op in a failure's message.
+        """
         loop = self._loop or self._bind()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._ops.append(op)
-        self._futs.append(fut)
-        if not self._scheduled and not self._busy:
+        self._writes.append((op, action, fut))
+        if not self._scheduled and not self._in_thread:
             self._scheduled = True
             loop.call_soon(self._flush)
         return fut
 
     async def drain(self) -> None:
-        """Wait until everything submitted so far is committed."""
-        while self._ops or self._busy or self._scheduled:
-            if self._futs:
-                await asyncio.gather(*self._futs, return_exceptions=True)
+        """Wait until everything submitted so far is committed (or failed)."""
+        while self._writes or self._in_thread or self._scheduled:
+            waiters = [fut for *_, fut in self._in_thread + self._writes]
+            if waiters:
+                await asyncio.wait(waiters)  # never cancels a writer's future
             else:
                 await asyncio.sleep(0)
 
@@ -66,39 +81,48 @@ class GroupCommitter:
         self._loop = asyncio.get_running_loop()
         return self._loop
 
-    def _take(self) -> tuple[list[Op], list[asyncio.Future[Any]]]:
+    def _take(self) -> list[_Write]:
         # A write whose caller was cancelled before it ran is not made: the
         # caller has moved on (e.g. a losing wait_for_signal must not consume).
-        live = [(op, fut) for op, fut in zip(self._ops, self._futs, strict=True)
-                if not fut.cancelled()]
-        self._ops, self._futs = [], []
-        return [op for op, _ in live], [fut for _, fut in live]
+        writes = [w for w in self._writes if not w[2].cancelled()]
+        self._writes = []
+        return writes
 
     def _flush(self) -> None:
         self._scheduled = False
-        if not self._ops:
-            return
-        ops, futs = self._take()
-        if not ops:
+        writes = self._take()
+        if not writes:
             return
         if self._inline:
             try:
-                results = self._commit(ops, 0)
-            except sqlite3.OperationalError as exc:
+                results = self._commit([op for op, _, _ in writes], 0)
+            except BaseException as exc:
                 if not _is_locked(exc):
-                    _fail(futs, exc)
+                    _fail(writes, exc, self._watch)
+                    if not isinstance(exc, Exception):
+                        raise
                     return
             else:
-                _resolve(futs, results)
+                _resolve(writes, results, self._watch)
+                self._wal.after_commit()
                 return
-        self._busy = True
-        task = self._thread.submit(self._commit, ops, _LOCK_WAIT_MS)
+        self._hand_off(writes)
+
+    def _hand_off(self, writes: list[_Write]) -> None:
+        """Commit ``writes`` in the writer thread, which may wait for the lock."""
         assert self._loop is not None
-        asyncio.wrap_future(task, loop=self._loop).add_done_callback(
-            lambda done: self._after_thread(done, futs)
-        )
+        try:
+            task = self._thread.submit(self._commit, [op for op, _, _ in writes], _LOCK_WAIT_MS)
+        except RuntimeError as exc:  # shut down: a write submitted after close
+            _fail(writes, StoreError(
+                f"the SQLite store on {self._watch.path} is closed; nothing was written. "
+                "Write inside 'async with Runtime(...)'"), self._watch, cause=exc)
+            return
+        self._in_thread = writes
+        asyncio.wrap_future(task, loop=self._loop).add_done_callback(self._after_thread)
 
     def _commit(self, ops: list[Op], wait_ms: int) -> list[Any]:
+        self._watch.check()
         # Inline: never wait for another process's lock (the thread will); set
         # only on a change, as the pragma costs ~2.5 µs, a tenth of a step.
         if self._wait_ms != wait_ms:
@@ -106,19 +130,23 @@ class GroupCommitter:
             self._wait_ms = wait_ms
         return _transaction(self._conn, ops)
 
-    def _after_thread(
-        self, done: asyncio.Future[list[Any]], futs: list[asyncio.Future[Any]]
-    ) -> None:
-        self._busy = False
-        exc = done.exception()
-        if exc is not None:
-            _fail(futs, exc)
-        else:
-            _resolve(futs, done.result())
-        if self._ops and not self._scheduled:
-            self._scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
+    def _after_thread(self, done: asyncio.Future[list[Any]]) -> None:
+        writes, self._in_thread = self._in_thread, []
+        try:
+            if done.cancelled():  # the loop is closing under us
+                _fail(writes, StoreError(
+                    f"the commit to {self._watch.path} was cancelled (the event loop is "
+                    "closing); it may or may not have been made"), self._watch)
+            elif (exc := done.exception()) is not None:
+                _fail(writes, exc, self._watch)
+            else:
+                _resolve(writes, done.result(), self._watch)
+                self._wal.after_commit()
+        finally:
+            if self._writes and not self._scheduled:
+                self._scheduled = True
+                assert self._loop is not None
+                self._loop.call_soon(self._flush)
 
 
 def _transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
@@ -126,7 +154,8 @@ def _transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
 
     An op raises before it writes (it checks first), or its failing statement
     is undone by SQLite on its own; the others commit. Each op's result (or
-    exception) is returned in order.
+    exception) is returned in order. An error of the file or the connection
+    (full, locked, I/O, corrupt) fails the whole batch, rolled back.
     """
     conn.execute("BEGIN IMMEDIATE")
     results: list[Any] = []
@@ -134,33 +163,47 @@ def _transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
         for op in ops:
             try:
                 results.append(op(conn))
-            except sqlite3.OperationalError:
-                raise  # locked, disk full, I/O: the whole batch fails
             except Exception as exc:
+                if _sinks_the_batch(exc):
+                    raise
                 results.append(exc)
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        # SQLite may have rolled back already (a full disk, an I/O error); a
+        # ROLLBACK that fails too must not hide the error that matters.
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         raise
     return results
 
 
-def _is_locked(exc: sqlite3.Error) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
+def _sinks_the_batch(exc: Exception) -> bool:
+    # The op's own faults (a constraint, a bad value) are the op's alone.
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.DataError | sqlite3.ProgrammingError)
 
 
-def _resolve(futs: list[asyncio.Future[Any]], results: list[Any]) -> None:
-    for fut, result in zip(futs, results, strict=True):
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc))
+
+
+def _resolve(writes: list[_Write], results: list[Any], watch: FileWatch) -> None:
+    for (_, action, fut), result in zip(writes, results, strict=True):
         if fut.done():
             continue
         if isinstance(result, BaseException):
-            fut.set_exception(result)
+            fut.set_exception(store_error(result, action, watch.path))
         else:
             fut.set_result(result)
 
 
-def _fail(futs: list[asyncio.Future[Any]], exc: BaseException) -> None:
-    for fut in futs:
+def _fail(writes: list[_Write], exc: BaseException, watch: FileWatch,
+          cause: BaseException | None = None) -> None:
+    for _, action, fut in writes:
         if not fut.done():
-            fut.set_exception(exc)
+            error = store_error(exc, action, watch.path)
+            if cause is not None:
+                error.__cause__ = cause
+            fut.set_exception(error)

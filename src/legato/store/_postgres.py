@@ -25,11 +25,21 @@ import asyncpg
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from .._redact import redact_url
+from ._forget import forgotten, stored_failed_at
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
-from ._postgres_connect import News, parse_postgres_url, redacted, translated
+from ._postgres_connect import News, parse_postgres_url, translated
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
 from ._postgres_schema import migrate
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord, new_run_id
+from ._protocol import (
+    INFER,
+    WF_COLUMNS,
+    Infer,
+    NewWorkflow,
+    QueueLimits,
+    StepRecord,
+    WorkflowRecord,
+    new_run_id,
+)
 
 __all__ = ["PostgresStore", "parse_postgres_url"]
 
@@ -78,7 +88,7 @@ class PostgresStore:
         return f"PostgresStore({self.url!r})"
 
     async def open(self) -> None:
-        with translated(f"connect to {redacted(self.dsn)!r}"):
+        with translated(f"connect to {redact_url(self.dsn)!r}"):
             pool = await asyncpg.create_pool(
                 self.dsn, min_size=1, max_size=self.pool_size,
                 server_settings=self._settings())
@@ -212,15 +222,19 @@ class PostgresStore:
         return self._appends.submit(workflow_id, owner, step)
 
     async def finish(
-        self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
+        self, workflow_id: str, owner: str, status: str, result: bytes | None,
+        error: bytes | None, failed_at: str | Infer | None = INFER,
     ) -> bool:
+        stored = stored_failed_at(status, failed_at)
+
         async def body(conn: Any) -> bool:
             now = time.time()
             row = await conn.fetchrow(
                 "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
                 " lease_until = 0, wake_at = NULL, cancel = false, updated_at = $4,"
-                " finished_at = $4 WHERE id = $5 AND owner = $6 AND status = 'running'"
-                " RETURNING parent_id", status, result, error, now, workflow_id, owner)
+                " finished_at = $4, failed_at = $7 WHERE id = $5 AND owner = $6"
+                " AND status = 'running' RETURNING parent_id",
+                status, result, error, now, workflow_id, owner, stored)
             if row is None:
                 return False
             await self._notify(conn, "finish", workflow_id)
@@ -398,20 +412,25 @@ class PostgresStore:
 
     async def resume(self, workflow_id: str) -> WorkflowRecord:
         async def body(conn: Any) -> WorkflowRecord:
-            status = await conn.fetchval(
-                "SELECT status FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
-            if status is None:
+            row = await conn.fetchrow(
+                "SELECT status, failed_at FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
+            if row is None:
                 raise WorkflowNotFound(workflow_id)
+            status, failed_at = row
             if status not in ("failed", "cancelled"):
                 raise LegatoError(
                     f"workflow {workflow_id!r} is {status}; only failed or cancelled "
                     "workflows can be resumed")
-            await conn.execute("DELETE FROM steps WHERE workflow_id = $1 AND NOT ok",
-                               workflow_id)
+            steps = await conn.fetch(
+                "SELECT position, ok FROM steps WHERE workflow_id = $1", workflow_id)
+            await conn.execute(
+                "DELETE FROM steps WHERE workflow_id = $1 AND position = ANY($2::text[])",
+                workflow_id, forgotten(status, failed_at, [(p, ok) for p, ok in steps]))
             await conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
-                " not_before = NULL, finished_at = NULL, updated_at = $1, run_id = $3"
+                " not_before = NULL, finished_at = NULL, failed_at = NULL, updated_at = $1,"
+                " run_id = $3"
                 " WHERE id = $2", time.time(), workflow_id, new_run_id())
             await self._notify(conn, "pending", workflow_id)
             return await self._select_one(conn, workflow_id)

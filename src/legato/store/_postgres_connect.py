@@ -13,7 +13,7 @@ import asyncpg
 from .._errors import LegatoError, StoreError
 from ._postgres_schema import DEFAULT_SCHEMA, check_schema_name
 
-__all__ = ["News", "parse_postgres_url", "redacted", "translated"]
+__all__ = ["News", "parse_postgres_url", "translated"]
 
 _NEWS_KEPT = 10_000  # unread news beyond this is dropped (the poll finds the work)
 
@@ -28,15 +28,6 @@ def parse_postgres_url(url: str) -> tuple[str, str]:
     schema = check_schema_name(schemas[-1] if schemas else DEFAULT_SCHEMA)
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit(parts._replace(query=rest)), schema
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password hidden, fit for messages and reprs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @contextlib.contextmanager
@@ -68,7 +59,8 @@ def translated(action: str) -> Iterator[None]:
         raise StoreError(
             f"lost or could not reach PostgreSQL while trying to {action} ({exc!r}); "
             "check that the server runs and the URL is right") from exc
-    except asyncpg.PostgresError as exc:
+    except (asyncpg.PostgresError, asyncpg.InternalClientError) as exc:
+        # InternalClientError (a protocol or schema-cache fault) is no PostgresError
         raise StoreError(f"PostgreSQL failed to {action}: {exc}") from exc
 
 

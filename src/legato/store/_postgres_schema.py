@@ -92,6 +92,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE workflows ADD COLUMN run_id text NOT NULL DEFAULT '';
     UPDATE workflows SET run_id = md5(random()::text || id);
     """,
+    # 3: where the failure that ended a run was recorded (see _forget)
+    """
+    ALTER TABLE workflows ADD COLUMN failed_at text;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

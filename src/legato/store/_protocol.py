@@ -8,14 +8,33 @@ serialized (``bytes``): a store never sees Python objects.
 from __future__ import annotations
 
 import asyncio
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Final, Protocol
 
 __all__ = [
-    "WF_COLUMNS", "NewWorkflow", "QueueLimits", "Store", "StepRecord", "WorkflowRecord",
-    "new_run_id"]
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "NewWorkflow",
+    "QueueLimits", "Store", "StepRecord", "WorkflowRecord", "check_priority", "new_run_id"]
+
+# A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
+# holds no more, and SQLite (which would take 64 bits) is held to the same.
+PRIORITY_MIN = -(2**31)
+PRIORITY_MAX = 2**31 - 1
+
+
+def check_priority(priority: int) -> int:
+    """``priority`` if it fits every store; else :class:`ValueError` naming the range."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(
+            f"priority={priority!r} is not an integer; use a whole number from "
+            f"{PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(
+            f"priority={priority} is out of range; use a whole number from "
+            f"{PRIORITY_MIN} to {PRIORITY_MAX} (a 32-bit integer, as PostgreSQL stores it)")
+    return priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +124,21 @@ class NewWorkflow:
     dedup_key: str | None = None
     run_id: str = field(default_factory=lambda: new_run_id())
 
+    def __post_init__(self) -> None:
+        # Checked here, so nothing is written with a priority one store can't hold.
+        check_priority(self.priority)
+
+
+class Infer(enum.Enum):
+    """The type of :data:`INFER`."""
+
+    INFER = "infer"
+
+
+# ``finish(failed_at=INFER)``: the caller does not say where the failure was
+# recorded; ``resume`` infers it from the history (see ``_forget``).
+INFER: Final = Infer.INFER
+
 
 def new_run_id() -> str:
     """A fresh run id: one per start and per resume of a workflow."""
@@ -147,9 +181,18 @@ class Store(Protocol):
         ...
 
     async def finish(
-        self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
+        self, workflow_id: str, owner: str, status: str, result: bytes | None,
+        error: bytes | None, failed_at: str | Infer | None = INFER,
     ) -> bool:
-        """Set a final status if ``owner`` holds the lease; ``False`` if it does not."""
+        """Set a final status if ``owner`` holds the lease; ``False`` if it does not.
+
+        ``failed_at`` (with ``status="failed"``) is the position of the
+        recorded failure (a step's, a child's) that ended the run, the one
+        :meth:`resume` forgets; ``None`` when no record holds the error (the
+        workflow's own code raised it; resume forgets nothing). Left
+        :data:`INFER`, resume infers it from the history, which misjudges some
+        histories (see ``_forget.infer_failed_at``).
+        """
         ...
 
     async def claim(
@@ -233,7 +276,10 @@ class Store(Protocol):
         ...
 
     async def resume(self, workflow_id: str) -> WorkflowRecord:
-        """Make a failed or cancelled workflow pending again, forgetting its failed steps.
+        """Make a failed or cancelled workflow pending again, forgetting the failure that ended it.
+
+        Only that one record goes (and its retry attempts): failures the
+        workflow handled replay as recorded. See ``finish``'s ``failed_at``.
 
         Raises:
             WorkflowNotFound: no such workflow. LegatoError: it is not failed or cancelled.

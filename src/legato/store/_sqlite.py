@@ -17,14 +17,26 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
+from ._forget import forgotten, stored_failed_at
 from ._group_commit import GroupCommitter
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, StepRecord, WorkflowRecord, new_run_id
+from ._protocol import (
+    INFER,
+    WF_COLUMNS,
+    Infer,
+    NewWorkflow,
+    QueueLimits,
+    StepRecord,
+    WorkflowRecord,
+    new_run_id,
+)
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
-from ._sqlite_connect import translated as _translated
+from ._sqlite_errors import translated
+from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
 from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
 from ._sqlite_schema import migrate
+from ._sqlite_wal import WalKeeper
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
@@ -71,6 +83,7 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._commits: GroupCommitter | None = None
+        self._wal: WalKeeper | None = None
         self._news = NewsReader(lambda sql, params: self._read("read news", sql, params),
                                 self._prune_news)
 
@@ -78,32 +91,37 @@ class SqliteStore:
         return f"SqliteStore({self.url!r})"
 
     async def open(self) -> None:
-        with _translated(f"open {self.path}"):
+        with translated("open the database", self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = _connect(self.path, self.synchronous)
+            watch = FileWatch(self.path)
             migrate(self._writer)
             self._reader = _connect(self.path, self.synchronous)
-        self._commits = GroupCommitter(self._writer, inline=self.synchronous != "FULL")
+        self._wal = WalKeeper(self.path)
+        self._commits = GroupCommitter(self._writer, watch, self._wal,
+                                       inline=self.synchronous != "FULL")
 
     async def close(self) -> None:
         if self._commits is not None:
             await self._commits.drain()
             self._commits.close()
+        if self._wal is not None:
+            self._wal.close()
         for conn in (self._writer, self._reader):
             if conn is not None:
                 conn.close()
-        self._writer = self._reader = self._commits = None
+        self._writer = self._reader = self._commits = self._wal = None
 
     # -- writes (group-committed) ------------------------------------------------
 
-    def _submit(self, op: Any) -> asyncio.Future[Any]:
+    def _submit(self, op: Any, action: str) -> asyncio.Future[Any]:
+        """``op`` in the next group commit; its future fails with a :class:`StoreError`."""
         if self._commits is None:
             raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
-        return self._commits.submit(op)
+        return self._commits.submit(op, action)
 
     async def _write(self, action: str, op: Any) -> Any:
-        with _translated(action):
-            return await self._submit(op)
+        return await self._submit(op, action)
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
         def op(conn: sqlite3.Connection) -> WorkflowRecord | None:
@@ -128,18 +146,23 @@ class SqliteStore:
         return result
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
-        return self._submit(lambda conn: _insert_step(conn, workflow_id, owner, step, step.value))
+        return self._submit(lambda conn: _insert_step(conn, workflow_id, owner, step, step.value),
+                            "record a checkpoint")
 
     async def finish(
-        self, workflow_id: str, owner: str, status: str, result: bytes | None, error: bytes | None
+        self, workflow_id: str, owner: str, status: str, result: bytes | None,
+        error: bytes | None, failed_at: str | Infer | None = INFER,
     ) -> bool:
+        stored = stored_failed_at(status, failed_at)
+
         def op(conn: sqlite3.Connection) -> bool:
             now = _now()
             row = conn.execute(
                 "UPDATE workflows SET status = ?, result = ?, error = ?, owner = NULL,"
-                " lease_until = 0, wake_at = NULL, cancel = 0, updated_at = ?, finished_at = ?"
-                " WHERE id = ? AND owner = ? AND status = 'running' RETURNING parent_id",
-                (status, result, error, now, now, workflow_id, owner),
+                " lease_until = 0, wake_at = NULL, cancel = 0, updated_at = ?, finished_at = ?,"
+                " failed_at = ? WHERE id = ? AND owner = ? AND status = 'running'"
+                " RETURNING parent_id",
+                (status, result, error, now, now, stored, workflow_id, owner),
             ).fetchone()
             if row is None:
                 return False
@@ -312,11 +335,17 @@ class SqliteStore:
                 raise LegatoError(
                     f"workflow {workflow_id!r} is {record.status}; only failed or cancelled "
                     "workflows can be resumed")
-            conn.execute("DELETE FROM steps WHERE workflow_id = ? AND ok = 0", (workflow_id,))
+            (failed_at,) = conn.execute(
+                "SELECT failed_at FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+            steps = conn.execute("SELECT position, ok FROM steps WHERE workflow_id = ?",
+                                 (workflow_id,)).fetchall()
+            conn.executemany(
+                "DELETE FROM steps WHERE workflow_id = ? AND position = ?",
+                [(workflow_id, p) for p in forgotten(record.status, failed_at, steps)])
             conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
-                " finished_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
+                " finished_at = NULL, failed_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
                 (_now(), new_run_id(), workflow_id))
             announce(conn, "pending", workflow_id)
             resumed = _select_one(conn, workflow_id)
@@ -349,7 +378,7 @@ class SqliteStore:
     def _prune_news(self, upto: int) -> None:
         # Best effort: a failed prune is covered by the next one.
         pruned = self._submit(lambda conn: conn.execute(
-            "DELETE FROM news WHERE seq <= ?", (upto,)))
+            "DELETE FROM news WHERE seq <= ?", (upto,)), "prune news")
         pruned.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def _wake(self, conn: sqlite3.Connection, workflow_id: str) -> None:
@@ -363,7 +392,7 @@ class SqliteStore:
     def _read(self, action: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if self._reader is None:
             raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
-        with _translated(action):
+        with translated(action, self.path):
             return self._reader.execute(sql, params).fetchall()
 
     async def next_lease_expiry(self) -> float | None:
@@ -386,7 +415,7 @@ class SqliteStore:
             " AND not_before IS NOT NULL AND not_before > ?)", (after, after, after))
         times = [float(t) for t in (timer, delayed) if t is not None]
         if queues and clock_now is not None and self._reader is not None:
-            with _translated("read queue windows"):
+            with translated("read queue windows", self.path):
                 times += queue_next_wake(self._reader, clock_now, queues)
         return min(times, default=None)
 

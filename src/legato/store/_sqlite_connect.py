@@ -1,17 +1,15 @@
-"""Opening a SQLite file: URL options, connection pragmas, driver errors translated."""
+"""Opening a SQLite file: URL options and connection pragmas."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .._errors import StoreError
+from ._sqlite_wal import WAL_LIMIT
 
-__all__ = ["connect", "parse_sqlite_url", "translated"]
+__all__ = ["connect", "parse_sqlite_url"]
 
 _SYNC_MODES = {"normal": "NORMAL", "full": "FULL", "off": "OFF", "extra": "EXTRA"}
 
@@ -43,24 +41,17 @@ def parse_sqlite_url(url: str) -> tuple[Path, str]:
     return Path(path), _SYNC_MODES[mode]
 
 
-@contextmanager
-def translated(action: str) -> Iterator[None]:
-    """Re-raise driver errors as :class:`StoreError` naming ``action``.
-
-    >>> with translated("read workflow 'x'"): ...
-    """
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"SQLite failed to {action}: {exc}") from exc
-
-
 def connect(path: Path, sync: str) -> sqlite3.Connection:
     """A connection in WAL mode with synchronous mode ``sync``, waiting up to 30 s for locks."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
     _set_wal(conn)
     conn.execute(f"PRAGMA synchronous = {sync}")
+    # Checkpoints are WalKeeper's, off the loop: SQLite's automatic ones, on every
+    # commit once two processes keep the WAL from restarting, would hold the
+    # checkpoint lock it needs (see _sqlite_wal).
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
     return conn
 
 

@@ -92,6 +92,10 @@ MIGRATIONS: list[str] = [
         workflow_id TEXT NOT NULL
     );
     """,
+    # 4: where the failure that ended a run was recorded (see _forget)
+    """
+    ALTER TABLE workflows ADD COLUMN failed_at TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
