@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 
+from ._inspection import EventRecord, WorkflowQuery
 from ._protocol import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "NewWorkflow", "QueueLimits", "SqliteStore", "StepRecord", "Store", "WorkflowRecord",
-    "open_store",
+    "EventRecord", "NewWorkflow", "QueueLimits", "SqliteStore", "StepRecord", "Store",
+    "WorkflowQuery", "WorkflowRecord", "open_store",
 ]
 
 
