@@ -154,7 +154,7 @@ class WorkflowHandle(Generic[R]):
         Raises:
             WorkflowNotFound: no workflow has this id.
         """
-        return (await self._record()).status  # type: ignore[return-value]
+        return Status((await self._record()).status)
 
     async def info(self) -> WorkflowInfo:
         """The workflow's status, timings, run id and recorded steps (as ``rt.get(id)``).
