@@ -99,7 +99,7 @@ def make_info(record: WorkflowRecord, serializer: Serializer,
 
     ``with_steps=False`` (a listing) reads ``steps`` only to find the failed one.
     """
-    timeline_ = timeline(steps or (), record.created_at, serializer if with_steps else None)
+    timeline_ = timeline(steps or (), record.created_at, serializer)
     failed = [i for i in timeline_ if i.kind == "step" and not i.ok]
     error = None if record.error is None else error_data(serializer, record.error)
     inputs = decode_value(serializer, record.input)
