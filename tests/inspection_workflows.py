@@ -3,7 +3,8 @@
 ``populate(store)`` leaves: ``ok-1`` succeeded (with a child ``ok-1/2`` and
 an event), ``bad-1`` failed in a step after a retried step and a ``gather``
 of two branches, ``wait-1`` waiting for a signal, ``later-1`` pending (delayed
-an hour, on the queue ``emails``) and ``gone-1`` cancelled.
+an hour, on the queue ``emails``) and ``gone-1`` cancelled. Workflow names
+start with ``shop.``: names are global in a process, and other tests' are plain.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ async def charge(cents: int) -> str:
     raise CardDeclined(f"card declined for {cents}")
 
 
-@legato.workflow(name="pack")
+@legato.workflow(name="shop.pack")
 async def pack(order: Order) -> str:
     return f"{order.qty}x{order.sku}"
 
 
-@legato.workflow(name="checkout")
+@legato.workflow(name="shop.checkout")
 async def checkout(order: Order, *, note: str = "") -> dict[str, object]:
     cents = await price(order.sku)
     packed = await pack(order)
@@ -60,14 +61,14 @@ async def checkout(order: Order, *, note: str = "") -> dict[str, object]:
     return {"cents": cents, "packed": packed, "note": note}
 
 
-@legato.workflow(name="doomed")
+@legato.workflow(name="shop.doomed")
 async def doomed(sku: str) -> str:
     await flaky(sku)
     a, b = await asyncio.gather(price(sku), price(sku * 2))
     return await charge(a + b)  # fails here: CardDeclined
 
 
-@legato.workflow(name="approval")
+@legato.workflow(name="shop.approval")
 async def approval(who: str) -> object:
     return await legato.wait_for_signal("approve")
 

@@ -22,7 +22,7 @@ async def test_get_shows_inputs_output_children_and_events(store):
     async with legato.Runtime(store, worker=False) as rt:
         info = await rt.get("ok-1")
         child = await rt.get("ok-1/2")
-    assert info.status == "succeeded" and info.name == "checkout"
+    assert info.status == "succeeded" and info.name == "shop.checkout"
     assert info.args == (Order("tea", 2),) and info.kwargs == {"note": "gift"}
     assert info.output == {"cents": 300, "packed": "2xtea", "note": "gift"}
     assert info.error is None and info.traceback is None and info.failed_step is None
@@ -30,7 +30,7 @@ async def test_get_shows_inputs_output_children_and_events(store):
     assert child.parent_id == "ok-1" and child.output == "2xtea"
     assert info.events == {"progress": {"packed": "2xtea"}}
     assert [(s.position, s.kind, s.name, s.summary) for s in info.steps] == [
-        ("1", "step", "price", "300"), ("2", "child", "pack", "'2xtea'"),
+        ("1", "step", "price", "300"), ("2", "child", "shop.pack", "'2xtea'"),
         ("3", "event", "progress", "None")]
     assert info.run_id and info.duration is not None
 
@@ -75,10 +75,10 @@ async def test_list_filters_by_status_name_queue_and_parent(store):
         assert ids == {"pending": ["later-1"], "running": [], "waiting": ["wait-1"],
                        "succeeded": ["ok-1/2", "ok-1"], "failed": ["bad-1"],
                        "cancelled": ["gone-1"]}
-        assert [i.id for i in await rt.list(name="checkout")] == ["later-1", "ok-1"]
+        assert [i.id for i in await rt.list(name="shop.checkout")] == ["later-1", "ok-1"]
         assert [i.id for i in await rt.list(queue="emails")] == ["later-1"]
         assert [i.id for i in await rt.list(parent="ok-1")] == ["ok-1/2"]
-        assert await rt.list(status="failed", name="checkout") == []
+        assert await rt.list(status="failed", name="shop.checkout") == []
         listed = (await rt.list(status="failed"))[0]
     assert listed.steps == () and listed.failed_step is not None  # light, but names the step
     assert listed.failed_step.name == "charge" and listed.error is not None
@@ -100,9 +100,9 @@ async def test_list_pages_and_orders_by_creation_time(store):
 async def test_list_since_and_until_take_datetimes_or_epoch_seconds(store):
     async with legato.Runtime(store, worker=False) as rt:
         every = await rt.list(order="oldest")
-        middle = every[2].created_at  # wait-1
+        middle = every[2].created_at  # bad-1's: included by since=, excluded by until=
         since = [i.id for i in await rt.list(since=middle, order="oldest")]
-        until = [i.id for i in await rt.list(until=middle.timestamp(), order="oldest")]
+        until = [i.id for i in await rt.list(until=middle, order="oldest")]
         assert since == [i.id for i in every[2:]] and until == [i.id for i in every[:2]]
         future = datetime.now(UTC) + timedelta(hours=1)
         assert await rt.list(since=future) == []

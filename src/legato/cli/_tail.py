@@ -39,11 +39,11 @@ class Follower:
         infos = await self._window(rt)
         changed = [i for i in infos if self.seen.get(i.id) != i.status]
         self.seen = {i.id: i.status for i in infos}
-        unfinished = [i.created_at.timestamp() for i in infos if not i.status.finished]
+        unfinished = [_epoch(i.created_at) for i in infos if not i.status.finished]
         if unfinished:
             self.since = min(unfinished)
         elif infos:
-            self.since = max(i.created_at.timestamp() for i in infos)
+            self.since = max(_epoch(i.created_at) for i in infos)
         return changed, not unfinished
 
     async def _window(self, rt: legato.Runtime) -> list[legato.WorkflowInfo]:
@@ -54,6 +54,11 @@ class Follower:
             infos += page
             if len(page) < _PAGE:
                 return infos
+
+
+def _epoch(when: datetime) -> float:
+    # a datetime is rounded to the microsecond: step back so the window keeps this workflow
+    return when.timestamp() - 1e-6
 
 
 @app.command()

@@ -39,6 +39,7 @@ R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
 _PAGE = 1000  # children are read in pages of this many
+_MICROSECOND = 1e-6
 
 _LOCAL_WAIT = 0.25  # seconds; a safety net for an event of a run in this process
 
@@ -413,7 +414,9 @@ class Runtime:
             queue: only workflows enqueued on this queue.
             parent: only the children of this workflow id.
             since: created at or after this time (a ``datetime``; naive means
-                local time) or epoch seconds.
+                local time) or epoch seconds. A datetime counts to the
+                microsecond: ``since=info.created_at`` includes that workflow,
+                ``until=info.created_at`` excludes it.
             until: created before this time.
             limit: at most this many.
             offset: skip this many first (paging: ``offset=limit * page``).
@@ -467,7 +470,9 @@ def _epoch(when: datetime | float | None) -> float | None:
     if when is None:
         return None
     if isinstance(when, datetime):
-        return when.timestamp()
+        # A datetime holds whole microseconds, rounded from the stored float: a step
+        # back keeps `since=info.created_at` including that workflow, `until=` excluding it.
+        return when.timestamp() - _MICROSECOND
     if isinstance(when, bool) or not isinstance(when, int | float):
         raise TypeError(f"since/until take a datetime or epoch seconds, not {when!r}")
     return float(when)
