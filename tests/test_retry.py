@@ -305,7 +305,9 @@ async def test_when_every_attempt_fails_the_step_error_carries_each_attempt(db):
         with pytest.raises(ConnectionError) as replayed:  # the recorded error, notes and all
             await rt.handle("pay-1").result()
     notes = [f"attempt {k} of 3 failed: ConnectionError: gateway down ({k})" for k in (1, 2, 3)]
-    assert caught.value.__notes__ == notes and replayed.value.__notes__ == notes
+    # then the traceback recorded where it failed (handle.result adds it)
+    assert caught.value.__notes__[:-1] == notes and replayed.value.__notes__[:-1] == notes
+    assert replayed.value.__notes__[-1].startswith("recorded traceback (workflow 'pay-1'")
     assert runs == 3 and clock.now() == T0 + 10 + 30
     assert info.status == "failed" and info.error == "ConnectionError: gateway down (3)"
     # the last failure is the step's own record, not one more attempt
@@ -335,7 +337,7 @@ async def test_give_up_on_and_never_retried_errors_fail_the_step_at_once(db):
             await rt.run(guarded_flow, "huge", id="g2")
         info = await rt.get("g1")
     assert runs == ["denied", "huge"]
-    assert denied.value.__notes__[-1] == "not retried: PermissionError is in give_up_on"
+    assert denied.value.__notes__[-2] == "not retried: PermissionError is in give_up_on"
     assert [(s.position, s.kind) for s in info.steps] == [("1", "step")]
 
 

@@ -45,6 +45,8 @@ from .durable._handle import Status as Status
 from .durable._handle import StepInfo as StepInfo
 from .durable._handle import WorkflowHandle as WorkflowHandle
 from .durable._handle import WorkflowInfo as WorkflowInfo
+from .durable._inspection import HistoryRecord as HistoryRecord
+from .durable._inspection import registered_workflows as registered_workflows
 from .durable._queue import BoundQueue as BoundQueue
 from .durable._queue import Queue as Queue
 from .durable._recorded import now as now
@@ -109,6 +111,7 @@ __all__ = [
     "GrantViolation",
     "Graph",
     "GraphError",
+    "HistoryRecord",
     "JsonSerializer",
     "LegatoError",
     "Memory",
@@ -150,6 +153,7 @@ __all__ = [
     "patched",
     "race",
     "random",
+    "registered_workflows",
     "retry",
     "run",
     "runnable",

@@ -1,4 +1,4 @@
-"""``python -m legato worker MODULE ... --store URL``: see :mod:`legato.cli`."""
+"""``python -m legato COMMAND ...``: the ``legato`` command (see :mod:`legato.cli`)."""
 
 from __future__ import annotations
 

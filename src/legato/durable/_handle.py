@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 from .._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
-from .._serde import decode_error
+from .._serde import Serializer, decode_error
 from ..store import StepRecord, WorkflowRecord
+from ._inspection import StepInfo, decode_value, error_data, timeline, to_datetime
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["Status", "StepInfo", "WorkflowHandle", "WorkflowInfo"]
+__all__ = ["Status", "StepInfo", "WorkflowHandle", "WorkflowInfo", "make_info"]
 
 R = TypeVar("R")
 
@@ -37,28 +39,28 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class StepInfo:
-    """One checkpoint of a workflow, as shown by :meth:`Runtime.get`."""
-
-    position: str
-    kind: str
-    name: str
-    ok: bool
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class WorkflowInfo:
-    """A workflow's status and timings (``rt.get(id)``, ``rt.list()``).
+    """A workflow's status, inputs, outcome, timings and steps (``rt.get(id)``, ``rt.list()``).
 
-    ``steps`` is filled by ``rt.get`` only; ``rt.list`` leaves it empty.
-    ``failed_step`` is, for a failed workflow, the last step that failed (its
-    position and name; ``None`` when the error came from the workflow's own
-    code): with ``error`` it is what ``rt.list(status="failed")`` — the
-    dead-letter queue — shows. ``queue`` and ``priority`` are as enqueued.
-    ``run_id`` is new at the start and at every ``rt.resume(id)``: the id
-    names the workflow, the run id one run of it (as in Temporal and Beluga);
-    recovery after a crash continues the same run.
+    ``steps`` is the timeline, in position order: every checkpoint with its
+    kind, name, inferred start, commit time, attempts and a short summary of
+    its outcome; ``rt.get`` fills it, ``rt.list`` leaves it empty (as it
+    leaves ``children`` and ``events``). ``failed_step`` is, for a failed
+    workflow, the last step that failed (``None`` when the error came from the
+    workflow's own code): with ``error`` it is what ``rt.list(status="failed")``
+    — the dead-letter queue — shows. ``error`` is ``"Type: message"`` and
+    ``traceback`` the traceback recorded where it was raised. ``args`` and
+    ``kwargs`` are the inputs, ``output`` the result of a succeeded workflow;
+    values whose classes don't import in this process are shown in their
+    stored JSON form. ``run_id`` is new at the start and at every
+    ``rt.resume(id)``: the id names the workflow, the run id one run of it
+    (as in Temporal and Beluga); recovery after a crash continues the same run.
+
+    Example::
+
+        info = await rt.get("order-42")
+        print(info.status, info.args, info.duration, info.error)
+        print(info.traceback)
     """
 
     id: str
@@ -73,6 +75,13 @@ class WorkflowInfo:
     queue: str | None = None
     priority: int = 0
     run_id: str = ""
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    output: Any = None
+    traceback: str | None = None
+    parent_id: str | None = None
+    children: tuple[str, ...] = ()
+    events: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -82,31 +91,35 @@ class WorkflowInfo:
         return (self.finished_at - self.created_at).total_seconds()
 
 
-def _time(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
-def make_info(record: WorkflowRecord, error: str | None,
-              steps: list[StepRecord] | None = None, *, with_steps: bool = True
+def make_info(record: WorkflowRecord, serializer: Serializer,
+              steps: Sequence[StepRecord] | None = None, *, with_steps: bool = True,
+              children: Sequence[str] = (), events: Mapping[str, Any] | None = None,
               ) -> WorkflowInfo:
-    ordered = sorted((s for s in steps or [] if s.kind not in BOOKKEEPING),
-                     key=lambda s: [int(p) for p in s.position.split(".")])
-    infos = tuple(StepInfo(s.position, s.kind, s.name, s.ok, _time(s.created_at))
-                  for s in ordered)
-    failed = [i for i in infos if i.kind == "step" and not i.ok]
+    """A record and its checkpoints as a :class:`WorkflowInfo`.
+
+    ``with_steps=False`` (a listing) reads ``steps`` only to find the failed one.
+    """
+    timeline_ = timeline(steps or (), record.created_at, serializer)
+    failed = [i for i in timeline_ if i.kind == "step" and not i.ok]
+    error = None if record.error is None else error_data(serializer, record.error)
+    inputs = decode_value(serializer, record.input)
+    if not isinstance(inputs, Mapping):
+        inputs = {}
+    output = None
+    if record.result is not None and record.status == Status.SUCCEEDED:
+        output = decode_value(serializer, record.result)
     return WorkflowInfo(
         id=record.id, name=record.name, status=Status(record.status),
-        created_at=_time(record.created_at), updated_at=_time(record.updated_at),
-        finished_at=_time(record.finished_at) if record.finished_at is not None else None,
-        error=error, steps=infos if with_steps else (),
+        created_at=to_datetime(record.created_at), updated_at=to_datetime(record.updated_at),
+        finished_at=(to_datetime(record.finished_at) if record.finished_at is not None
+                     else None),
+        error=None if error is None else error.text, steps=timeline_ if with_steps else (),
         failed_step=failed[-1] if failed and record.status == Status.FAILED else None,
         queue=record.queue, priority=record.priority, run_id=record.run_id,
+        args=tuple(inputs.get("args") or ()), kwargs=dict(inputs.get("kwargs") or {}),
+        output=output, traceback=None if error is None else error.traceback,
+        parent_id=record.parent_id, children=tuple(children), events=dict(events or {}),
     )
-
-
-#: Records the engine keeps for replay checks, not durable calls of the workflow:
-#: a task made in workflow code, a wait or child call reached.
-BOOKKEEPING = frozenset({"branch", "started"})
 
 
 @final
@@ -141,7 +154,7 @@ class WorkflowHandle(Generic[R]):
         Raises:
             WorkflowNotFound: no workflow has this id.
         """
-        return (await self._record()).status  # type: ignore[return-value]
+        return Status((await self._record()).status)
 
     async def info(self) -> WorkflowInfo:
         """The workflow's status, timings, run id and recorded steps (as ``rt.get(id)``).
@@ -158,7 +171,9 @@ class WorkflowHandle(Generic[R]):
         """Wait for the workflow to finish and return its result.
 
         A failed workflow raises its error (the same exception type when it can
-        be imported, else :class:`~legato.StepFailed`); a cancelled one raises
+        be imported, else :class:`~legato.StepFailed`), with the traceback
+        recorded where it was raised attached as a note (``__notes__``, which
+        Python prints under the error); a cancelled one raises
         :class:`~legato.WorkflowCancelled`.
 
         Raises:
@@ -182,7 +197,14 @@ class WorkflowHandle(Generic[R]):
             return cast(R, value)
         if record.error is None:  # cancelled before it ever ran
             raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
-        raise decode_error(serializer.loads(record.error))
+        data = serializer.loads(record.error)
+        error = decode_error(data)
+        recorded = data.get("traceback") if isinstance(data, dict) else None
+        if recorded and record.status == Status.FAILED:
+            # the traceback of this raise is only this process's wait: show where it failed
+            error.add_note(f"recorded traceback (workflow {self.id!r}, run {record.run_id}):\n"
+                           f"{str(recorded).rstrip()}")
+        raise error
 
     async def signal(self, name: str, payload: Any = None) -> None:
         """Send a signal to this workflow (see :meth:`Runtime.signal`).

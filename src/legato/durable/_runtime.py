@@ -8,17 +8,26 @@ import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar, final
+from typing import Any, Literal, Self, TypeVar, TypeVarTuple, final, overload
 
 from .._clock import Clock, SystemClock
 from .._duration import Duration, to_seconds
 from .._errors import WorkflowConflict, WorkflowNotFound
-from .._serde import JsonSerializer, Serializer, decode_error
-from ..store import NewWorkflow, StepRecord, Store, WorkflowRecord, open_store
+from .._serde import JsonSerializer, Serializer
+from ..store import (
+    NewWorkflow,
+    StepRecord,
+    Store,
+    WorkflowQuery,
+    WorkflowRecord,
+    open_store,
+)
 from . import _asyncio_guard, _task_factory
 from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
+from ._inspection import HistoryRecord, decode_value, history
 from ._news import SAFETY_POLL, NewsRelay
 from ._queue import BoundQueue, Queue, declare
 from ._unrecorded import unrecorded
@@ -28,6 +37,10 @@ from ._workflow import Workflow
 __all__ = ["Runtime", "run"]
 
 R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+_PAGE = 1000  # children are read in pages of this many
+_MICROSECOND = 1e-6
 
 _LOCAL_WAIT = 0.25  # seconds; a safety net for an event of a run in this process
 
@@ -90,6 +103,14 @@ class Runtime:
     def __repr__(self) -> str:
         return f"Runtime({self.store.url!r})"
 
+    @property
+    def worker_id(self) -> str:
+        """This runtime's id as a worker: the owner of the workflows it runs.
+
+        >>> print(f"worker {rt.worker_id} started")
+        """
+        return self.engine.owner
+
     async def __aenter__(self) -> Self:
         await self.store.open()
         self._loop = asyncio.get_running_loop()
@@ -138,11 +159,17 @@ class Runtime:
         return BoundQueue(self, self._declare(queue))
 
     async def start(
-        self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
+        self, fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, id: str | None = None,
         timeout: Duration | None = None, queue: Queue | str | None = None, priority: int = 0,
         delay: Duration | None = None, dedup_key: str | None = None, **kwargs: Any,
     ) -> WorkflowHandle[R]:
         """Store a new workflow run and return its handle; it runs on a worker.
+
+        For a type checker, the positional arguments are checked against the
+        workflow's parameters and the handle is typed by its result;
+        arguments passed by keyword are not checked (they share ``**kwargs``
+        with the options below; the runtime still checks them against the
+        signature before storing anything).
 
         Pass ``id=`` to name the run: the id is the idempotency key, so starting
         an id that exists returns the existing run's handle and runs nothing.
@@ -205,7 +232,7 @@ class Runtime:
         return WorkflowHandle(self, workflow_id)
 
     async def run(
-        self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
+        self, fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, id: str | None = None,
         **kwargs: Any,
     ) -> R:
         """Start a workflow and wait for its result (``start`` then ``result``).
@@ -215,8 +242,22 @@ class Runtime:
         handle = await self.start(fn, *args, id=id, **kwargs)
         return await handle.result()
 
-    def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
-        """A handle to an existing workflow, without I/O (the id is checked on use)."""
+    @overload
+    def handle(self, workflow_id: str, /) -> WorkflowHandle[Any]: ...
+    @overload
+    def handle(self, workflow_id: str, workflow: Callable[..., Awaitable[R]], /
+               ) -> WorkflowHandle[R]: ...
+
+    def handle(self, workflow_id: str, workflow: Callable[..., Awaitable[Any]] | None = None, /
+               ) -> WorkflowHandle[Any]:
+        """A handle to an existing workflow, without I/O (the id is checked on use).
+
+        Pass the workflow too and the handle is typed by its result (nothing
+        is checked at run time: the id alone names the run).
+
+        >>> handle = rt.handle("report-q3", report)   # WorkflowHandle[Report]
+        >>> summary = await handle.result()
+        """
         return WorkflowHandle(self, workflow_id)
 
     # -- talking to workflows -------------------------------------------------------
@@ -316,7 +357,12 @@ class Runtime:
     # -- inspecting ----------------------------------------------------------------
 
     async def get(self, workflow_id: str) -> WorkflowInfo:
-        """A workflow's status, timings, error and checkpoints.
+        """Everything about one workflow: status, inputs, output, error and its
+        traceback, timings, run id, parent and children, published events, and
+        the step timeline (``info.steps``).
+
+        >>> info = await rt.get("order-42")
+        >>> [(s.position, s.name, s.attempts, s.summary) for s in info.steps]
 
         Raises:
             WorkflowNotFound: no workflow has this id.
@@ -325,29 +371,77 @@ class Runtime:
         record = await self.store.get(workflow_id)
         if record is None:
             raise WorkflowNotFound(workflow_id)
-        return make_info(record, self._error_text(record), await self.store.history(workflow_id))
+        events = {e.key: decode_value(self.serializer, e.value)
+                  for e in await self.store.events(workflow_id)}
+        return make_info(record, self.serializer, await self.store.history(workflow_id),
+                         children=await self._children(workflow_id), events=events)
+
+    async def history(self, workflow_id: str) -> list[HistoryRecord]:
+        """A workflow's raw checkpoints in position order, as stored (values still encoded).
+
+        This is the record of a run that replay reads; :meth:`get` shows the
+        same as a decoded timeline.
+
+        >>> for r in await rt.history("order-42"):
+        ...     print(r.position, r.kind, r.name, r.ok, r.at)
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+        """
+        if await self.store.get(workflow_id) is None:
+            raise WorkflowNotFound(workflow_id)
+        return history(await self.store.history(workflow_id))
+
+    async def _children(self, workflow_id: str) -> list[str]:
+        ids: list[str] = []
+        while True:
+            page = await self.store.find(WorkflowQuery(
+                parent=workflow_id, limit=_PAGE, offset=len(ids), newest_first=False))
+            ids += [r.id for r in page]
+            if len(page) < _PAGE:
+                return ids
 
     async def list(
-        self, status: Status | str | None = None, name: str | None = None, limit: int = 100
+        self, status: Status | str | None = None, name: str | None = None, *,
+        queue: str | None = None, parent: str | None = None,
+        since: datetime | float | None = None, until: datetime | float | None = None,
+        limit: int = 100, offset: int = 0, order: Literal["newest", "oldest"] = "newest",
     ) -> list[WorkflowInfo]:
-        """Workflows, newest first, filtered by status and workflow name.
+        """Workflows, filtered, one page at a time (newest first by default).
 
         Failed workflows are the dead-letter queue: each shows its ``error``
-        and ``failed_step``; ``rt.resume(id)`` retries one from its last checkpoint.
+        and ``failed_step``; ``rt.resume(id)`` retries one from its last
+        checkpoint. Listed infos carry no ``steps``, ``children`` or
+        ``events``: :meth:`get` reads those.
 
-        >>> failed = await rt.list(status="failed")
+        >>> failed = await rt.list(status="failed", queue="emails")
+        >>> recent = await rt.list(since=time.time() - 3600, order="oldest", limit=50)
+
+        Args:
+            status: only workflows in this status.
+            name: only runs of the workflow with this name.
+            queue: only workflows enqueued on this queue.
+            parent: only the children of this workflow id.
+            since: created at or after this time (a ``datetime``; naive means
+                local time) or epoch seconds. A datetime counts to the
+                microsecond: ``since=info.created_at`` includes that workflow,
+                ``until=info.created_at`` excludes it.
+            until: created before this time.
+            limit: at most this many.
+            offset: skip this many first (paging: ``offset=limit * page``).
+            order: ``"newest"`` or ``"oldest"`` first, by creation time.
         """
-        if status is not None:
-            status = Status(status)
-        records = await self.store.list(status=status, name=name, limit=limit)
-        return [make_info(r, self._error_text(r), await _failed_history(self.store, r),
+        if order not in ("newest", "oldest"):
+            raise ValueError(f"order must be 'newest' or 'oldest', not {order!r}")
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset can't be negative (got {limit}, {offset})")
+        query = WorkflowQuery(
+            status=None if status is None else Status(status).value, name=name, queue=queue,
+            parent=parent, since=_epoch(since), until=_epoch(until), limit=limit,
+            offset=offset, newest_first=order == "newest")
+        records = await self.store.find(query)
+        return [make_info(r, self.serializer, await _failed_history(self.store, r),
                           with_steps=False) for r in records]
-
-    def _error_text(self, record: WorkflowRecord) -> str | None:
-        if record.error is None:
-            return None
-        error = decode_error(self.serializer.loads(record.error))
-        return f"{type(error).__name__}: {error}"
 
     async def _wait_finished(self, workflow_id: str) -> WorkflowRecord:
         while True:  # "finish" news wakes us; the safety-net poll catches lost news
@@ -404,6 +498,18 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else f"{text[:60]}...{text[-10:]} ({len(text)} chars)"
 
 
+def _epoch(when: datetime | float | None) -> float | None:
+    if when is None:
+        return None
+    if isinstance(when, datetime):
+        # A datetime holds whole microseconds, rounded from the stored float: a step
+        # back keeps `since=info.created_at` including that workflow, `until=` excluding it.
+        return when.timestamp() - _MICROSECOND
+    if isinstance(when, bool) or not isinstance(when, int | float):
+        raise TypeError(f"since/until take a datetime or epoch seconds, not {when!r}")
+    return float(when)
+
+
 def _as_workflow(fn: Any) -> Workflow[Any, Any]:
     if isinstance(fn, Workflow):
         return fn
@@ -414,7 +520,7 @@ def _as_workflow(fn: Any) -> Workflow[Any, Any]:
 
 
 def run(
-    fn: Callable[..., Awaitable[R]], /, *args: Any, store: str | Store = "legato.db",
+    fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, store: str | Store = "legato.db",
     id: str | None = None, **kwargs: Any,
 ) -> R:
     """Run a workflow to completion from synchronous code, like ``asyncio.run``.

@@ -17,7 +17,7 @@ import inspect
 import itertools
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, ParamSpec, TypeVar, final, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final, overload
 
 from .._duration import Duration, to_seconds
 from .._errors import StepFailed
@@ -158,6 +158,17 @@ def _recorded_error(run: Run, record: StepRecord) -> Exception:
     raise AssertionError(f"attempt record at {record.position} holds no error")
 
 
+class StepDecorator(Protocol):
+    """What ``@legato.step(...)`` with arguments returns: a decorator keeping the signature."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
+# A generic Protocol, not `Callable[[A | B], ...]`: mypy can't solve R from a
+# union of callables and made every decorated signature `Never`.
 @overload
 def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
 @overload
@@ -166,7 +177,7 @@ def step(fn: Callable[P, R], /) -> Step[P, R]: ...
 def step(
     *, name: str | None = None, timeout: Duration | None = None, retry: Retry | None = None,
     circuit: CircuitBreaker | None = None,
-) -> Callable[[Callable[P, Awaitable[R]] | Callable[P, R]], Step[P, R]]: ...
+) -> StepDecorator: ...
 
 
 def step(

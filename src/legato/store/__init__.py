@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ._inspection import EventRecord, WorkflowQuery
 from ._protocol import (
     INFER,
     PRIORITY_MAX,
@@ -19,8 +20,9 @@ from ._protocol import (
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "Infer", "NewWorkflow", "QueueLimits",
-    "SqliteStore", "StepRecord", "Store", "WorkflowRecord", "check_priority", "open_store",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "NewWorkflow",
+    "QueueLimits", "SqliteStore", "StepRecord", "Store", "WorkflowQuery", "WorkflowRecord",
+    "check_priority", "open_store",
 ]
 
 

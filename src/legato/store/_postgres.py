@@ -26,6 +26,7 @@ import asyncpg
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from .._redact import redact_url
 from ._forget import forgotten, stored_failed_at
+from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, translated
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
@@ -500,6 +501,18 @@ class PostgresStore:
             "SELECT position, kind, name, ok, value, created_at FROM steps"
             ' WHERE workflow_id = $1 ORDER BY position COLLATE "C"', workflow_id)
         return [StepRecord(*r) for r in rows]
+
+    async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:
+        sql, params = query_sql(query, WF_COLUMNS, lambda n: f"${n}")
+        return [_record(r) for r in await self._read("find workflows", sql, *params)]
+
+    async def events(self, workflow_id: str) -> list[EventRecord]:
+        rows = await self._read(
+            f"read the events of {workflow_id!r}",
+            "SELECT key, value, updated_at FROM events WHERE workflow_id = $1"
+            ' ORDER BY key COLLATE "C"',
+            workflow_id)
+        return [EventRecord(*r) for r in rows]
 
     async def list(
         self, *, status: str | None, name: str | None, limit: int

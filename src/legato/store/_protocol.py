@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Final, Protocol
 
+from ._inspection import EventRecord, WorkflowQuery
+
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "NewWorkflow",
     "QueueLimits", "Store", "StepRecord", "WorkflowRecord", "check_priority", "new_run_id"]
@@ -329,6 +331,14 @@ class Store(Protocol):
 
     async def history(self, workflow_id: str) -> list[StepRecord]:
         """Every checkpoint of a workflow, in one query."""
+        ...
+
+    async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:
+        """Workflows matching ``query``, ordered by creation time, one page of them."""
+        ...
+
+    async def events(self, workflow_id: str) -> list[EventRecord]:
+        """Every event a workflow published (its latest value per key), by key."""
         ...
 
     async def list(

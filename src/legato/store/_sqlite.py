@@ -19,6 +19,7 @@ from typing import Any, final
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from ._forget import forgotten, stored_failed_at
 from ._group_commit import GroupCommitter
+from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._protocol import (
     INFER,
     WF_COLUMNS,
@@ -444,6 +445,17 @@ class SqliteStore:
             "SELECT position, kind, name, ok, value, created_at FROM steps"
             " WHERE workflow_id = ?", (workflow_id,))
         return [StepRecord(p, k, n, bool(ok), v, t) for p, k, n, ok, v, t in rows]
+
+    async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:
+        sql, params = query_sql(query, WF_COLUMNS, lambda n: "?")
+        return [_record(r) for r in self._read("find workflows", sql, tuple(params))]
+
+    async def events(self, workflow_id: str) -> list[EventRecord]:
+        rows = self._read(
+            f"read the events of {workflow_id!r}",
+            "SELECT key, value, updated_at FROM events WHERE workflow_id = ? ORDER BY key",
+            (workflow_id,))
+        return [EventRecord(k, v, t) for k, v, t in rows]
 
     async def list(
         self, *, status: str | None, name: str | None, limit: int
