@@ -56,7 +56,7 @@ async def test_get_of_a_failed_workflow_has_the_error_its_traceback_and_the_time
         assert s.started_at is not None and s.started_at <= s.at == s.finished_at
         assert s.duration is not None and s.duration >= 0
     assert steps["1.1"].started_at == steps["1"].started_at  # the first attempt starts the step
-    assert steps["2.1"].started_at == steps["1"].at  # the branch starts after the step
+    assert steps["2.1"].started_at >= steps["1"].at  # the branch starts (is made) after the step
     assert steps["4"].started_at == steps["3.1"].at
 
 
@@ -118,7 +118,10 @@ async def test_history_is_the_raw_records_in_position_order(store):
         with pytest.raises(legato.WorkflowNotFound):
             await rt.get("nobody")
     assert all(isinstance(r, legato.HistoryRecord) for r in records)
-    assert [(r.position, r.kind, r.name, r.ok, r.at) for r in records] == [
+    # the raw history also holds the engine's bookkeeping (a task made at 2, at 3...)
+    shown = [r for r in records if r.kind not in ("branch", "started")]
+    assert [r.kind for r in records if r not in shown] == ["branch", "branch"]
+    assert [(r.position, r.kind, r.name, r.ok, r.at) for r in shown] == [
         (s.position, s.kind, s.name, s.ok, s.at) for s in info.steps]
     assert records[0].data == legato.JsonSerializer().dumps("reserved")
 
