@@ -216,19 +216,19 @@ class Runtime:
                 workflow_id, wf.name, data, owner, lease_until, deadline=deadline,
                 queue=queue_name, priority=priority, not_before=not_before,
                 dedup_key=dedup_key))
+            if existing is not None:
+                if existing.name != wf.name:
+                    raise WorkflowConflict(workflow_id, existing.name, wf.name)
+            elif worker is not None and run_here:
+                record = await self.store.get(workflow_id)
+                assert record is not None
+                worker.launch(wf, record)
+            elif worker is not None:
+                worker.poke()
         finally:
-            if run_here:
+            if run_here:  # held until the launch: a claim meanwhile must not take the slot
                 assert worker is not None
                 worker.unreserve()
-        if existing is not None:
-            if existing.name != wf.name:
-                raise WorkflowConflict(workflow_id, existing.name, wf.name)
-        elif worker is not None and run_here:
-            record = await self.store.get(workflow_id)
-            assert record is not None
-            worker.launch(wf, record)
-        elif worker is not None:
-            worker.poke()
         return WorkflowHandle(self, workflow_id)
 
     async def run(

@@ -132,16 +132,16 @@ class Worker:
                 child_id, wf.name, data, self.engine.owner if here else None,
                 self.lease_until() if here else 0.0, parent_id=parent.id,
                 deadline=_deadline(self.engine, wf.timeout)))
+            if existing is None:
+                if here:
+                    record = await self.engine.store.get(child_id)
+                    assert record is not None
+                    self.launch(wf, record)
+                else:
+                    self.poke()
         finally:
-            if here:
+            if here:  # held until the launch: a claim meanwhile must not take the slot
                 self.unreserve()
-        if existing is None:
-            if here:
-                record = await self.engine.store.get(child_id)
-                assert record is not None
-                self.launch(wf, record)
-            else:
-                self.poke()
         return existing
 
     def cancelled(self, workflow_id: str) -> None:
@@ -207,9 +207,13 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[WorkflowRecord]:
         clock_now = self.engine.clock.now()
-        claimed = await self.engine.store.claim(
-            self.engine.owner, self.lease_until(), time.time(), clock_now,
-            limit, registered_names(), list(self.queues.values()))
+        self._reserved += limit  # a start meanwhile must not take the slots being claimed
+        try:
+            claimed = await self.engine.store.claim(
+                self.engine.owner, self.lease_until(), time.time(), clock_now,
+                limit, registered_names(), list(self.queues.values()))
+        finally:
+            self._reserved -= limit
         self._claimed_at = clock_now
         for record in claimed:
             wf = lookup(record.name)
