@@ -123,8 +123,7 @@ class Run:
     """
 
     __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "failed", "history",
-                 "host",
-                 "id", "name", "news", "nondeterminism", "owner", "pending", "reach",
+                 "host", "id", "name", "news", "nondeterminism", "owner", "pending", "reach",
                  "serializer", "signal_positions", "store", "suspend_after", "takes", "task",
                  "unwinding")
 

@@ -27,6 +27,7 @@ from ..store import (
 from . import _asyncio_guard, _task_factory
 from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
+from ._ids import check_id
 from ._inspection import HistoryRecord, decode_value, history
 from ._news import SAFETY_POLL, NewsRelay
 from ._queue import BoundQueue, Queue, declare
@@ -473,29 +474,6 @@ class Runtime:
 async def _failed_history(store: Store, record: WorkflowRecord) -> list[StepRecord] | None:
     # only failed workflows pay a query: it finds their failing step
     return await store.history(record.id) if record.status == "failed" else None
-
-
-_MAX_ID = 1000  # characters; ids are keys, shown in logs and terminals
-
-
-def check_id(workflow_id: object) -> None:
-    """A workflow id must be a non-empty str the stores can keep (UTF-8, bounded)."""
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise TypeError(f"a workflow id must be a non-empty str, not {_shown(workflow_id)}")
-    if len(workflow_id) > _MAX_ID:
-        raise ValueError(f"a workflow id is at most {_MAX_ID} characters, and this one has "
-                         f"{len(workflow_id)}: {_shown(workflow_id)}")
-    try:
-        workflow_id.encode()
-    except UnicodeEncodeError:
-        raise ValueError(f"a workflow id must be valid text (UTF-8), and "
-                         f"{_shown(workflow_id)} holds a lone surrogate; decode the bytes it "
-                         "came from with errors='replace' or pick another id") from None
-
-
-def _shown(value: object) -> str:
-    text = ascii(value)  # no surrogate can break the message itself
-    return text if len(text) <= 80 else f"{text[:60]}...{text[-10:]} ({len(text)} chars)"
 
 
 def _epoch(when: datetime | float | None) -> float | None:
