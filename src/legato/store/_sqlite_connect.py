@@ -47,10 +47,8 @@ def connect(path: Path, sync: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 30000")
     _set_wal(conn)
     conn.execute(f"PRAGMA synchronous = {sync}")
-    # Checkpoints are WalKeeper's, off the loop: SQLite's automatic ones, on every
-    # commit once two processes keep the WAL from restarting, would hold the
-    # checkpoint lock it needs (see _sqlite_wal).
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    # SQLite's automatic checkpoint stays: cheap, and enough for one process.
+    # WalKeeper is the backstop for when several keep the WAL from restarting.
     conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
     return conn
 
