@@ -62,13 +62,11 @@ class Fleet:
 
 
 async def _owners(rt: legato.Runtime) -> dict[str, list[str]]:
-    """Running workflows by owner."""
+    """Running workflows by worker."""
     owned: dict[str, list[str]] = {}
     for info in await rt.list(status="running", limit=10_000):
-        record = await rt.store.get(info.id)
-        assert record is not None
-        if record.owner is not None:
-            owned.setdefault(record.owner, []).append(info.id)
+        if info.worker is not None:
+            owned.setdefault(info.worker, []).append(info.id)
     return owned
 
 

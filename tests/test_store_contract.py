@@ -262,21 +262,25 @@ async def test_heartbeat_extends_leases_and_reports_cancel_requests(store):
     await running(store, "a", lease=time.time() + 1)
     await running(store, "b", lease=time.time() + 1)
     await running(store, "theirs", owner="B")
-    assert await store.heartbeat("A", 5000.0) == []
+    await running(store, "dead")  # ours, but no task runs it any more: it must lapse
+    mine = [("a", "A"), ("b", "A"), ("theirs", "A")]
+    assert await store.heartbeat(mine, 5000.0) == []
     assert (await record(store, "a")).lease_until == 5000.0
     assert (await record(store, "theirs")).lease_until != 5000.0
+    assert (await record(store, "dead")).lease_until != 5000.0
     cancelled = await store.request_cancel("b")
     assert (cancelled.status, cancelled.cancel) == ("running", True)
-    assert await store.heartbeat("A", 6000.0) == ["b"]
+    assert await store.heartbeat(mine, 6000.0) == ["b"]
+    assert await store.heartbeat([], 7000.0) == []
 
 
 async def test_release_gives_leases_back_at_once(store, other):
     await running(store, "a", lease=time.time() + 60)
     await running(store, "b", lease=time.time() + 60)
-    await store.release("A", ["a"])
+    await store.release([("a", "A")])
     claimed = await other.claim("B", time.time() + 30, time.time(), 0.0, 10, ["wf"])
     assert [r.id for r in claimed] == ["a"]
-    await store.release("A", ["a"])  # no longer ours: nothing happens
+    await store.release([("a", "A")])  # no longer ours: nothing happens
     assert (await record(store, "a")).owner == "B"
 
 
@@ -290,6 +294,21 @@ async def test_suspend_unloads_and_needs_the_lease(store):
     got = await record(store, "w1")
     assert (got.status, got.owner, got.lease_until, got.wake_at) == ("waiting", None, 0, 10.0)
     assert not await store.suspend("w1", "A", 10.0)  # not running any more
+
+
+async def test_suspend_is_due_at_once_if_a_cancel_was_asked_for_while_it_ran(store):
+    await running(store, "w")
+    await store.request_cancel("w")  # seen by the worker only at its next heartbeat
+    assert await store.suspend("w", "A", None, signal="never")
+    got = await record(store, "w")
+    assert (got.status, got.wake_at, got.cancel) == ("waiting", 0, True)
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+            ] == ["w"]
+
+
+async def test_server_time_is_the_stores_clock_or_none_for_a_local_file(store):
+    server = await store.server_time()
+    assert server is None or abs(server - time.time()) < 5
 
 
 async def test_suspend_is_due_at_once_if_its_signal_or_child_already_arrived(store):

@@ -49,6 +49,7 @@ from .durable._inspection import HistoryRecord as HistoryRecord
 from .durable._inspection import registered_workflows as registered_workflows
 from .durable._queue import BoundQueue as BoundQueue
 from .durable._queue import Queue as Queue
+from .durable._recorded import idempotency_key as idempotency_key
 from .durable._recorded import now as now
 from .durable._recorded import random as random
 from .durable._recorded import uuid4 as uuid4
@@ -148,6 +149,7 @@ __all__ = [
     "cell",
     "deprecate_patch",
     "deterministic",
+    "idempotency_key",
     "now",
     "parallel",
     "patched",

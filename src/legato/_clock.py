@@ -1,7 +1,8 @@
 """Durable time: the wall clock, or a virtual one that tests can drive.
 
 Durable time is what ``legato.sleep``, ``legato.now`` and timers inside
-workflows read. Leases and heartbeats always use real time.
+workflows read. Leases and heartbeats always use real time: the wall clock,
+set to the store's clock when the store has one of its own (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -30,18 +31,26 @@ class Clock(Protocol):
 
 @final
 class SystemClock:
-    """The real wall clock (``time.time()``); the default."""
+    """The real wall clock (``time.time()``); the default.
+
+    ``offset`` is added to this machine's clock: a runtime on PostgreSQL sets
+    it to the database server's clock, so that workers on machines whose
+    clocks disagree still agree on lease ends and timers.
+    """
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
 
     def now(self) -> float:
-        return time.time()
+        return time.time() + self.offset
 
     async def sleep_until(self, deadline: float) -> None:
-        delay = deadline - time.time()
+        delay = deadline - self.now()
         if delay > 0:
             await asyncio.sleep(delay)
 
     def __repr__(self) -> str:
-        return "SystemClock()"
+        return f"SystemClock(offset={self.offset!r})" if self.offset else "SystemClock()"
 
 
 @final

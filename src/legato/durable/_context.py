@@ -303,7 +303,11 @@ class Run:
     async def flush(self) -> None:
         """Wait until every :meth:`commit_later` write is durable (or raise why not)."""
         while self.pending:
-            await self.committed(self.pending.pop())
+            write = self.pending[-1]
+            # shielded: cancelling the awaiting code must not cancel the write itself
+            await self.committed(asyncio.shield(write))
+            with contextlib.suppress(ValueError):
+                self.pending.remove(write)
 
     async def committed(self, write: Awaitable[bool]) -> None:
         """Await a write; a lost lease or a store error unwinds this attempt."""

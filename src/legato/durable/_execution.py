@@ -37,7 +37,7 @@ class Engine:
 
 async def load_run(engine: Engine, record: WorkflowRecord, host: Host) -> Run:
     """A run of ``record`` with its whole history, loaded in one query."""
-    run = Run(id=record.id, name=record.name, owner=engine.owner,
+    run = Run(id=record.id, name=record.name, owner=record.owner or engine.owner,
               history=await engine.store.history(record.id), store=engine.store,
               serializer=engine.serializer, clock=engine.clock, host=host,
               suspend_after=engine.suspend_after)
@@ -94,7 +94,7 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
     failed_at = None
     if status == "failed" and run.failed is not None and run.failed[0] is raised:
         failed_at = run.failed[1]
-    done = await engine.store.finish(record.id, engine.owner, status, result, error,
+    done = await engine.store.finish(record.id, run.owner, status, result, error,
                                      failed_at=failed_at)
     return status if done else None
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 from .._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
 from .._serde import Serializer, decode_error
-from ..store import StepRecord, WorkflowRecord
+from ..store import StepRecord, WorkflowRecord, owner_worker
 from ._inspection import StepInfo, decode_value, error_data, timeline, to_datetime
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class WorkflowInfo:
     stored JSON form. ``run_id`` is new at the start and at every
     ``rt.resume(id)``: the id names the workflow, the run id one run of it
     (as in Temporal and Beluga); recovery after a crash continues the same run.
+    ``worker`` is the worker running it (its ``Runtime.worker_id``), while it
+    is ``running``; ``attempt`` names that worker's current attempt at it
+    (``"<worker>#<n>"``): a takeover or a claim after a stall starts another.
 
     Example::
 
@@ -75,6 +78,8 @@ class WorkflowInfo:
     queue: str | None = None
     priority: int = 0
     run_id: str = ""
+    worker: str | None = None
+    attempt: str | None = None
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     output: Any = None
@@ -116,7 +121,9 @@ def make_info(record: WorkflowRecord, serializer: Serializer,
         error=None if error is None else error.text, steps=timeline_ if with_steps else (),
         failed_step=failed[-1] if failed and record.status == Status.FAILED else None,
         queue=record.queue, priority=record.priority, run_id=record.run_id,
-        args=tuple(inputs.get("args") or ()), kwargs=dict(inputs.get("kwargs") or {}),
+        worker=None if record.owner is None else owner_worker(record.owner),
+        attempt=record.owner, args=tuple(inputs.get("args") or ()),
+        kwargs=dict(inputs.get("kwargs") or {}),
         output=output, traceback=None if error is None else error.traceback,
         parent_id=record.parent_id, children=tuple(children), events=dict(events or {}),
     )

@@ -9,13 +9,17 @@ from __future__ import annotations
 import random as _random
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .._errors import LegatoError
 from ._context import current_scope
 
-__all__ = ["now", "random", "uuid4", "workflow_id"]
+__all__ = ["STEP_AT", "idempotency_key", "now", "random", "uuid4", "workflow_id"]
+
+# Inside a step's body, called by a workflow: (workflow id, the step's position).
+STEP_AT: ContextVar[tuple[str, str] | None] = ContextVar("legato_step_at", default=None)
 
 T = TypeVar("T")
 
@@ -69,19 +73,46 @@ def uuid4() -> uuid.UUID:
 
 
 def workflow_id() -> str:
-    """The id of the workflow this code runs in.
+    """The id of the workflow this code runs in: its own code or one of its steps.
 
-    Use it to derive idempotency keys for external APIs. Example::
+    Example::
 
-        await charge(customer, cents, idempotency_key=f"{legato.workflow_id()}-charge")
+        @legato.step
+        async def charge(customer: str, cents: int) -> str:
+            return await payments.charge(customer, cents, reference=legato.workflow_id())
 
     Raises:
-        LegatoError: outside a workflow.
+        LegatoError: outside a workflow and its steps.
     """
     scope = current_scope()
-    if scope is None:
+    if scope is not None:
+        return scope.run.id
+    at = STEP_AT.get()
+    if at is not None:
+        return at[0]
+    raise LegatoError(
+        "legato.workflow_id() was called outside a workflow; call it from a "
+        "@legato.workflow started by a Runtime, or from a step that workflow calls")
+
+
+def idempotency_key() -> str:
+    """A key naming this call of the current step: ``"<workflow id>:<position>"``.
+
+    The same in every attempt and after a crash (the step runs again with the
+    same key), and different for every other step call, even of the same
+    function: pass it to an external API that deduplicates requests, so an
+    effect repeated by a retry or a recovery happens once. Example::
+
+        @legato.step(retry=legato.Retry(attempts=5))
+        async def charge(customer: str, cents: int) -> str:
+            return await stripe.charge(customer, cents, idempotency_key=legato.idempotency_key())
+
+    Raises:
+        LegatoError: outside a step called by a workflow.
+    """
+    at = STEP_AT.get()
+    if at is None:
         raise LegatoError(
-            "legato.workflow_id() was called outside a workflow; call it from code "
-            "running under a @legato.workflow started by a Runtime"
-        )
-    return scope.run.id
+            "legato.idempotency_key() names a step's call, and was called outside one; "
+            "call it inside a @legato.step while a workflow runs it")
+    return f"{at[0]}:{at[1]}"

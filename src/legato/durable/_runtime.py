@@ -29,6 +29,7 @@ from ._execution import Engine, cancel_children
 from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
 from ._ids import check_id
 from ._inspection import HistoryRecord, decode_value, history
+from ._lease_keeper import read_store_clock
 from ._news import SAFETY_POLL, NewsRelay
 from ._queue import BoundQueue, Queue, declare
 from ._unrecorded import unrecorded
@@ -65,6 +66,11 @@ class Runtime:
         worker: ``False`` for a client that only starts and inspects workflows.
         lease: seconds a worker's claim on a workflow lasts without a heartbeat;
             a crashed worker's workflows are resumed elsewhere after this long.
+            Leases are renewed from a thread, on the store's clock.
+        stall_limit: seconds the event loop may be blocked (by code that doesn't
+            await) before this worker stops renewing its leases and other
+            workers take its workflows over; it logs a warning naming the step
+            once a stall lasts longer than a lease.
         suspend_after: a workflow whose only activity is a wait (sleep, signal,
             child) longer than this is unloaded from memory until it is due.
         queues: the :class:`~legato.Queue` s whose workflows this worker runs,
@@ -80,20 +86,25 @@ class Runtime:
         concurrency: int = 1000,
         worker: bool = True,
         lease: float = 1.5,
+        stall_limit: float = 60.0,
         suspend_after: Duration = 5.0,
         queues: Iterable[Queue] = (),
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number of at least 1, not "
                              f"{concurrency!r}")
-        if not (isinstance(lease, int | float) and math.isfinite(lease) and lease > 0):
-            raise ValueError(f"lease must be a positive, finite number of seconds, not {lease!r}")
+        for option, seconds in (("lease", lease), ("stall_limit", stall_limit)):
+            if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0):
+                raise ValueError(
+                    f"{option} must be a positive, finite number of seconds, not {seconds!r}")
         self.store = open_store(store)
-        self.clock = clock or SystemClock()
+        self.wall = SystemClock()  # real time, set to the store's clock on open
+        self.clock = clock or self.wall
         self.serializer = serializer or JsonSerializer()
         self.engine = Engine(unrecorded(self.store), self.serializer, self.clock, new_owner_id(),
                              suspend_after=to_seconds(suspend_after))
-        self._worker = Worker(self.engine, concurrency=concurrency, lease=lease) if worker else None
+        self._worker = Worker(self.engine, self.wall, concurrency=concurrency, lease=lease,
+                              stall_limit=stall_limit) if worker else None
         # The store's news wakes the worker and result waiters; polling is a slow safety net
         self._news = NewsRelay(self.store.wait_for_news, self._worker)
         self._queues: dict[str, Queue] = {}
@@ -114,6 +125,7 @@ class Runtime:
 
     async def __aenter__(self) -> Self:
         await self.store.open()
+        await read_store_clock(self.store, self.wall)
         self._loop = asyncio.get_running_loop()
         _task_factory.install(self._loop)
         _asyncio_guard.install()
@@ -206,30 +218,16 @@ class Runtime:
         seconds = wf.timeout if timeout is None else to_seconds(timeout)
         deadline = None if seconds is None else self.clock.now() + seconds
         not_before = None if delay is None else self.clock.now() + to_seconds(delay)
-        worker = self._worker
-        # a queued or delayed run waits for its claim; the rest may start here at once
-        run_here = (worker is not None and queue_name is None and not_before is None
-                    and worker.reserve())
-        try:
-            owner = self.engine.owner if run_here else None
-            lease_until = worker.lease_until() if worker is not None and run_here else 0.0
-            existing = await self.store.create(NewWorkflow(
-                workflow_id, wf.name, data, owner, lease_until, deadline=deadline,
-                queue=queue_name, priority=priority, not_before=not_before,
-                dedup_key=dedup_key))
-            if existing is not None:
-                if existing.name != wf.name:
-                    raise WorkflowConflict(workflow_id, existing.name, wf.name)
-            elif worker is not None and run_here:
-                record = await self.store.get(workflow_id)
-                assert record is not None
-                worker.launch(wf, record)
-            elif worker is not None:
-                worker.poke()
-        finally:
-            if run_here:  # held until the launch: a claim meanwhile must not take the slot
-                assert worker is not None
-                worker.unreserve()
+        new = NewWorkflow(
+            workflow_id, wf.name, data, None, 0.0, deadline=deadline, queue=queue_name,
+            priority=priority, not_before=not_before, dedup_key=dedup_key)
+        if self._worker is None:
+            existing = await self.store.create(new)
+        else:  # a queued or delayed run waits for its claim; the rest may start here at once
+            existing = await self._worker.admit(
+                wf, new, here=queue_name is None and not_before is None)
+        if existing is not None and existing.name != wf.name:
+            raise WorkflowConflict(workflow_id, existing.name, wf.name)
         return WorkflowHandle(self, workflow_id)
 
     async def run(

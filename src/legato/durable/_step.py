@@ -27,7 +27,9 @@ from ..resilience._deadline import within
 from ..resilience._retry import give_up
 from ..store import StepRecord
 from ._context import Run, Scope
+from ._lease_keeper import step_label, steps_running
 from ._operation import operation
+from ._recorded import STEP_AT
 
 __all__ = ["Step", "step"]
 
@@ -75,26 +77,27 @@ class Step(Generic[P, R]):
     async def _durable(
         self, scope: Scope, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
+        at = (scope.run.id, position)
         if self.retry is None:
-            return await self._unrecorded(args, kwargs)
-        return await self._with_retries(self.retry, scope, position, args, kwargs)
+            return await self._unrecorded(at, args, kwargs)
+        return await self._with_retries(self.retry, scope, at, args, kwargs)
 
     async def _with_retries(
-        self, policy: Retry, scope: Scope, position: str, args: tuple[Any, ...],
+        self, policy: Retry, scope: Scope, at: tuple[str, str], args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> R:
-        run = scope.run
+        run, position = scope.run, at[1]
         # A long wait between attempts may unload the workflow when the step could.
         attempts = Scope(run, f"{position}.", suspendable=scope.suspendable)
         errors: list[BaseException] = []
         for attempt in itertools.count(1):
-            at = attempts.next_position()
-            past = run.replay(at, "attempt", self.name)
+            attempt_at = attempts.next_position()
+            past = run.replay(attempt_at, "attempt", self.name)
             if past is not None:  # failed before a crash: not run again
                 error = _recorded_error(run, past)
             else:
                 try:
-                    return await self._unrecorded(args, kwargs)
+                    return await self._unrecorded(at, args, kwargs)
                 except Exception as exc:
                     error = exc
             errors.append(error)
@@ -102,14 +105,18 @@ class Step(Generic[P, R]):
                 give_up(policy, error, errors)
                 raise error
             if past is None:
-                await run.commit_error(at, "attempt", self.name, error)
+                await run.commit_error(attempt_at, "attempt", self.name, error)
             await attempts.sleep(policy.wait_after(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _unrecorded(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+    async def _unrecorded(self, at: tuple[str, str], args: tuple[Any, ...],
+                          kwargs: dict[str, Any]) -> R:
         # The body is ordinary code: nothing inside it is recorded, and tasks
         # it creates are not workflow branches.
-        token = RECORDER.set(None)
+        token, step_token = RECORDER.set(None), STEP_AT.set(at)
+        task = asyncio.current_task()
+        if task is not None:  # named in a warning if it blocks the event loop
+            steps_running[task] = step_label(at[0], at[1], self.name)
         try:
             return await self._attempt(args, kwargs)
         except (Exception, asyncio.CancelledError):
@@ -121,6 +128,9 @@ class Step(Generic[P, R]):
             raise _failure(self.name, exc) from exc
         finally:
             RECORDER.reset(token)
+            STEP_AT.reset(step_token)
+            if task is not None:
+                steps_running.pop(task, None)
 
     async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         """One call of the function, through the circuit breaker, within the timeout."""

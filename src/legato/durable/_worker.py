@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from .._clock import SystemClock
 from .._errors import LegatoError
-from ..store import NewWorkflow, QueueLimits, WorkflowRecord
+from ..store import Lease, NewWorkflow, QueueLimits, WorkflowRecord
 from ._context import Aborted, Run, detached
 from ._execution import Engine, execute, load_run
+from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
 from ._workflow import Workflow, lookup, registered_names
 
@@ -42,14 +46,21 @@ def new_owner_id() -> str:
 class Worker:
     """Runs workflows for one Runtime, up to ``concurrency`` at a time."""
 
-    def __init__(self, engine: Engine, *, concurrency: int, lease: float) -> None:
+    def __init__(self, engine: Engine, wall: SystemClock, *, concurrency: int, lease: float,
+                 stall_limit: float) -> None:
         self.engine = engine
+        self.wall = wall  # real time, as the store's clock tells it
         self.queues: dict[str, QueueLimits] = {}  # the queues whose workflows it runs
         self.concurrency = concurrency
         self.lease = lease
         self.poll = SAFETY_POLL  # the store's news wakes it; polling catches lost news
         self.tasks: dict[str, asyncio.Task[str | None]] = {}
+        self.owners: dict[str, str] = {}  # the attempt each task runs, by workflow id
         self.runs: dict[str, Run] = {}
+        self._attempt = itertools.count(1)
+        self._leases: tuple[Lease, ...] = ()  # what the keeper renews (read from its thread)
+        self._keeper = LeaseKeeper(engine.store, wall, lease=lease, stall_limit=stall_limit,
+                                   leases=lambda: self._leases, on_cancel=self._cancelled)
         self.event_waiters: dict[str, asyncio.Event] = {}
         self._reserved = 0
         self._claimed_at: float | None = None  # durable time of the last claim
@@ -57,10 +68,8 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="legato-claim"),
-            asyncio.create_task(self._heartbeat_loop(), name="legato-heartbeat"),
-        ]
+        self._keeper.start()
+        self._loops = [asyncio.create_task(self._claim_loop(), name="legato-claim")]
 
     async def stop(self) -> None:
         """Stop taking work, stop running workflows, give their leases back.
@@ -69,6 +78,7 @@ class Worker:
         more is recorded, sagas don't compensate; another worker resumes it.
         """
         running = list(self.tasks.items())
+        leases = list(self._leases)  # read now: each task forgets its own as it ends
         for loop in self._loops:
             loop.cancel()
         for workflow_id, task in running:
@@ -77,10 +87,15 @@ class Worker:
                 run.stop()
             task.cancel()  # also between attempts, where no body runs
         await asyncio.gather(*self._loops, *(t for _, t in running), return_exceptions=True)
-        await self.engine.store.release(self.engine.owner, [wid for wid, _ in running])
+        await self._keeper.stop()
+        await self.engine.store.release(leases)
 
     def lease_until(self) -> float:
-        return time.time() + self.lease
+        return self.wall.now() + self.lease
+
+    def new_owner(self) -> str:
+        """A name for one attempt: a workflow is written to only by its latest attempt."""
+        return f"{self.engine.owner}#{next(self._attempt)}"
 
     def reserve(self) -> bool:
         """Hold a slot for a workflow about to be created here; False when full."""
@@ -93,9 +108,49 @@ class Worker:
         self._reserved -= 1
 
     def launch(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> None:
+        """Run ``record`` (claimed or created by this worker) unless a task here runs it."""
+        if record.id in self.tasks:
+            # a row whose lease lapsed under our own running task (a slow insert, a
+            # stall) and was claimed back: never started a second time
+            self.owners[record.id] = record.owner or ""
+            self._leases = tuple(self.owners.items())
+            run = self.runs.get(record.id)
+            if run is not None:
+                run.owner = record.owner or ""  # the task goes on as the new attempt
+            return
         # detached: a child launched from its parent's code is no branch of the parent
         task = detached(self._run(wf, record), name=f"legato-workflow:{record.id}")
         self.tasks[record.id] = task
+        self.owners[record.id] = record.owner or ""
+        self._leases = tuple(self.owners.items())
+
+    async def admit(self, wf: Workflow[Any, Any], new: NewWorkflow, *, here: bool
+                    ) -> WorkflowRecord | None:
+        """Store ``new``; run it in this worker at once if ``here`` and a slot is free.
+
+        Returns the existing row when the id was taken (nothing written). The
+        one way a workflow is created by a runtime, for ``rt.start`` and for
+        children. Once stored, it is launched even if the caller is cancelled
+        meanwhile: a created row that no task runs would wait for its lease to lapse.
+        """
+        here = here and self.reserve()
+        try:
+            if here:
+                new = replace(new, owner=self.new_owner(), lease_until=self.lease_until())
+            # shielded: a cancelled caller must not leave a stored run without its task
+            return await asyncio.shield(detached(self._admit(wf, new, here)))
+        finally:
+            if here:  # held until the launch: a claim meanwhile must not take the slot
+                self.unreserve()
+
+    async def _admit(self, wf: Workflow[Any, Any], new: NewWorkflow, here: bool
+                     ) -> WorkflowRecord | None:
+        existing = await self.engine.store.create(new)
+        if existing is None and here:
+            self.launch(wf, _created(new))
+        elif existing is None:
+            self.poke()
+        return existing
 
     def poke(self) -> None:
         """Look for work now (a workflow was stored, woken, or a slot freed)."""
@@ -126,23 +181,9 @@ class Worker:
     async def start_child(
         self, wf: Workflow[Any, Any], child_id: str, data: bytes, parent: Run
     ) -> WorkflowRecord | None:
-        here = self.reserve()
-        try:
-            existing = await self.engine.store.create(NewWorkflow(
-                child_id, wf.name, data, self.engine.owner if here else None,
-                self.lease_until() if here else 0.0, parent_id=parent.id,
-                deadline=_deadline(self.engine, wf.timeout)))
-            if existing is None:
-                if here:
-                    record = await self.engine.store.get(child_id)
-                    assert record is not None
-                    self.launch(wf, record)
-                else:
-                    self.poke()
-        finally:
-            if here:  # held until the launch: a claim meanwhile must not take the slot
-                self.unreserve()
-        return existing
+        return await self.admit(wf, NewWorkflow(
+            child_id, wf.name, data, None, 0.0, parent_id=parent.id,
+            deadline=_deadline(self.engine, wf.timeout)), here=True)
 
     def cancelled(self, workflow_id: str) -> None:
         if not self.cancel_local(workflow_id):
@@ -164,6 +205,8 @@ class Worker:
         finally:
             self.runs.pop(record.id, None)
             del self.tasks[record.id]
+            del self.owners[record.id]
+            self._leases = tuple(self.owners.items())
             self.poke()
         if status is not None and status != "waiting":
             self.event_set(record.id)  # readers of events stop waiting on a finished run
@@ -175,6 +218,7 @@ class Worker:
         while True:
             run: Run | None = None
             try:
+                record = replace(record, owner=self.owners[record.id])  # claimed back meanwhile?
                 run = await load_run(self.engine, record, self)
                 self.runs[record.id] = run
                 status = await execute(self.engine, wf, record, run)
@@ -210,16 +254,14 @@ class Worker:
         self._reserved += limit  # a start meanwhile must not take the slots being claimed
         try:
             claimed = await self.engine.store.claim(
-                self.engine.owner, self.lease_until(), time.time(), clock_now,
+                self.new_owner(), self.lease_until(), self.wall.now(), clock_now,
                 limit, registered_names(), list(self.queues.values()))
         finally:
             self._reserved -= limit
         self._claimed_at = clock_now
         for record in claimed:
             wf = lookup(record.name)
-            # a row whose lease lapsed under our own running task (a stalled loop, a
-            # slow insert) is claimed back, never started a second time
-            if wf is not None and record.id not in self.tasks:
+            if wf is not None:
                 self.launch(wf, record)
         return claimed
 
@@ -230,7 +272,7 @@ class Worker:
         poll = self.poll
         # A lease that lapsed over a second ago and is still unclaimed belongs to code
         # this worker lacks: retrying for it would spin, so it no longer shortens the wait.
-        until = None if expiry is None else expiry - time.time()
+        until = None if expiry is None else expiry - self.wall.now()
         timeout = poll if until is None or until < -1.0 else max(0.01, min(poll, until + 0.01))
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
         # times up to the last claim were claimable then: taken, or blocked until a slot
@@ -244,19 +286,20 @@ class Worker:
             for w in waits:
                 w.cancel()
 
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 4)
-            try:
-                cancelled = await self.engine.store.heartbeat(
-                    self.engine.owner, self.lease_until())
-            except LegatoError:
-                log.exception("renewing leases failed; retrying")
-                continue
-            for workflow_id in cancelled:  # asked for by another process
-                with contextlib.suppress(KeyError):
-                    self.runs[workflow_id].request_cancel("cancelled")
+    def _cancelled(self, workflow_ids: list[str]) -> None:
+        for workflow_id in workflow_ids:  # asked for by another process
+            with contextlib.suppress(KeyError):
+                self.runs[workflow_id].request_cancel("cancelled")
 
 
 def _deadline(engine: Engine, timeout: float | None) -> float | None:
     return None if timeout is None else engine.clock.now() + timeout
+
+
+def _created(new: NewWorkflow) -> WorkflowRecord:
+    """The row ``new`` became, without reading it back."""
+    now = time.time()
+    return WorkflowRecord(
+        new.id, new.name, "running", new.input, None, None, new.owner, new.lease_until,
+        None, new.deadline, False, new.parent_id, now, now, None, new.queue, new.priority,
+        new.not_before, new.dedup_key, new.run_id)

@@ -10,19 +10,23 @@ from ._protocol import (
     PRIORITY_MAX,
     PRIORITY_MIN,
     Infer,
+    Lease,
     NewWorkflow,
     QueueLimits,
+    Renewer,
     StepRecord,
     Store,
     WorkflowRecord,
     check_priority,
+    owner_worker,
 )
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "NewWorkflow",
-    "QueueLimits", "SqliteStore", "StepRecord", "Store", "WorkflowQuery", "WorkflowRecord",
-    "check_priority", "open_store",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
+    "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
+    "WorkflowRecord",
+    "check_priority", "open_store", "owner_worker",
 ]
 
 

@@ -35,6 +35,7 @@ from ._protocol import (
     INFER,
     WF_COLUMNS,
     Infer,
+    Lease,
     NewWorkflow,
     QueueLimits,
     StepRecord,
@@ -60,6 +61,58 @@ _ANNOUNCE = (
 
 def _record(row: Any) -> WorkflowRecord:
     return WorkflowRecord(*row)
+
+
+# Locked in id order, as claims lock: two writers never wait on each other in a circle.
+RENEW_SQL = (
+    "UPDATE workflows SET lease_until = $3 WHERE id IN (SELECT id FROM workflows"
+    " WHERE (id, owner) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+    " AND status = 'running' ORDER BY id FOR UPDATE) RETURNING id, cancel")
+SERVER_TIME_SQL = "SELECT extract(epoch FROM clock_timestamp())"
+
+
+def renew_args(leases: Sequence[Lease], lease_until: float) -> tuple[list[str], list[str], float]:
+    return [wid for wid, _ in leases], [owner for _, owner in leases], lease_until
+
+
+@final
+class PostgresRenewer:
+    """Renews leases on a connection of its own (see :class:`~legato.store.Renewer`)."""
+
+    def __init__(self, dsn: str, settings: dict[str, str]) -> None:
+        self.dsn, self.settings = dsn, settings
+        self._conn: Any = None
+
+    async def open(self) -> None:
+        pass  # connected on first use, and again after a lost connection
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _fetch(self, action: str, sql: str, *args: Any) -> list[Any]:
+        with translated(action):
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self.dsn, server_settings=self.settings)
+                rows: list[Any] = await self._conn.fetch(sql, *args)
+                return rows
+            except BaseException:
+                if self._conn is not None:
+                    self._conn.terminate()
+                self._conn = None
+                raise
+
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+        if not leases:
+            return []
+        rows = await self._fetch("renew leases", RENEW_SQL, *renew_args(leases, lease_until))
+        return [wid for wid, cancel in rows if cancel]
+
+    async def server_time(self) -> float | None:
+        rows = await self._fetch("read the server's clock", SERVER_TIME_SQL)
+        return float(rows[0][0])
 
 
 @final
@@ -273,14 +326,18 @@ class PostgresStore:
             return await self._tx_free("claim workflows", body)
         return await self._tx("claim workflows", body)
 
-    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
-        rows = await self._write(
-            "renew leases",
-            "UPDATE workflows SET lease_until = $2 WHERE id IN (SELECT id FROM workflows"
-            " WHERE owner = $1 AND status = 'running' ORDER BY id FOR UPDATE)"
-            " AND owner = $1 AND status = 'running' RETURNING id, cancel",
-            owner, lease_until)
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+        if not leases:
+            return []
+        rows = await self._write("renew leases", RENEW_SQL, *renew_args(leases, lease_until))
         return [wid for wid, cancel in rows if cancel]
+
+    def renewer(self) -> PostgresRenewer:
+        return PostgresRenewer(self.dsn, self._settings())
+
+    async def server_time(self) -> float | None:
+        rows = await self._read("read the server's clock", SERVER_TIME_SQL)
+        return float(rows[0][0])
 
     async def suspend(
         self, workflow_id: str, owner: str, wake_at: float | None,
@@ -293,10 +350,12 @@ class PostgresStore:
             # after, finds this workflow 'waiting' and wakes it: no lost wake-up.
             if child is not None:
                 await conn.execute("SELECT 1 FROM workflows WHERE id = $1 FOR SHARE", child)
-            await conn.execute("SELECT 1 FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
-            arrived = signal is not None and await conn.fetchval(
+            # a cancel asked for while it ran makes it due at once, to be cancelled
+            arrived = bool(await conn.fetchval(
+                "SELECT cancel FROM workflows WHERE id = $1 FOR UPDATE", workflow_id))
+            arrived = arrived or (signal is not None and await conn.fetchval(
                 "SELECT 1 FROM signals WHERE workflow_id = $1 AND name = $2"
-                " AND consumed_at IS NULL LIMIT 1", workflow_id, signal) is not None
+                " AND consumed_at IS NULL LIMIT 1", workflow_id, signal) is not None)
             arrived = arrived or (child is not None and await conn.fetchval(
                 "SELECT 1 FROM workflows WHERE id = $1 AND status = ANY($2::text[])",
                 child, list(_FINISHED)) is not None)
@@ -438,12 +497,14 @@ class PostgresStore:
 
         return await self._tx(f"resume workflow {workflow_id!r}", body)
 
-    async def release(self, owner: str, workflow_ids: list[str]) -> None:
+    async def release(self, leases: Sequence[Lease]) -> None:
+        ids, owners = [list(x) for x in zip(*leases, strict=True)] if leases else ([], [])
         await self._write(
             "release leases",
             "WITH w AS (UPDATE workflows SET owner = NULL, lease_until = 0"
-            " WHERE id = ANY($3::text[]) AND owner = $4 AND status = 'running'"
-            f" RETURNING id) {_ANNOUNCE}", self.channel, "pending", workflow_ids, owner)
+            " WHERE (id, owner) IN (SELECT * FROM unnest($3::text[], $4::text[]))"
+            f" AND status = 'running' RETURNING id) {_ANNOUNCE}",
+            self.channel, "pending", ids, owners)
 
     async def _select_one(self, conn: Any, workflow_id: str) -> WorkflowRecord:
         row = await conn.fetchrow(

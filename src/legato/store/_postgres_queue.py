@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import DuplicateWorkflow
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, owner_worker
 
 __all__ = ["check_dedup", "claim_queue", "queue_next_wake"]
 
@@ -46,8 +46,8 @@ async def claim_queue(
                            f"legato:{schema}:queue:{q.name}")
     if q.caps_running:
         running, mine = await conn.fetchrow(
-            "SELECT count(*), count(*) FILTER (WHERE owner = $1) FROM workflows"
-            " WHERE queue = $2 AND status = 'running'", owner, q.name)
+            "SELECT count(*), count(*) FILTER (WHERE owner = $1 OR starts_with(owner, $1 || '#'))"
+            " FROM workflows WHERE queue = $2 AND status = 'running'", owner_worker(owner), q.name)
         take = q.room(room, running, mine)
     if take <= 0:
         return []

@@ -17,8 +17,9 @@ from typing import Final, Protocol
 from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
-    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "NewWorkflow",
-    "QueueLimits", "Store", "StepRecord", "WorkflowRecord", "check_priority", "new_run_id"]
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
+    "QueueLimits", "Renewer", "Store", "StepRecord", "WorkflowRecord", "check_priority",
+    "new_run_id", "owner_worker"]
 
 # A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
 # holds no more, and SQLite (which would take 64 bits) is held to the same.
@@ -142,9 +143,39 @@ class Infer(enum.Enum):
 INFER: Final = Infer.INFER
 
 
+# A lease held by one attempt: (workflow id, owner). An owner names an attempt,
+# not just a worker (``"host:pid:worker#7"``), so two attempts in one process
+# are told apart by every fenced write.
+Lease = tuple[str, str]
+
+
+def owner_worker(owner: str) -> str:
+    """The worker part of an attempt's owner: ``"w#7"`` -> ``"w"``."""
+    return owner.rpartition("#")[0] or owner
+
+
 def new_run_id() -> str:
     """A fresh run id: one per start and per resume of a workflow."""
     return uuid.uuid4().hex
+
+
+class Renewer(Protocol):
+    """A store connection of its own for renewing leases from another thread.
+
+    Made by :meth:`Store.renewer` and used only in that thread's event loop,
+    so a blocked main loop doesn't stop the renewals.
+    """
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+        """As :meth:`Store.heartbeat`."""
+        ...
+
+    async def server_time(self) -> float | None:
+        """As :meth:`Store.server_time`."""
+        ...
 
 
 class Store(Protocol):
@@ -214,8 +245,12 @@ class Store(Protocol):
         """
         ...
 
-    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
-        """Extend the leases ``owner`` holds; return the ids whose cancellation was asked."""
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+        """Extend ``leases`` still held; return the ids among them whose cancellation was asked.
+
+        Only the given (workflow id, owner) pairs are renewed, so a row whose
+        run ended without finishing it (a failed write) lapses and is taken over.
+        """
         ...
 
     async def suspend(
@@ -292,8 +327,21 @@ class Store(Protocol):
         """Ids of the unfinished workflows whose parent is ``workflow_id``."""
         ...
 
-    async def release(self, owner: str, workflow_ids: list[str]) -> None:
+    async def release(self, leases: Sequence[Lease]) -> None:
         """Give up leases at once (a graceful shutdown), so another worker takes over."""
+        ...
+
+    def renewer(self) -> Renewer:
+        """A new, unopened connection for renewing leases from another thread."""
+        ...
+
+    async def server_time(self) -> float | None:
+        """The store's clock (epoch seconds), or ``None`` when it is this machine's clock.
+
+        Workers on several machines compare lease ends and timers: they read
+        them against this clock (see ``durable``'s ``WallClock``), so a
+        machine whose clock is ahead doesn't take live workers' workflows.
+        """
         ...
 
     async def next_lease_expiry(self) -> float | None:

@@ -14,6 +14,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
@@ -24,6 +25,7 @@ from ._protocol import (
     INFER,
     WF_COLUMNS,
     Infer,
+    Lease,
     NewWorkflow,
     QueueLimits,
     StepRecord,
@@ -54,6 +56,41 @@ def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | 
     row = conn.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
                        ).fetchone()
     return _record(row) if row is not None else None
+
+
+def _renew(conn: sqlite3.Connection, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    rows = conn.execute(
+        "UPDATE workflows SET lease_until = ? WHERE status = 'running' AND (id, owner)"
+        " IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) RETURNING id, cancel",
+        (lease_until, json.dumps(leases))).fetchall()
+    return [wid for wid, cancel in rows if cancel]
+
+
+@final
+class SqliteRenewer:
+    """Renews leases on a connection of its own (see :class:`~legato.store.Renewer`)."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self.path, self.synchronous = path, synchronous
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        with translated("open the database", self.path):
+            self._conn = _connect(self.path, self.synchronous)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+        if not leases or self._conn is None:
+            return []
+        with translated("renew leases", self.path):
+            return _renew(self._conn, leases, lease_until)
+
+    async def server_time(self) -> float | None:
+        return None
 
 
 def _insert_step(conn: sqlite3.Connection, workflow_id: str, owner: str, step: StepRecord,
@@ -205,15 +242,18 @@ class SqliteStore:
         claimed: list[WorkflowRecord] = await self._write("claim workflows", op)
         return claimed
 
-    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
-        def op(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "UPDATE workflows SET lease_until = ? WHERE owner = ? AND status = 'running'"
-                " RETURNING id, cancel", (lease_until, owner)).fetchall()
-            return [wid for wid, cancel in rows if cancel]
-
-        cancelled: list[str] = await self._write("renew leases", op)
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+        if not leases:
+            return []
+        cancelled: list[str] = await self._write(
+            "renew leases", lambda conn: _renew(conn, leases, lease_until))
         return cancelled
+
+    def renewer(self) -> SqliteRenewer:
+        return SqliteRenewer(self.path, self.synchronous)
+
+    async def server_time(self) -> float | None:
+        return None  # a file on this machine: its clock is ours
 
     async def suspend(
         self, workflow_id: str, owner: str, wake_at: float | None,
@@ -226,6 +266,9 @@ class SqliteStore:
             arrived = arrived or (child is not None and conn.execute(
                 "SELECT 1 FROM workflows WHERE id = ? AND status IN"
                 " ('succeeded', 'failed', 'cancelled')", (child,)).fetchone())
+            # a cancel asked for while it ran: due at once, to be cancelled
+            arrived = arrived or conn.execute(
+                "SELECT cancel FROM workflows WHERE id = ?", (workflow_id,)).fetchone() == (1,)
             cur = conn.execute(
                 "UPDATE workflows SET status = 'waiting', owner = NULL, lease_until = 0,"
                 " wake_at = ?, updated_at = ? WHERE id = ? AND owner = ? AND status = 'running'",
@@ -356,9 +399,9 @@ class SqliteStore:
         record: WorkflowRecord = await self._write(f"resume workflow {workflow_id!r}", op)
         return record
 
-    async def release(self, owner: str, workflow_ids: list[str]) -> None:
+    async def release(self, leases: Sequence[Lease]) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            for wid in workflow_ids:
+            for wid, owner in leases:
                 if conn.execute("UPDATE workflows SET owner = NULL, lease_until = 0"
                                 " WHERE id = ? AND owner = ? AND status = 'running'",
                                 (wid, owner)).rowcount:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import DuplicateWorkflow
-from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits
+from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, owner_worker
 
 __all__ = ["check_dedup", "claim_queue", "queue_next_wake"]
 
@@ -51,10 +51,12 @@ def claim_queue(
     ones, highest priority first, then in the order they were enqueued.
     """
     take = room
+    worker = owner_worker(owner)  # counting this worker's attempts, whichever claimed them
     if q.caps_running:
         running, mine = conn.execute(
-            "SELECT count(*), coalesce(sum(owner = ?), 0) FROM workflows"
-            " WHERE queue = ? AND status = 'running'", (owner, q.name)).fetchone()
+            "SELECT count(*), coalesce(sum(owner = ? OR substr(owner, 1, length(?)) = ?), 0)"
+            " FROM workflows WHERE queue = ? AND status = 'running'",
+            (worker, worker + "#", worker + "#", q.name)).fetchone()
         take = q.room(room, running, mine)
     if take <= 0:
         return []

@@ -1,0 +1,146 @@
+"""Renewing a worker's leases from a thread, so a stalled event loop keeps them.
+
+A step that blocks the event loop (CPU-bound code, a synchronous client
+called from an ``async def``) stops every coroutine, the heartbeat too. Were
+the heartbeat a coroutine, another process would take the workflows over after
+one lease and run their steps a second time while this one still runs them.
+So leases are renewed from a thread with its own connection to the store,
+while the loop has made progress within ``stall_limit`` seconds: a process
+whose loop is stuck for good (or dead) still loses its workflows to others.
+
+The thread also reads the store's clock (see :class:`~legato._clock.SystemClock`'s
+``offset``), and warns, naming the step, when the loop stalls longer than a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._clock import SystemClock
+from .._errors import LegatoError
+from ..store import Lease, Renewer, Store
+
+__all__ = ["LeaseKeeper", "read_store_clock", "step_label", "steps_running"]
+
+log = logging.getLogger("legato.worker")
+
+# The step each task is running, to name the one that blocks the loop.
+steps_running: dict[asyncio.Task[Any], str] = {}
+
+_TICK = 0.1  # seconds between the loop's signs of life
+_CLOCK_EVERY = 10.0  # seconds between readings of the store's clock
+
+
+async def read_store_clock(store: Store | Renewer, wall: SystemClock) -> None:
+    """Set ``wall``'s offset to the store's clock (within half a round trip)."""
+    sent = time.time()
+    server = await store.server_time()
+    received = time.time()
+    if server is not None:
+        wall.offset = server - (sent + received) / 2
+
+
+def step_label(workflow_id: str, position: str, name: str) -> str:
+    """How a warning names a step: ``step 'charge' (position 3) of workflow 'order-1'``."""
+    return f"step {name!r} (position {position}) of workflow {workflow_id!r}"
+
+
+class LeaseKeeper:
+    """A thread renewing ``leases()`` every ``lease / 4`` s while the loop lives.
+
+    ``on_cancel`` is called on the loop with the ids whose cancellation another
+    process asked for.
+    """
+
+    def __init__(
+        self, store: Store, wall: SystemClock, *, lease: float, stall_limit: float,
+        leases: Callable[[], Sequence[Lease]], on_cancel: Callable[[list[str]], None],
+    ) -> None:
+        self.renewer = store.renewer()
+        self.wall = wall
+        self.lease = lease
+        self.stall_limit = stall_limit
+        self.leases = leases
+        self.on_cancel = on_cancel
+        self.beat = time.monotonic()  # the loop's last sign of life
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tick()
+        self._thread = threading.Thread(target=self._main, name="legato-leases", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    def _tick(self) -> None:
+        self.beat = time.monotonic()
+        assert self._loop is not None
+        self._ticker = self._loop.call_later(_TICK, self._tick)
+
+    # -- in the thread -------------------------------------------------------------------
+
+    def _main(self) -> None:
+        asyncio.run(self._renewing())
+
+    async def _renewing(self) -> None:
+        store = self.renewer  # its own connection: the loop's may be stuck
+        await store.open()
+        try:
+            await self._read_clock(store)
+            clock_read = time.monotonic()
+            warned = False
+            while not await asyncio.to_thread(self._stop.wait, self.lease / 4):
+                stalled = time.monotonic() - self.beat
+                if stalled > self.lease and not warned:
+                    warned = True
+                    self._warn_stall(stalled)
+                elif stalled <= self.lease:
+                    warned = False
+                if stalled > self.stall_limit:
+                    continue  # stuck for good: let other workers take its workflows
+                if time.monotonic() - clock_read > _CLOCK_EVERY:
+                    await self._read_clock(store)
+                    clock_read = time.monotonic()
+                await self._renew(store)
+        finally:
+            await store.close()
+
+    async def _renew(self, store: Renewer) -> None:
+        try:
+            cancelled = await store.heartbeat(self.leases(), self.wall.now() + self.lease)
+        except LegatoError:
+            log.exception("renewing leases failed; retrying")
+            return
+        if cancelled and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.on_cancel, cancelled)
+
+    async def _read_clock(self, renewer: Renewer) -> None:
+        try:
+            await read_store_clock(renewer, self.wall)
+        except LegatoError:
+            log.exception("reading the store's clock failed; keeping the last offset")
+
+    def _warn_stall(self, stalled: float) -> None:
+        loop = self._loop
+        task = asyncio.current_task(loop) if loop is not None else None
+        what = steps_running.get(task) if task is not None else None
+        culprit = what or (f"task {task.get_name()!r}" if task is not None else "unknown code")
+        log.warning(
+            "the event loop has been blocked for %.1f s by %s; leases are kept for up to "
+            "%.0f s of stall (stall_limit=), after which other workers take this worker's "
+            "workflows over. Run blocking code in a plain `def` step (it runs in a thread) "
+            "or with asyncio.to_thread", stalled, culprit, self.stall_limit)
