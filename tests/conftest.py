@@ -107,3 +107,11 @@ async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL store URL (a new ``?schema=``, dropped afterwards)."""
     async with fresh_pg_schema() as url:
         yield url
+
+
+@pytest.fixture
+def fleet_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "ran.log"
+    path.touch()
+    monkeypatch.setenv("LEGATO_TEST_LOG", str(path))
+    return path

@@ -17,6 +17,11 @@ import legato
 
 STEP_SECONDS = float(os.environ.get("LEGATO_TEST_STEP_SECONDS", "0.05"))
 
+# A machine whose clock is this many seconds ahead (a worker's time.time(), not the store's)
+if SKEW := float(os.environ.get("LEGATO_TEST_CLOCK_SKEW", "0")):
+    _real_time = time.time
+    time.time = lambda: _real_time() + SKEW
+
 
 def runs(log: Path) -> Counter[str]:
     """How often each step body ran."""
@@ -81,3 +86,19 @@ async def timed_step(tag: str) -> None:
 async def limited(tag: str) -> str:
     await timed_step(tag)
     return tag
+
+
+@legato.step
+async def blocking_step(tag: str, seconds: float) -> int:
+    """Blocks the event loop for ``seconds`` (the first time it runs only), like CPU-bound code."""
+    log = Path(os.environ["LEGATO_TEST_LOG"])
+    first = not runs(log)[f"{tag}-1"]
+    await fleet_step(tag, 1)
+    if first:
+        time.sleep(seconds)  # noqa: ASYNC251 - the point: a step that stalls the loop
+    return os.getpid()
+
+
+@legato.workflow(name="fleet_blocker")
+async def blocker(tag: str, seconds: float) -> int:
+    return await blocking_step(tag, seconds)

@@ -7,58 +7,17 @@ test is a client (``worker=False``) on the same schema.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import fleet_workflows
 import legato
+from fleet import Fleet
 from fleet_workflows import runners, runs
 from polling import eventually
 
-TESTS = Path(__file__).parent  # on the worker processes' PYTHONPATH
-
 LEASE = 1.0
-
-
-class Fleet:
-    """Worker processes serving ``fleet_workflows``; each logs to its own file."""
-
-    def __init__(self, url: str, tmp: Path, count: int, concurrency: int,
-                 step_seconds: float = fleet_workflows.STEP_SECONDS,
-                 args: tuple[str, ...] = ()) -> None:
-        tmp.mkdir(exist_ok=True)
-        self.logs = [tmp / f"worker-{n}.err" for n in range(count)]
-        self.procs = []
-        for err in self.logs:
-            with err.open("w") as stderr:
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "legato", "worker", "fleet_workflows",
-                     "--store", url, "--lease", str(LEASE), "--concurrency", str(concurrency),
-                     *args],
-                    env={**os.environ, "PYTHONPATH": str(TESTS),
-                         "LEGATO_TEST_STEP_SECONDS": str(step_seconds)},
-                    stdout=subprocess.DEVNULL, stderr=stderr))
-
-    async def ready(self) -> None:
-        def serving() -> bool:
-            return all("serving" in p.read_text() for p in self.logs)
-
-        await eventually(serving, timeout=20)
-
-    def by_pid(self, pid: int) -> subprocess.Popen[bytes]:
-        return next(p for p in self.procs if p.pid == pid)
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
 
 
 async def _owners(rt: legato.Runtime) -> dict[str, list[str]]:
@@ -108,12 +67,6 @@ async def _kill_one_mid_way(pg_url: str, tmp_path: Path, log: Path, count: int) 
     assert taken_in < LEASE + 1.0
 
 
-@pytest.fixture
-def fleet_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ran.log"
-    path.touch()
-    monkeypatch.setenv("LEGATO_TEST_LOG", str(path))
-    return path
 
 
 async def test_three_workers_200_workflows_one_killed_every_step_once(

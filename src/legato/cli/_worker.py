@@ -49,8 +49,11 @@ log = logging.getLogger("legato.cli")
 @click.option("--lease", type=click.FloatRange(min=0, min_open=True), default=1.5,
               metavar="SECONDS", show_default=True,
               help="lease length; a dead worker's workflows move after it")
+@click.option("--stall-limit", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              metavar="SECONDS", show_default=True,
+              help="how long the event loop may be blocked before other workers take over")
 def worker(modules: tuple[str, ...], store: str, concurrency: int, queues: tuple[str, ...],
-           lease: float) -> None:
+           lease: float, stall_limit: float) -> None:
     """Import MODULEs (registering their workflows) and run their workflows from the
     store until SIGTERM or SIGINT, then drain.
 
@@ -63,7 +66,7 @@ def worker(modules: tuple[str, ...], store: str, concurrency: int, queues: tuple
     except (ImportError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     run(serve(opened, [_find_queue(name, imported) for name in queues],
-              concurrency=concurrency, lease=lease))
+              concurrency=concurrency, lease=lease, stall_limit=stall_limit))
 
 
 def _import(names: Sequence[str]) -> list[ModuleType]:
@@ -90,7 +93,7 @@ def _find_queue(name: str, modules: Sequence[ModuleType]) -> legato.Queue:
 
 
 async def serve(store: Store, queues: Sequence[legato.Queue] = (), *, concurrency: int = 1000,
-                lease: float = 1.5) -> None:
+                lease: float = 1.5, stall_limit: float = 60.0) -> None:
     """Serve ``store`` until SIGTERM or SIGINT, then drain (the Runtime releases its leases).
 
     >>> asyncio.run(serve(open_store("legato.db")))  # doctest: +SKIP
@@ -99,7 +102,8 @@ async def serve(store: Store, queues: Sequence[legato.Queue] = (), *, concurrenc
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with legato.Runtime(store, concurrency=concurrency, lease=lease, queues=queues) as rt:
+    async with legato.Runtime(store, concurrency=concurrency, lease=lease,
+                              stall_limit=stall_limit, queues=queues) as rt:
         log.info("worker %s serving %s on %r (pid %d)", rt.worker_id,
                  ", ".join(legato.registered_workflows()) or "no workflows", store, os.getpid())
         await stop.wait()
