@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import legato
@@ -46,3 +48,33 @@ def test_nonsense_runtime_options_are_refused_naming_them(sqlite_db, options):
     (name,) = options
     with pytest.raises(ValueError, match=name):
         legato.Runtime(sqlite_db, **options)
+
+
+@legato.step
+async def _occupy(tag: str) -> str:
+    global _running, _peak
+    _running += 1
+    _peak = max(_peak, _running)
+    await asyncio.sleep(0.01)
+    _running -= 1
+    return tag
+
+
+@legato.workflow(name="mf_occupies")
+async def occupies(tag: str) -> str:
+    return await _occupy(tag)
+
+
+_running = _peak = 0
+
+
+async def test_a_concurrency_limit_holds_against_starts_made_at_once(db):
+    global _peak
+    _peak = 0
+    async with legato.Runtime(db, concurrency=2) as rt:
+        for burst in range(10):  # starts racing each other and the claim loop
+            handles = await asyncio.gather(*(
+                rt.start(occupies, f"{burst}-{n}", id=f"{burst}-{n}") for n in range(8)))
+            assert await asyncio.gather(*(h.result(timeout=20) for h in handles)) == [
+                f"{burst}-{n}" for n in range(8)]
+    assert _peak == 2

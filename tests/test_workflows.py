@@ -276,11 +276,7 @@ async def test_many_concurrent_workflows_commit_every_step(db):
     assert sum(calls.values()) == 1000
 
 
-async def test_concurrency_limit_queues_the_rest_as_pending(db, request):
-    if "postgres" in request.node.name:  # a known bug, open as issue 13 item 10
-        request.applymarker(pytest.mark.xfail(
-            strict=False, reason="issue 13 item 10: under CPU load a PostgreSQL worker can "
-            "admit a third run past concurrency=2 (about 1 run in 10)"))
+async def test_concurrency_limit_queues_the_rest_as_pending(db):
     release = asyncio.Event()
     running = 0
     peak = 0
