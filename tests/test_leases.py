@@ -169,3 +169,34 @@ async def test_a_worker_stalled_past_its_stall_limit_loses_its_workflows(
     assert first != second == pid  # taken over while the first was stuck
     assert took < 10
 
+
+
+# -- workflows no worker knows (item 12) ----------------------------------------------------
+
+
+@legato.workflow(name="ls_unknown_to_the_fleet")
+async def unknown_to_the_fleet() -> str:
+    return "never"
+
+
+async def test_a_workflow_no_worker_knows_is_named_by_the_worker_and_the_result(
+        db, tmp_path, fleet_log):
+    async with legato.Runtime(db, worker=False) as client:
+        handle = await client.start(unknown_to_the_fleet, id="u")
+        with pytest.raises(legato.WorkflowTimeout, match="no worker is serving it"):
+            await handle.result(timeout=0.1)
+        fleet = Fleet(db, tmp_path / "w", 1, concurrency=10)
+        try:
+            await fleet.ready()
+            (alive,) = [w for w in await client.workers() if w.alive]
+            assert "fleet_five" in alive.workflows
+            with pytest.raises(legato.WorkflowTimeout, match=(
+                    r"still pending: no worker serving this store knows workflow "
+                    r"'ls_unknown_to_the_fleet' \(.* serves .*fleet_five")):
+                await handle.result(timeout=0.1)
+            await eventually(lambda: "ls_unknown_to_the_fleet" in fleet.logs[0].read_text())
+        finally:
+            fleet.procs[0].terminate()  # a clean stop: the worker is forgotten
+            fleet.procs[0].wait()
+        assert await client.workers() == []
+    assert fleet.logs[0].read_text().count("'ls_unknown_to_the_fleet' are pending") == 1

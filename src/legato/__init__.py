@@ -43,6 +43,7 @@ from .durable._children import ChildHandle as ChildHandle
 from .durable._children import start_child as start_child
 from .durable._handle import Status as Status
 from .durable._handle import StepInfo as StepInfo
+from .durable._handle import WorkerInfo as WorkerInfo
 from .durable._handle import WorkflowHandle as WorkflowHandle
 from .durable._handle import WorkflowInfo as WorkflowInfo
 from .durable._inspection import HistoryRecord as HistoryRecord
@@ -139,6 +140,7 @@ __all__ = [
     "SystemClock",
     "TimeoutScope",
     "VirtualClock",
+    "WorkerInfo",
     "Workflow",
     "WorkflowCancelled",
     "WorkflowConflict",

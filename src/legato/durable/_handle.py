@@ -17,7 +17,7 @@ from ._inspection import StepInfo, decode_value, error_data, timeline, to_dateti
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["Status", "StepInfo", "WorkflowHandle", "WorkflowInfo", "make_info"]
+__all__ = ["Status", "StepInfo", "WorkerInfo", "WorkflowHandle", "WorkflowInfo", "make_info"]
 
 R = TypeVar("R")
 
@@ -36,6 +36,24 @@ class Status(enum.StrEnum):
     def finished(self) -> bool:
         """True for the final statuses."""
         return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker serving the store (``rt.workers()``): what it runs, and whether it lives.
+
+    ``alive`` is false once it has not announced itself for 6 s (a worker
+    announces itself every 2 s; one that stops cleanly is forgotten at once).
+
+    >>> [w.id for w in await rt.workers() if "send_email" in w.workflows and w.alive]
+    """
+
+    id: str
+    workflows: tuple[str, ...]
+    queues: tuple[str, ...]
+    started_at: datetime
+    seen_at: datetime
+    alive: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +209,10 @@ class WorkflowHandle(Generic[R]):
             async with asyncio.timeout(timeout):
                 record = await self._runtime._wait_finished(self.id)
         except TimeoutError:
-            raise WorkflowTimeout(
+            unserved = await self._runtime._unserved(self.id)
+            raise WorkflowTimeout(unserved or (
                 f"workflow {self.id!r} did not finish within {timeout} s; it is still "
-                "going: wait again with handle.result(), or check handle.status()"
+                "going: wait again with handle.result(), or check handle.status()")
             ) from None
         return self._outcome(record)
 

@@ -9,7 +9,9 @@ while the loop has made progress within ``stall_limit`` seconds: a process
 whose loop is stuck for good (or dead) still loses its workflows to others.
 
 The thread also reads the store's clock (see :class:`~legato._clock.SystemClock`'s
-``offset``), and warns, naming the step, when the loop stalls longer than a lease.
+``offset``), warns, naming the step, when the loop stalls longer than a lease,
+announces the worker in the store (what it serves, when it was last alive) and
+warns once about pending workflows that no live worker has the code for.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from .._clock import SystemClock
 from .._errors import LegatoError
-from ..store import Lease, Renewer, Store
+from ..store import Lease, Renewer, Store, WorkerRecord
 
 __all__ = ["LeaseKeeper", "read_store_clock", "step_label", "steps_running"]
 
@@ -34,6 +36,7 @@ steps_running: dict[asyncio.Task[Any], str] = {}
 
 _TICK = 0.1  # seconds between the loop's signs of life
 _CLOCK_EVERY = 10.0  # seconds between readings of the store's clock
+ANNOUNCE_EVERY = 2.0  # seconds between a worker's announcements of itself
 
 
 async def read_store_clock(store: Store | Renewer, wall: SystemClock) -> None:
@@ -60,7 +63,10 @@ class LeaseKeeper:
     def __init__(
         self, store: Store, wall: SystemClock, *, lease: float, stall_limit: float,
         leases: Callable[[], Sequence[Lease]], on_cancel: Callable[[list[str]], None],
+        describe: Callable[[], WorkerRecord],
     ) -> None:
+        self.describe = describe  # this worker as the store lists it
+        self._unknown: set[str] = set()  # workflow names already warned about
         self.renewer = store.renewer()
         self.wall = wall
         self.lease = lease
@@ -69,15 +75,18 @@ class LeaseKeeper:
         self.on_cancel = on_cancel
         self.beat = time.monotonic()  # the loop's last sign of life
         self._stop = threading.Event()
+        self._ready = threading.Event()  # set after the first announcement
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.TimerHandle | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the thread; return once it has announced the worker (or failed to)."""
         self._loop = asyncio.get_running_loop()
         self._tick()
         self._thread = threading.Thread(target=self._main, name="legato-leases", daemon=True)
         self._thread.start()
+        await asyncio.to_thread(self._ready.wait)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -94,14 +103,19 @@ class LeaseKeeper:
     # -- in the thread -------------------------------------------------------------------
 
     def _main(self) -> None:
-        asyncio.run(self._renewing())
+        try:
+            asyncio.run(self._renewing())
+        finally:
+            self._ready.set()
 
     async def _renewing(self) -> None:
         store = self.renewer  # its own connection: the loop's may be stuck
-        await store.open()
         try:
+            await store.open()
             await self._read_clock(store)
-            clock_read = time.monotonic()
+            clock_read = announced = time.monotonic()
+            await self._announce(store)
+            self._ready.set()
             warned = False
             while not await asyncio.to_thread(self._stop.wait, self.lease / 4):
                 stalled = time.monotonic() - self.beat
@@ -116,6 +130,9 @@ class LeaseKeeper:
                     await self._read_clock(store)
                     clock_read = time.monotonic()
                 await self._renew(store)
+                if time.monotonic() - announced > ANNOUNCE_EVERY:
+                    await self._announce(store)
+                    announced = time.monotonic()
         finally:
             await store.close()
 
@@ -127,6 +144,22 @@ class LeaseKeeper:
             return
         if cancelled and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.on_cancel, cancelled)
+
+    async def _announce(self, store: Renewer) -> None:
+        me = self.describe()
+        try:
+            await store.announce(WorkerRecord(
+                me.id, me.names, me.queues, me.started_at, self.wall.now()))
+            unknown = set(await store.unknown_names(me.names)) - self._unknown
+        except LegatoError:
+            log.exception("announcing the worker failed; retrying")
+            return
+        for name in sorted(unknown):
+            self._unknown.add(name)
+            log.warning(
+                "workflows named %r are pending, and this worker has no code for them (it "
+                "serves %s); they run once a worker that imports their module serves this "
+                "store", name, ", ".join(me.names) or "no workflows")
 
     async def _read_clock(self, renewer: Renewer) -> None:
         try:

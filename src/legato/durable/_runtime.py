@@ -26,10 +26,10 @@ from ..store import (
 )
 from . import _asyncio_guard, _task_factory
 from ._execution import Engine, cancel_children
-from ._handle import Status, WorkflowHandle, WorkflowInfo, make_info
+from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
 from ._ids import check_id
-from ._inspection import HistoryRecord, decode_value, history
-from ._lease_keeper import read_store_clock
+from ._inspection import HistoryRecord, decode_value, history, to_datetime
+from ._lease_keeper import ANNOUNCE_EVERY, read_store_clock
 from ._news import SAFETY_POLL, NewsRelay
 from ._queue import BoundQueue, Queue, declare
 from ._unrecorded import unrecorded
@@ -45,6 +45,7 @@ _PAGE = 1000  # children are read in pages of this many
 _MICROSECOND = 1e-6
 
 _LOCAL_WAIT = 0.25  # seconds; a safety net for an event of a run in this process
+_ALIVE = 3 * ANNOUNCE_EVERY  # a worker not heard from for longer is taken for gone
 
 
 @final
@@ -391,6 +392,20 @@ class Runtime:
             raise WorkflowNotFound(workflow_id)
         return history(await self.store.history(workflow_id))
 
+    async def workers(self) -> list[WorkerInfo]:
+        """The workers serving this store: alive ones, and those that vanished within a day.
+
+        Each worker announces itself every few seconds; one that stopped
+        cleanly is removed, one that died stays, no longer ``alive``.
+
+        >>> for w in await rt.workers():
+        ...     print(w.id, w.alive, w.workflows)
+        """
+        now = self.wall.now()
+        return [WorkerInfo(w.id, w.names, w.queues, to_datetime(w.started_at),
+                           to_datetime(w.seen_at), now - w.seen_at < _ALIVE)
+                for w in await self.store.workers()]
+
     async def _children(self, workflow_id: str) -> list[str]:
         ids: list[str] = []
         while True:
@@ -441,6 +456,20 @@ class Runtime:
         records = await self.store.find(query)
         return [make_info(r, self.serializer, await _failed_history(self.store, r),
                           with_steps=False) for r in records]
+
+    async def _unserved(self, workflow_id: str) -> str | None:
+        """Why a pending workflow is not started, if it is that no live worker knows it."""
+        record = await self.store.get(workflow_id)
+        if record is None or record.status != "pending":
+            return None
+        alive = [w for w in await self.workers() if w.alive]
+        if any(record.name in w.workflows for w in alive):
+            return None
+        serving = "; ".join(f"{w.id} serves {', '.join(w.workflows) or 'nothing'}"
+                            for w in alive) or "no worker is serving it"
+        return (f"workflow {workflow_id!r} is still pending: no worker serving this store "
+                f"knows workflow {record.name!r} ({serving}). Start a worker that imports "
+                f"its module: legato worker MODULE --store {self.store.url}")
 
     async def _wait_finished(self, workflow_id: str) -> WorkflowRecord:
         while True:  # "finish" news wakes us; the safety-net poll catches lost news

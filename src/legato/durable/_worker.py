@@ -23,7 +23,7 @@ from typing import Any
 
 from .._clock import SystemClock
 from .._errors import LegatoError
-from ..store import Lease, NewWorkflow, QueueLimits, WorkflowRecord
+from ..store import Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
 from ._context import Aborted, Run, detached
 from ._execution import Engine, execute, load_run
 from ._lease_keeper import LeaseKeeper
@@ -60,7 +60,9 @@ class Worker:
         self._attempt = itertools.count(1)
         self._leases: tuple[Lease, ...] = ()  # what the keeper renews (read from its thread)
         self._keeper = LeaseKeeper(engine.store, wall, lease=lease, stall_limit=stall_limit,
-                                   leases=lambda: self._leases, on_cancel=self._cancelled)
+                                   leases=lambda: self._leases, on_cancel=self._cancelled,
+                                   describe=self.describe)
+        self._started_at = wall.now()
         self.event_waiters: dict[str, asyncio.Event] = {}
         self._reserved = 0
         self._claimed_at: float | None = None  # durable time of the last claim
@@ -68,7 +70,7 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._keeper.start()
+        await self._keeper.start()
         self._loops = [asyncio.create_task(self._claim_loop(), name="legato-claim")]
 
     async def stop(self) -> None:
@@ -89,6 +91,12 @@ class Worker:
         await asyncio.gather(*self._loops, *(t for _, t in running), return_exceptions=True)
         await self._keeper.stop()
         await self.engine.store.release(leases)
+        await self.engine.store.retire(self.engine.owner)
+
+    def describe(self) -> WorkerRecord:
+        """This worker as the store lists it (``seen_at``: when it was described)."""
+        return WorkerRecord(self.engine.owner, tuple(registered_names()),
+                            tuple(self.queues), self._started_at, self.wall.now())
 
     def lease_until(self) -> float:
         return self.wall.now() + self.lease

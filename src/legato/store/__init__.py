@@ -16,6 +16,7 @@ from ._protocol import (
     Renewer,
     StepRecord,
     Store,
+    WorkerRecord,
     WorkflowRecord,
     check_priority,
     owner_worker,
@@ -25,7 +26,7 @@ from ._sqlite import SqliteStore
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
-    "WorkflowRecord",
+    "WorkerRecord", "WorkflowRecord",
     "check_priority", "open_store", "owner_worker",
 ]
 

@@ -39,6 +39,7 @@ from ._protocol import (
     NewWorkflow,
     QueueLimits,
     StepRecord,
+    WorkerRecord,
     WorkflowRecord,
     new_run_id,
 )
@@ -69,6 +70,12 @@ RENEW_SQL = (
     " WHERE (id, owner) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
     " AND status = 'running' ORDER BY id FOR UPDATE) RETURNING id, cancel")
 SERVER_TIME_SQL = "SELECT extract(epoch FROM clock_timestamp())"
+ANNOUNCE_WORKER_SQL = (
+    "WITH gone AS (DELETE FROM workers WHERE seen_at < $5::float8 - $6::float8)"
+    " INSERT INTO workers (id, names, queues, started_at, seen_at) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (id) DO UPDATE SET names = excluded.names, queues = excluded.queues,"
+    " seen_at = excluded.seen_at")
+_FORGET_WORKERS_AFTER = 86400.0  # seconds without a sign of life
 
 
 def renew_args(leases: Sequence[Lease], lease_until: float) -> tuple[list[str], list[str], float]:
@@ -113,6 +120,18 @@ class PostgresRenewer:
     async def server_time(self) -> float | None:
         rows = await self._fetch("read the server's clock", SERVER_TIME_SQL)
         return float(rows[0][0])
+
+    async def announce(self, worker: WorkerRecord) -> None:
+        await self._fetch(
+            "announce the worker", ANNOUNCE_WORKER_SQL, worker.id, list(worker.names),
+            list(worker.queues), worker.started_at, worker.seen_at, _FORGET_WORKERS_AFTER)
+
+    async def unknown_names(self, known: Sequence[str]) -> list[str]:
+        rows = await self._fetch(
+            "read pending workflows",
+            "SELECT DISTINCT name FROM workflows WHERE status = 'pending'"
+            " AND NOT name = ANY($1::text[]) LIMIT 20", list(known))
+        return [r[0] for r in rows]
 
 
 @final
@@ -512,6 +531,15 @@ class PostgresStore:
         return _record(row)
 
     # -- reads -------------------------------------------------------------------------
+
+    async def workers(self) -> list[WorkerRecord]:
+        rows = await self._read(
+            "read workers",
+            "SELECT id, names, queues, started_at, seen_at FROM workers ORDER BY id")
+        return [WorkerRecord(r[0], tuple(r[1]), tuple(r[2]), r[3], r[4]) for r in rows]
+
+    async def retire(self, worker_id: str) -> None:
+        await self._write("retire the worker", "DELETE FROM workers WHERE id = $1", worker_id)
 
     async def next_lease_expiry(self) -> float | None:
         rows = await self._read(

@@ -96,6 +96,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN failed_at text;
     """,
+    # 4: the workers serving the store and the workflows they know (see WorkerRecord)
+    """
+    CREATE TABLE workers (
+        id          text PRIMARY KEY,
+        names       text[] NOT NULL,
+        queues      text[] NOT NULL,
+        started_at  double precision NOT NULL,
+        seen_at     double precision NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

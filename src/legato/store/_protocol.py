@@ -18,8 +18,8 @@ from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
-    "QueueLimits", "Renewer", "Store", "StepRecord", "WorkflowRecord", "check_priority",
-    "new_run_id", "owner_worker"]
+    "QueueLimits", "Renewer", "Store", "StepRecord", "WorkerRecord", "WorkflowRecord",
+    "check_priority", "new_run_id", "owner_worker"]
 
 # A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
 # holds no more, and SQLite (which would take 64 bits) is held to the same.
@@ -132,6 +132,17 @@ class NewWorkflow:
         check_priority(self.priority)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A worker serving the store, as it last announced itself."""
+
+    id: str  # Runtime.worker_id
+    names: tuple[str, ...]  # the workflows whose code it has
+    queues: tuple[str, ...]  # the queues it serves
+    started_at: float
+    seen_at: float  # store time of its last announcement
+
+
 class Infer(enum.Enum):
     """The type of :data:`INFER`."""
 
@@ -175,6 +186,14 @@ class Renewer(Protocol):
 
     async def server_time(self) -> float | None:
         """As :meth:`Store.server_time`."""
+        ...
+
+    async def announce(self, worker: WorkerRecord) -> None:
+        """Record that ``worker`` is alive (its ``seen_at``), with what it serves."""
+        ...
+
+    async def unknown_names(self, known: Sequence[str]) -> list[str]:
+        """Names of pending workflows not in ``known`` (a few, not every one)."""
         ...
 
 
@@ -329,6 +348,14 @@ class Store(Protocol):
 
     async def release(self, leases: Sequence[Lease]) -> None:
         """Give up leases at once (a graceful shutdown), so another worker takes over."""
+        ...
+
+    async def workers(self) -> list[WorkerRecord]:
+        """The workers that announced themselves (see :meth:`Renewer.announce`), by id."""
+        ...
+
+    async def retire(self, worker_id: str) -> None:
+        """Forget a worker that stopped."""
         ...
 
     def renewer(self) -> Renewer:

@@ -29,6 +29,7 @@ from ._protocol import (
     NewWorkflow,
     QueueLimits,
     StepRecord,
+    WorkerRecord,
     WorkflowRecord,
     new_run_id,
 )
@@ -91,6 +92,35 @@ class SqliteRenewer:
 
     async def server_time(self) -> float | None:
         return None
+
+    async def announce(self, worker: WorkerRecord) -> None:
+        if self._conn is not None:
+            with translated("announce the worker", self.path):
+                _announce_worker(self._conn, worker)
+
+    async def unknown_names(self, known: Sequence[str]) -> list[str]:
+        if self._conn is None:
+            return []
+        with translated("read pending workflows", self.path):
+            return [r[0] for r in self._conn.execute(
+                "SELECT DISTINCT name FROM workflows WHERE status = 'pending'"
+                " AND name NOT IN (SELECT value FROM json_each(?)) LIMIT 20",
+                (json.dumps(list(known)),))]
+
+
+_FORGET_WORKERS_AFTER = 86400.0  # seconds without a sign of life
+
+
+def _announce_worker(conn: sqlite3.Connection, worker: WorkerRecord) -> None:
+    with conn:
+        conn.execute(
+            "INSERT INTO workers (id, names, queues, started_at, seen_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET names = excluded.names, queues = excluded.queues,"
+            " seen_at = excluded.seen_at",
+            (worker.id, json.dumps(worker.names), json.dumps(worker.queues), worker.started_at,
+             worker.seen_at))
+        conn.execute("DELETE FROM workers WHERE seen_at < ?",
+                     (worker.seen_at - _FORGET_WORKERS_AFTER,))
 
 
 def _insert_step(conn: sqlite3.Connection, workflow_id: str, owner: str, step: StepRecord,
@@ -475,6 +505,17 @@ class SqliteStore:
             "SELECT id FROM workflows WHERE parent_id = ? AND status NOT IN"
             " ('succeeded', 'failed', 'cancelled')", (workflow_id,))
         return [r[0] for r in rows]
+
+    async def workers(self) -> list[WorkerRecord]:
+        rows = self._read(
+            "read workers", "SELECT id, names, queues, started_at, seen_at FROM workers"
+            " ORDER BY id", ())
+        return [WorkerRecord(wid, tuple(json.loads(names)), tuple(json.loads(queues)), started,
+                             seen) for wid, names, queues, started, seen in rows]
+
+    async def retire(self, worker_id: str) -> None:
+        await self._write("retire the worker", lambda conn: conn.execute(
+            "DELETE FROM workers WHERE id = ?", (worker_id,)))
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         rows = self._read(

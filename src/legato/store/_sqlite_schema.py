@@ -96,6 +96,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN failed_at TEXT;
     """,
+    # 5: the workers serving the store and the workflows they know (see WorkerRecord)
+    """
+    CREATE TABLE workers (
+        id          TEXT PRIMARY KEY,
+        names       TEXT NOT NULL,
+        queues      TEXT NOT NULL,
+        started_at  REAL NOT NULL,
+        seen_at     REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
