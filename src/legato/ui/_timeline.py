@@ -62,7 +62,7 @@ def chart(info: legato.WorkflowInfo, now: datetime) -> Chart:
 
     >>> c = chart(await rt.get("trip-ana-lisbon"), datetime.now(UTC))  # doctest: +SKIP
     >>> [(b.position, b.label) for b in c.bars][:2]  # doctest: +SKIP
-    [('1', 'check_budget'), ('2', 'branch 2')]
+    [('1', 'check_budget'), ('2', '')]
     """
     origin = info.created_at
     steps = sorted(info.steps, key=lambda s: _key(s.position))
@@ -76,7 +76,7 @@ def chart(info: legato.WorkflowInfo, now: datetime) -> Chart:
             if prefix not in shown:  # a branch: no checkpoint of its own
                 shown.add(prefix)
                 first, last = spans[prefix]
-                rows.append(_bar(prefix, f"branch {prefix}", "branch", "branch", first,
+                rows.append(_bar(prefix, "", "branch", "branch", first,
                                  last - first, span))
         shown.add(step.position)
         tone = _tone(step)
@@ -85,7 +85,7 @@ def chart(info: legato.WorkflowInfo, now: datetime) -> Chart:
         # workflow code before it, not the operation
         start = at if tone == "instant" else ((step.started_at or step.at) - origin
                                                 ).total_seconds()
-        rows.append(_bar(step.position, step.name or step.kind, step.kind, tone, start,
+        rows.append(_bar(step.position, step.name, step.kind, tone, start,
                          at - start, span, attempts=step.attempts, summary=step.summary))
     if info.finished_at is None:
         since = max([0.0, *(b.start + b.duration for b in rows)])
@@ -136,6 +136,10 @@ def _key(position: str) -> list[int]:
 
 
 def _seconds(seconds: float) -> str:
+    if seconds == 0:
+        return "0"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 120:
