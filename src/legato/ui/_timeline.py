@@ -97,6 +97,7 @@ def _bar(position: str, label: str, kind: str, tone: str, start: float, duration
          span: float, *, attempts: int = 1, summary: str = "") -> Bar:
     left = min(100.0, max(0.0, 100 * start / span))
     width = max(_MIN_WIDTH, min(100.0 - left, 100 * duration / span))
+    left = min(left, 100.0 - width)  # a sliver at the very end stays inside the chart
     depth = 0 if not position else position.count(".")
     return Bar(position, depth, label, kind, tone, left, width, start, duration, attempts, summary)
 
