@@ -138,3 +138,17 @@ def test_legato_ui_refuses_a_store_that_does_not_exist(tmp_path):
     assert done.exit_code == 1 and "no legato store at" in done.output
     helped = CliRunner().invoke(app, ["ui", "--help"])
     assert helped.exit_code == 0 and "--read-only" in helped.output and "--token" in helped.output
+
+
+def test_a_long_timeline_draws_its_first_rows_and_counts_the_rest():
+    steps = [step(str(i), i - 1, i) for i in range(1, 11)]
+    c = chart(info(*steps), now=at(99), limit=4)
+    assert [b.position for b in c.bars] == ["1", "2", "3", "4"] and c.hidden == 6
+
+
+def test_legato_ui_says_so_when_the_store_does_not_answer():
+    pytest.importorskip("asyncpg")
+    done = CliRunner().invoke(app, ["ui", "--port", "0", "--store",
+                                    "postgresql://postgres@127.0.0.1:1/nothing"])
+    assert done.exit_code == 1, done.output
+    assert "could not reach PostgreSQL" in done.output and "http://" not in done.output

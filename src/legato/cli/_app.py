@@ -155,5 +155,9 @@ def ui(store: str, host: str, port: int, read_only: bool, token: str | None) -> 
 
     try:
         dashboard.serve(settings, host, port, ready=ready)
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn stopped cleanly, then passed it on
+        click.echo("legato ui: stopped")
     except OSError as exc:
         raise Failure(f"can't listen on {host}:{port} ({exc}); pick another --port") from None
+    except legato.LegatoError as exc:
+        raise Failure(str(exc)) from None

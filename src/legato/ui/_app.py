@@ -30,11 +30,12 @@ _STATIC = Path(__file__).parent / "static"
 _Next = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, runtime: legato.Runtime | None = None) -> Starlette:
     """The dashboard for ``settings.store``, as an ASGI app (serve it with uvicorn).
 
-    It opens a client :class:`legato.Runtime` (no worker) when the server
-    starts and closes it when the server stops.
+    Without ``runtime`` it opens a client :class:`legato.Runtime` (no worker)
+    when the server starts and closes it when the server stops; an open one
+    given here is used as it is (and left open).
 
     Example::
 
@@ -44,6 +45,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
         async with legato.Runtime(settings.store, worker=False) as rt:
             app.state.runtime = rt
             yield
@@ -54,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
                                      allowed_hosts=list(settings.allowed_hosts)))
     write = ["POST"]
     app = Starlette(
+        exception_handlers={legato.LegatoError: store_trouble},
         routes=[
             Route("/", _views.executions),
             Route("/workflows/{workflow_id:path}", _views.execution),
@@ -88,6 +94,12 @@ async def token_login(request: Request, call_next: _Next) -> Response:
     response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), 303)
     response.set_cookie(COOKIE, supplied, httponly=True, samesite="strict")
     return response
+
+
+async def store_trouble(request: Request, exc: Exception) -> Response:
+    """A legato error no page expected (the store went away, most likely): 503, saying so."""
+    return page(request, "message.html", 503, title="The store did not answer",
+                message=f"{exc} (the page will work again once the store answers)")
 
 
 async def metrics(request: Request) -> Response:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import uvicorn
 
+import legato
+
 from ._app import create_app
 from ._settings import Settings
 
@@ -43,8 +45,13 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8765,
           ready: Callable[[str], None] | None = None) -> None:
     """Serve the dashboard until SIGINT or SIGTERM.
 
-    The socket is bound before ``ready(url)`` is called, so a client can
-    connect at once (``port=0`` picks a free port, and the URL names it).
+    ``ready(url)`` is called once the socket listens and the store is open,
+    so a client can connect at once (``port=0`` picks a free port, and the
+    URL names it).
+
+    Raises:
+        LegatoError: the store can't be opened (e.g. StoreError: unreachable).
+        OSError: the address can't be listened on.
 
     >>> serve(Settings("legato.db"), port=0, ready=print)  # doctest: +SKIP
     http://127.0.0.1:41237/
@@ -52,12 +59,18 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8765,
     if is_loopback(host) and not settings.allowed_hosts:
         settings = dataclasses.replace(settings, allowed_hosts=LOOPBACK_HOSTS)
     sock = socket.create_server((host.strip("[]"), port))
-    bound = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    if ready is not None:
-        ready(dashboard_url(host, bound, settings.token))
+    url = dashboard_url(host, sock.getsockname()[1], settings.token)
+
+    async def main() -> None:
+        # the store opens first: a store that doesn't answer is an error, not a page
+        async with legato.Runtime(settings.store, worker=False) as rt:
+            config = uvicorn.Config(create_app(settings, rt), log_level="warning",
+                                    access_log=False)
+            if ready is not None:
+                ready(url)
+            await uvicorn.Server(config).serve(sockets=[sock])
+
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(main())
     finally:
         sock.close()

@@ -16,8 +16,9 @@ from datetime import datetime
 
 import legato
 
-__all__ = ["Bar", "Chart", "chart"]
+__all__ = ["ROW_LIMIT", "Bar", "Chart", "chart"]
 
+ROW_LIMIT = 2000  # checkpoints drawn at most
 _MIN_WIDTH = 0.4  # percent: an instant (now, uuid4) still shows as a sliver
 _INSTANT = frozenset({"now", "random", "uuid4", "event", "patched", "started"})
 _WAITS = frozenset({"sleep", "signal", "child"})
@@ -51,14 +52,18 @@ class Chart:
 
     bars: tuple[Bar, ...]
     span: float
+    hidden: int = 0  # checkpoints past the row limit, not drawn
 
     def ticks(self, count: int = 4) -> list[tuple[float, str]]:
         """``count + 1`` axis labels as (percent, text), from 0 to the span."""
         return [(100 * i / count, _seconds(self.span * i / count)) for i in range(count + 1)]
 
 
-def chart(info: legato.WorkflowInfo, now: datetime) -> Chart:
+def chart(info: legato.WorkflowInfo, now: datetime, limit: int = ROW_LIMIT) -> Chart:
     """The Gantt rows of ``info``'s timeline, ending at its finish (or ``now`` if unfinished).
+
+    At most ``limit`` checkpoints are drawn, the first in position order (a
+    browser stays quick); :attr:`Chart.hidden` counts the rest.
 
     >>> c = chart(await rt.get("trip-ana-lisbon"), datetime.now(UTC))  # doctest: +SKIP
     >>> [(b.position, b.label) for b in c.bars][:2]  # doctest: +SKIP
@@ -67,6 +72,8 @@ def chart(info: legato.WorkflowInfo, now: datetime) -> Chart:
     origin = info.created_at
     steps = sorted(info.steps, key=lambda s: _key(s.position))
     end = info.finished_at or max([now, *(s.at for s in steps)])
+    hidden = max(0, len(steps) - limit)
+    steps = steps[:limit]
     span = max((end - origin).total_seconds(), 1e-3)
     spans = _extents(steps, origin)
     rows: list[Bar] = []
@@ -90,7 +97,7 @@ def chart(info: legato.WorkflowInfo, now: datetime) -> Chart:
     if info.finished_at is None:
         since = max([0.0, *(b.start + b.duration for b in rows)])
         rows.append(_bar("", info.status.value + "…", "open", "open", since, span - since, span))
-    return Chart(tuple(rows), span)
+    return Chart(tuple(rows), span, hidden)
 
 
 def _bar(position: str, label: str, kind: str, tone: str, start: float, duration: float,
