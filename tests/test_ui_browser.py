@@ -16,7 +16,7 @@ import pytest
 import legato
 from polling import eventually
 from ui_harness import ARTIFACTS, Dashboard, need_browser
-from ui_workflows import BRANCHES, Running, populate_all
+from ui_workflows import BRANCHES, Running, populate_all, progressing
 
 pytest.importorskip("starlette", reason="the dashboard needs the ui extra (make test installs it)")
 
@@ -62,7 +62,7 @@ async def dashboard(store: str) -> AsyncIterator[Dashboard]:
     ui.stop()
 
 
-async def test_the_list_shows_executions_in_every_status(dashboard, page):
+async def test_the_list_shows_executions_in_every_status(dashboard, page, store):
     await page.goto(dashboard.url)
     await page.wait_for_selector('tr[data-id="blocked-1"]')
     rows = await page.eval_on_selector_all(
@@ -72,6 +72,10 @@ async def test_the_list_shows_executions_in_every_status(dashboard, page):
         "bad-1": "failed", "wait-1": "waiting", "progress-1": "waiting",
         "later-1": "pending", "gone-1": "cancelled", "blocked-1": "running"}
     assert {status for _, status in rows} == {s.value for s in legato.Status}
+    # live: a workflow started now shows up without a reload
+    async with legato.Runtime(store, worker=False) as rt:
+        await rt.start(progressing, 5, id="late-1", delay="1h")
+    await page.wait_for_selector('tr[data-id="late-1"][data-status="pending"]')
     bar = page.locator('tr[data-id="progress-1"] .progress')
     assert await bar.get_attribute("data-percent") == "30.0"
     assert await bar.locator(".ptext").inner_text() == "3/10 fetching"

@@ -66,6 +66,9 @@ def test_retries_waits_and_failures_have_their_own_tones():
     assert [(b.position, b.tone, b.attempts) for b in c.bars] == [
         ("1", "ok", 2), ("1.1", "attempt", 1), ("1.2", "wait", 1), ("2", "wait", 1),
         ("3", "failed", 1)]
+    wake = legato.StepInfo("1", "sleep", "", True, at(1), started_at=at(0),
+                           summary=str(at(60).timestamp()))
+    assert chart(info(wake), now=at(99)).bars[0].summary == "until 2025-01-02 03:05:05.000"
 
 
 def test_an_unfinished_workflow_shows_its_current_wait_up_to_now():

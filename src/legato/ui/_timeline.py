@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import legato
 
@@ -93,7 +93,7 @@ def chart(info: legato.WorkflowInfo, now: datetime, limit: int = ROW_LIMIT) -> C
         start = at if tone == "instant" else ((step.started_at or step.at) - origin
                                                 ).total_seconds()
         rows.append(_bar(step.position, step.name, step.kind, tone, start,
-                         at - start, span, attempts=step.attempts, summary=step.summary))
+                         at - start, span, attempts=step.attempts, summary=_summary(step)))
     if info.finished_at is None:
         since = max([0.0, *(b.start + b.duration for b in rows)])
         rows.append(_bar("", info.status.value + "…", "open", "open", since, span - since, span))
@@ -131,6 +131,18 @@ def _extents(steps: Sequence[legato.StepInfo], origin: datetime) -> dict[str, tu
             first, last = out.get(prefix, (start, end))
             out[prefix] = (min(first, start), max(last, end))
     return out
+
+
+def _summary(step: legato.StepInfo) -> str:
+    """A recorded time (a sleep's wake-up, ``now()``) reads as a time, not epoch seconds."""
+    if step.kind in ("sleep", "now"):
+        try:
+            when = datetime.fromtimestamp(float(step.summary), UTC)
+        except (ValueError, OverflowError, OSError):
+            return step.summary
+        text = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return f"until {text}" if step.kind == "sleep" else text
+    return step.summary
 
 
 def _prefixes(position: str) -> list[str]:
