@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import legato
+from hygiene import hygiene  # noqa: F401  (autouse: no unawaited coroutine, no lost task)
 from polling import eventually
 from ui_harness import ARTIFACTS, Dashboard, need_browser
 from ui_workflows import BRANCHES, Running, populate_all, progressing

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import legato
+from hygiene import hygiene  # noqa: F401  (autouse: no unawaited coroutine, no lost task)
 from polling import eventually
 from ui_harness import Dashboard
 from ui_workflows import Running, populate_all
