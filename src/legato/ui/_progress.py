@@ -23,7 +23,11 @@ EVENT = "progress"
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """How far a workflow says it is: ``done`` of ``total``, and what it is doing."""
+    """How far a workflow says it is: ``done`` of ``total``, and what it is doing.
+
+    >>> Progress(3, 10, "fetching").text
+    '3/10 fetching'
+    """
 
     done: float
     total: float
