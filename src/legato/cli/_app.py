@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 import click
 
 import legato
-from legato.store import SqliteStore, open_store
+from legato.store import SqliteStore, Store, open_store
 
 __all__ = [
-    "NOT_FOUND", "USAGE", "Failure", "app", "client", "json_option", "main", "run",
-    "store_option", "version",
+    "NOT_FOUND", "USAGE", "Failure", "app", "client", "existing_store", "json_option", "main",
+    "run", "store_option", "ui", "version",
 ]
 
 T = TypeVar("T")
@@ -71,14 +71,19 @@ async def client(store: str, body: Callable[[legato.Runtime], Awaitable[T]]) -> 
 
     A SQLite file that does not exist is an error, not a new empty store.
     """
+    async with legato.Runtime(existing_store(store), worker=False) as rt:
+        return await body(rt)
+
+
+def existing_store(store: str) -> Store:
+    """The store ``store`` names; a SQLite file that does not exist is an error, not a new store."""
     try:
         opened = open_store(store)
     except (ValueError, ImportError) as exc:
         raise click.UsageError(str(exc)) from None
     if isinstance(opened, SqliteStore) and not opened.path.exists():
         raise Failure(f"no legato store at {opened.path}; pass --store URL or set LEGATO_STORE")
-    async with legato.Runtime(opened, worker=False) as rt:
-        return await body(rt)
+    return opened
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,3 +116,48 @@ def version(as_json: bool) -> None:
         click.echo(f'{{"legato": "{legato.__version__}", "python": "{python}"}}')
     else:
         click.echo(f"legato {legato.__version__} (Python {python})")
+
+
+@app.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on; anything but loopback exposes the dashboard")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="port to listen on (0: a free one)")
+@click.option("--read-only", is_flag=True, help="hide and refuse signal, cancel and resume")
+@click.option("--token", envvar="LEGATO_UI_TOKEN", metavar="T",
+              help="writes need this token (env LEGATO_UI_TOKEN); reads stay open")
+def ui(store: str, host: str, port: int, read_only: bool, token: str | None) -> None:
+    """Serve the web dashboard: executions, timelines, signal/cancel/resume, /metrics.
+
+    It binds 127.0.0.1 by default. Open the URL it prints; with --token the
+    URL carries the token once and the browser keeps it in a cookie.
+
+    \b
+    Example:
+        legato ui --store legato.db
+        LEGATO_UI_TOKEN=s3cret legato ui --store postgresql://app@db/prod --host 0.0.0.0
+    """
+    try:
+        from legato import ui as dashboard
+    except ImportError as exc:
+        raise Failure(f"the dashboard needs the ui extra ({exc}): "
+                      "pip install 'legato[ui]'") from None
+    opened = existing_store(store)
+    if not dashboard.is_loopback(host) and token is None and not read_only:
+        click.echo(f"legato ui: warning: listening on {host} without --token or --read-only: "
+                   "anyone who reaches it can cancel workflows", err=True)
+    settings = dashboard.Settings(store, read_only=read_only, token=token)
+
+    def ready(url: str) -> None:
+        mode = "read-only" if read_only else "writes need the token" if token else "read-write"
+        click.echo(f"legato ui: serving {opened.url} ({mode}) on {url}")
+
+    try:
+        dashboard.serve(settings, host, port, ready=ready)
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn stopped cleanly, then passed it on
+        click.echo("legato ui: stopped")
+    except OSError as exc:
+        raise Failure(f"can't listen on {host}:{port} ({exc}); pick another --port") from None
+    except legato.LegatoError as exc:
+        raise Failure(str(exc)) from None
