@@ -78,3 +78,18 @@ async def test_a_concurrency_limit_holds_against_starts_made_at_once(db):
             assert await asyncio.gather(*(h.result(timeout=20) for h in handles)) == [
                 f"{burst}-{n}" for n in range(8)]
     assert _peak == 2
+
+
+@legato.workflow(name="mf_fails")
+async def fails() -> None:
+    raise ValueError("no such customer")
+
+
+async def test_the_worker_logs_a_failure_with_its_error_and_what_to_do(sqlite_db, caplog):
+    async with legato.Runtime(sqlite_db) as rt:
+        with caplog.at_level("INFO", logger="legato.worker"), pytest.raises(ValueError):
+            await rt.run(fails, id="f")
+    (line,) = [r for r in caplog.records if getattr(r, "workflow_id", None) == "f"]
+    assert line.levelname == "WARNING" and line.status == "failed"  # type: ignore[attr-defined]
+    assert "ValueError: no such customer" in line.getMessage()
+    assert "legato show f" in line.getMessage()

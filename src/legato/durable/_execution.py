@@ -55,6 +55,9 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
     store write failed (the attempt resumes from its last checkpoint).
     """
     run.task = asyncio.current_task()
+    log.debug("workflow %r (%s) %s", run.id, run.name,
+              f"replaying {len(run.history)} records" if run.history else "starting",
+              extra={"workflow_id": run.id, "workflow": run.name, "attempt": run.owner})
     deadline = _deadline_timer(run, record)
     if record.deadline is not None and record.deadline <= run.clock.now():
         run.cancel_requested, run.cancel_reason = True, _DEADLINE
@@ -96,7 +99,25 @@ async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord
         failed_at = run.failed[1]
     done = await engine.store.finish(record.id, run.owner, status, result, error,
                                      failed_at=failed_at)
+    if done:
+        _log_end(run, status, raised)
     return status if done else None
+
+
+def _log_end(run: Run, status: str, raised: BaseException | None) -> None:
+    """One line per ended run: failures loud, cancels noted, successes quiet at INFO."""
+    fields = {"workflow_id": run.id, "workflow": run.name, "status": status}
+    if status == "failed":
+        error = run.nondeterminism or raised
+        log.warning("workflow %r (%s) failed: %s: %s; `legato show %s` shows its steps and "
+                    "traceback, `legato resume %s` retries it", run.id, run.name,
+                    type(error).__name__, error, run.id, run.id, extra=fields)
+    elif status == "cancelled":
+        log.info("workflow %r (%s) was %s", run.id, run.name,
+                 run.cancel_reason if run.cancel_requested else "cancelled by its own code",
+                 extra=fields)
+    else:
+        log.debug("workflow %r (%s) succeeded", run.id, run.name, extra=fields)
 
 
 async def _unwound(engine: Engine, run: Run, unwinding: Unwind) -> str | None:
