@@ -15,7 +15,7 @@ import sys
 import time
 
 import legato
-from legato.durable._queue import Queue  # legato.Queue once exported
+from legato import Queue
 
 SHARED = Queue("shared", concurrency=3, worker_concurrency=2)
 SINGLE = Queue("single", concurrency=1)

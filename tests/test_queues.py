@@ -16,7 +16,7 @@ import pytest
 import legato
 import queue_child
 from legato import DuplicateWorkflow, Queue
-from legato.durable._queue import parse_rate
+from legato.durable.workflow import parse_rate
 from polling import eventually
 
 TESTS = Path(__file__).parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import legato
 import news_workflows
-from legato.durable._news import SAFETY_POLL
+from legato.durable.worker import SAFETY_POLL
 
 TESTS = Path(__file__).parent
 

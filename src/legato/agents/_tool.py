@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final
 
 from .._duration import Duration, to_seconds
 from .._errors import EffectViolation, GrantViolation
-from ..durable._context import current_scope
-from ..durable._step import Step
+from ..durable import Step, current_scope
 from ..flow._deterministic import enabled as deterministic_enabled
 from ..flow._hooks import RECORDER
 from ..resilience import CircuitBreaker, Retry

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, final
 
-from ..durable._context import Scope
-from ..durable._step import Step
+from ..durable import Scope, Step
 from ..flow._hooks import RECORDER
 from ..resilience import Retry
 from ._memory import Memory

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, final
 
-from ..durable._step import Step
+from ..durable import Step
 from ..flow._hooks import RECORDER
 from ._runnable import is_async
 

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, final, overload
 
-from ..durable._step import Step
+from ..durable import Step
 from ..flow import parallel
 from ._memory import Memory
 

@@ -13,8 +13,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .._errors import LegatoError
-from ._context import current_scope
+from ..._errors import LegatoError
+from ..engine import current_scope
 
 __all__ = ["STEP_AT", "idempotency_key", "now", "random", "uuid4", "workflow_id"]
 

@@ -30,20 +30,13 @@ queue.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import final
 
-from .._duration import Duration, to_seconds
-from ..store import QueueLimits
+from ..._duration import to_seconds
+from ...store import QueueLimits
 
-if TYPE_CHECKING:
-    from ._handle import WorkflowHandle
-    from ._runtime import Runtime
-
-__all__ = ["BoundQueue", "Queue", "parse_rate"]
-
-R = TypeVar("R")
+__all__ = ["Queue", "parse_rate"]
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
 
@@ -134,71 +127,3 @@ class Queue:
         return QueueLimits(
             self.name, self.concurrency, self.worker_concurrency,
             None if self.rate is None else parse_rate(self.rate), self.priority)
-
-
-@final
-class BoundQueue:
-    """A :class:`Queue` bound to a :class:`~legato.Runtime`: what ``rt.queue(...)`` returns.
-
-    Example::
-
-        queue = rt.queue("emails")
-        handle = await queue.enqueue(send_email, "ana", priority=5)
-    """
-
-    __slots__ = ("queue", "runtime")
-
-    def __init__(self, runtime: Runtime, queue: Queue) -> None:
-        self.runtime = runtime
-        self.queue = queue
-
-    def __repr__(self) -> str:
-        return f"BoundQueue({self.queue!r}, {self.runtime!r})"
-
-    async def enqueue(
-        self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
-        priority: int = 0, delay: Duration | None = None, dedup_key: str | None = None,
-        **kwargs: Any,
-    ) -> WorkflowHandle[R]:
-        """Store a workflow ``pending`` on this queue; it starts when the queue allows.
-
-        Same as ``rt.start(fn, *args, queue=..., ...)``. ``priority``: higher
-        starts first (within a priority, first enqueued first). ``delay``: not
-        started before this much durable time has passed. ``dedup_key``: at
-        most one unfinished workflow per key on this queue.
-
-        >>> handle = await rt.queue("emails").enqueue(send, "ana", dedup_key="ana")
-
-        Raises:
-            DuplicateWorkflow: an unfinished workflow of this queue holds
-                ``dedup_key`` (its id is in ``existing_id``); nothing is stored.
-            WorkflowConflict: the id belongs to a different workflow.
-        """
-        return await self.runtime.start(
-            fn, *args, id=id, queue=self.queue, priority=priority, delay=delay,
-            dedup_key=dedup_key, **kwargs)
-
-
-def declare(queues: dict[str, Queue], queue: Queue | str, *, strict: bool) -> Queue:
-    """The queue ``queue`` names in ``queues``, adding a new :class:`Queue` value.
-
-    A name unknown here is an error when ``strict`` (this runtime has a worker,
-    which would never run the workflow); a client accepts it, unlimited.
-    """
-    if isinstance(queue, Queue):
-        known = queues.setdefault(queue.name, queue)
-        if known != queue:
-            raise ValueError(
-                f"queue {queue.name!r} is declared here as {known!r}, not {queue!r}; "
-                "declare each queue once, with the same limits in every process")
-        return known
-    if not isinstance(queue, str):
-        raise TypeError(f"queue= takes a legato.Queue or its name, not {queue!r}")
-    if queue in queues:
-        return queues[queue]
-    if strict:
-        raise ValueError(
-            f"queue {queue!r} is not declared in this Runtime, so its worker would never run "
-            f"it; declare it: Runtime(..., queues=[legato.Queue({queue!r}, ...)]), or pass "
-            "the Queue itself")
-    return Queue(queue)

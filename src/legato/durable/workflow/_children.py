@@ -13,15 +13,13 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
-from .._errors import LegatoError, WorkflowCancelled
-from .._serde import decode_error
-from ._context import Run, Scope, current_scope, detached
-from ._execution import cancel_children
-from ._operation import STARTED, operation
+from ..._errors import LegatoError, WorkflowCancelled
+from ..._serde import decode_error
+from ..engine import STARTED, Run, Scope, cancel_children, current_scope, detached, operation
 from ._signals import signal
 
 if TYPE_CHECKING:
-    from ..store import WorkflowRecord
+    from ...store import WorkflowRecord
     from ._workflow import Workflow
 
 __all__ = ["ChildHandle", "run_child", "start_child"]

@@ -21,14 +21,13 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from .._clock import SystemClock
-from .._errors import LegatoError
-from ..store import Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
-from ._context import Aborted, Run, detached
-from ._execution import Engine, execute, load_run
+from ..._clock import SystemClock
+from ..._errors import LegatoError
+from ...store import Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
+from ..engine import Aborted, Engine, Run, WorkflowCode, detached, execute, load_run
+from ..workflow import lookup, registered_names
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
-from ._workflow import Workflow, lookup, registered_names
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -115,7 +114,7 @@ class Worker:
     def unreserve(self) -> None:
         self._reserved -= 1
 
-    def launch(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> None:
+    def launch(self, wf: WorkflowCode, record: WorkflowRecord) -> None:
         """Run ``record`` (claimed or created by this worker) unless a task here runs it."""
         if record.id in self.tasks:
             # a row whose lease lapsed under our own running task (a slow insert, a
@@ -132,7 +131,7 @@ class Worker:
         self.owners[record.id] = record.owner or ""
         self._leases = tuple(self.owners.items())
 
-    async def admit(self, wf: Workflow[Any, Any], new: NewWorkflow, *, here: bool
+    async def admit(self, wf: WorkflowCode, new: NewWorkflow, *, here: bool
                     ) -> WorkflowRecord | None:
         """Store ``new``; run it in this worker at once if ``here`` and a slot is free.
 
@@ -151,7 +150,7 @@ class Worker:
             if here:  # held until the launch: a claim meanwhile must not take the slot
                 self.unreserve()
 
-    async def _admit(self, wf: Workflow[Any, Any], new: NewWorkflow, here: bool
+    async def _admit(self, wf: WorkflowCode, new: NewWorkflow, here: bool
                      ) -> WorkflowRecord | None:
         existing = await self.engine.store.create(new)
         if existing is None and here:
@@ -187,7 +186,7 @@ class Worker:
     # -- Host (what runs ask of their worker) ----------------------------------------
 
     async def start_child(
-        self, wf: Workflow[Any, Any], child_id: str, data: bytes, parent: Run
+        self, wf: WorkflowCode, child_id: str, data: bytes, parent: Run
     ) -> WorkflowRecord | None:
         return await self.admit(wf, NewWorkflow(
             child_id, wf.name, data, None, 0.0, parent_id=parent.id,
@@ -207,7 +206,7 @@ class Worker:
 
     # -- loops -------------------------------------------------------------------------
 
-    async def _run(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> str | None:
+    async def _run(self, wf: WorkflowCode, record: WorkflowRecord) -> str | None:
         try:
             status = await self._attempts(wf, record)
         finally:
@@ -220,7 +219,7 @@ class Worker:
             self.event_set(record.id)  # readers of events stop waiting on a finished run
         return status
 
-    async def _attempts(self, wf: Workflow[Any, Any], record: WorkflowRecord) -> str | None:
+    async def _attempts(self, wf: WorkflowCode, record: WorkflowRecord) -> str | None:
         """Run ``record`` until it ends; after a store error, again from its checkpoint."""
         backoff = _RETRY_FIRST
         while True:

@@ -8,16 +8,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .._clock import Clock
-from .._errors import SerializationError, WorkflowCancelled
-from .._serde import Serializer, encode_error
-from ..flow._deterministic import deterministic
-from ..flow._hooks import RECORDER
-from ..store import Store, WorkflowRecord
-from ._context import Aborted, Host, Run, Scope, Shutdown, Suspend, Unwind
-from ._workflow import Workflow
+from ..._clock import Clock
+from ..._errors import SerializationError, WorkflowCancelled
+from ..._serde import Serializer, encode_error
+from ...flow._deterministic import deterministic
+from ...flow._hooks import RECORDER
+from ...store import Store, WorkflowRecord
+from ._code import WorkflowCode
+from ._host import Host
+from ._run import Run
+from ._scope import Scope
+from ._unwind import Aborted, Shutdown, Suspend, Unwind
 
-__all__ = ["Engine", "execute", "load_run"]
+__all__ = ["Engine", "cancel_children", "execute", "load_run"]
 
 log = logging.getLogger("legato.worker")
 
@@ -46,7 +49,7 @@ async def load_run(engine: Engine, record: WorkflowRecord, host: Host) -> Run:
     return run
 
 
-async def execute(engine: Engine, wf: Workflow[Any, Any], record: WorkflowRecord, run: Run
+async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run: Run
                   ) -> str | None:
     """Replay and continue ``run`` until it ends; return the status it was left in.
 

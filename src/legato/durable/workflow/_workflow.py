@@ -7,10 +7,10 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final, overload
 
-from .._duration import Duration, to_seconds
-from .._errors import SerializationError
-from .._serde import Serializer
-from ._context import current_scope
+from ..._duration import Duration, to_seconds
+from ..._errors import SerializationError
+from ..._serde import Serializer
+from ..engine import current_scope
 
 if TYPE_CHECKING:
     from ._queue import Queue

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from .._errors import LegatoError
+from ..._errors import LegatoError
 
 __all__ = ["SAFETY_POLL", "NewsRelay"]
 

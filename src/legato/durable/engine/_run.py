@@ -1,116 +1,39 @@
-"""Positions and replay: the state of one workflow run and its scopes.
+"""The state of one workflow run: its history, and the one path its writes take.
 
-Every durable operation takes the next position in its *scope*. The
-workflow body has the root scope (positions ``1``, ``2``, ...); each
-concurrent branch gets a child scope named after the position it took in its
-parent (``3.1``, ``3.2``, ...), assigned when the branch is created, so
-positions do not depend on which branch finishes first. A primitive (race,
-vote, ...) takes one position for its decision and numbers its own branches
-under it from 0 (``4.0.1``, ``4.1.1``, ...).
-
-Tasks of legato's own machinery are made with :func:`detached` so that they
-take no position.
-
-A :class:`Scope` is what ``flow``'s ``RECORDER`` context variable holds while
-workflow code runs: it implements ``flow._hooks.Recorder``.
+Every durable operation takes the next position in its *scope* (see
+``_scope``); replay looks the position up in the run's history, loaded in one
+query when the run starts, and a fresh outcome is committed through
+:meth:`Run.commit` before the workflow sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import time
-from collections.abc import Awaitable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, final
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final
 
-from .._errors import NonDeterminismError, StoreError
-from .._serde import decode_error, encode_error
-from ..flow._hooks import RECORDER, UNDECIDED
-from ..store import StepRecord
+from ..._errors import NonDeterminismError, StoreError
+from ..._serde import decode_error, encode_error
+from ...store import StepRecord
+from ._detached import detached
+from ._unwind import Aborted, LeaseLost, Shutdown, Suspend, Unwind
 
 if TYPE_CHECKING:
-    from .._clock import Clock
-    from .._serde import Serializer
-    from ..store import Store, WorkflowRecord
-    from ._workflow import Workflow
+    from ..._clock import Clock
+    from ..._serde import Serializer
+    from ...store import Store
+    from ._host import Host
+    from ._scope import Scope
 
-__all__ = ["Aborted", "Host", "LeaseLost", "Run", "Scope", "Shutdown", "Suspend", "Unwind",
-           "current_scope", "detached"]
+__all__ = ["Run", "describe"]
 
 T = TypeVar("T")
 
 _POLL = 0.5  # seconds; how often an in-memory wait looks for news from other processes
 # Taken before a Runtime may refuse asyncio.wait's timing decisions in workflow code.
 _WAIT = asyncio.wait
-
-
-class Host(Protocol):
-    """What a run asks of the worker hosting it (children, in-process news)."""
-
-    async def start_child(
-        self, wf: Workflow[Any, Any], child_id: str, data: bytes, parent: Run
-    ) -> WorkflowRecord | None:
-        """Create (or find) a child workflow's row and run it here if there is room."""
-        ...
-
-    def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
-        """The task running ``workflow_id`` in this process, if any."""
-        ...
-
-    def event_set(self, workflow_id: str) -> None:
-        """Wake in-process readers of ``workflow_id``'s events."""
-        ...
-
-    def signalled(self, workflow_id: str) -> None:
-        """A signal for ``workflow_id`` was stored: wake it if it waits here."""
-        ...
-
-    def cancelled(self, workflow_id: str) -> None:
-        """A cancellation of ``workflow_id`` was stored: deliver it if it runs here."""
-        ...
-
-
-class Unwind(BaseException):
-    """Unwinds a workflow's code without failing or cancelling the workflow.
-
-    A ``BaseException`` so that user ``except Exception`` blocks don't catch it
-    and primitives let it pass. Once a run unwinds, every durable call made
-    while it unwinds (in ``finally`` blocks) raises it again instead of
-    running: nothing more is recorded by this attempt. Sagas don't compensate.
-    """
-
-
-class Suspend(Unwind):
-    """Unloads a workflow that waits long, so it holds no task and no memory.
-
-    ``wake_at`` is the durable time to replay it at (``None``: when a signal
-    or child arrives).
-    """
-
-    def __init__(self, wake_at: float | None, signal: str | None = None,
-                 child: str | None = None) -> None:
-        super().__init__(wake_at)
-        self.wake_at = wake_at
-        self.signal = signal  # the signal name it waits for, if any
-        self.child = child  # the child workflow id it waits for, if any
-
-
-class LeaseLost(Unwind):
-    """Another worker took the workflow over: this process records nothing more for it."""
-
-
-class Shutdown(Unwind):
-    """The runtime is stopping: the workflow is left for another worker to resume."""
-
-
-class Aborted(Unwind):
-    """A store write failed: this attempt stops and resumes from its last checkpoint.
-
-    A store error is never shown to workflow code, which might take a path a
-    replay contradicts (an ``except Exception`` fallback); it is retried as
-    after a crash.
-    """
 
 
 @final
@@ -241,8 +164,8 @@ class Run:
                 self._check_fresh(position, kind, name, nested)
             return None
         if record.kind != kind or record.name != name:
-            raise self._diverged(position, _describe(record.kind, record.name),
-                                 _describe(kind, name))
+            raise self._diverged(position, describe(record.kind, record.name),
+                                 describe(kind, name))
         return record
 
     def _check_fresh(self, position: str, kind: str, name: str, nested: bool) -> None:
@@ -251,11 +174,11 @@ class Run:
         if self.reach.get(scope, 0) > int(index):
             raise self._diverged(
                 position, "no call (yet it goes on past this position: a task, a wait or "
-                "code since changed took it)", _describe(kind, name))
+                "code since changed took it)", describe(kind, name))
         if not nested and f"{position}." in self.reach:
             raise self._diverged(
                 position, "a task or primitive (records under this position)",
-                _describe(kind, name))
+                describe(kind, name))
 
     def _diverged(self, position: str, recorded: str, now: str) -> NonDeterminismError:
         error = NonDeterminismError(self.id, position, recorded, now)
@@ -273,7 +196,7 @@ class Run:
 
     async def commit(self, position: str, kind: str, name: str, value: Any) -> None:
         """Commit a value at ``position``; return once it is durable."""
-        data = self.serializer.dumps(value, label=f"the result of {_describe(kind, name)}")
+        data = self.serializer.dumps(value, label=f"the result of {describe(kind, name)}")
         await self.committed(self._write(position, kind, name, True, data))
 
     async def commit_raw(self, position: str, kind: str, name: str, data: bytes | None) -> None:
@@ -372,122 +295,7 @@ class Run:
         self.signal_positions = keep
 
 
-@final
-class Scope:
-    """A position counter for one branch of a workflow (a ``flow`` Recorder)."""
-
-    __slots__ = ("counter", "prefix", "run", "suspendable")
-
-    def __init__(self, run: Run, prefix: str = "", *, suspendable: bool | None = None) -> None:
-        self.run = run
-        self.prefix = prefix
-        self.counter = 0
-        # The body's own scope may unload the run; a branch's may not.
-        self.suspendable = prefix == "" if suspendable is None else suspendable
-
-    def __repr__(self) -> str:
-        return f"<Scope {self.run.id!r} at {self.prefix}{self.counter}>"
-
-    def next_position(self) -> str:
-        self.counter += 1
-        return f"{self.prefix}{self.counter}"
-
-    def branch(self, name: str = "") -> Scope:
-        """A child scope for a new concurrent branch (a task made in workflow code).
-
-        The branch's position is recorded (without waiting), so a replay that
-        creates tasks at other positions, or does something else here, is
-        detected instead of shifting every position after it.
-        """
-        run = self.run
-        position = self.next_position()
-        record = run.history.get(position)
-        if record is None:
-            run.commit_later(position, "branch", name, None)
-        elif record.kind != "branch":
-            raise run._diverged(position, _describe(record.kind, record.name),
-                                _describe("branch", name))
-        return Scope(run, position + ".")
-
-    # -- flow._hooks.Recorder ----------------------------------------------------
-
-    def fork(self, kind: str, count: int) -> _Fork:
-        run = self.run
-        position = self.next_position()
-        if run.unwinding is not None:
-            raise run.unwinding
-        # A primitive that succeeded without a decision (parallel) left no record:
-        # later records of the scope don't make a missing one a shift here.
-        record = run.history.get(position)
-        if record is not None and record.kind != kind:
-            raise run._diverged(position, _describe(record.kind, record.name), kind)
-        decision = run.outcome(record) if record is not None else UNDECIDED
-        return _Fork(self.run, position, kind, decision, count)
-
-    async def sleep(self, seconds: float) -> None:
-        run = self.run
-        position = self.next_position()
-        record = run.replay(position, "sleep", "")
-        if record is not None:
-            wake_at = float(run.outcome(record))
-        else:
-            wake_at = run.clock.now() + seconds
-            await run.commit(position, "sleep", "", wake_at)
-        if wake_at - run.clock.now() > run.suspend_after and run.can_suspend(self):
-            raise run.suspend(wake_at)
-        await run.clock.sleep_until(wake_at)
-
-
-@final
-class _Fork:
-    __slots__ = ("_count", "_kind", "_run", "decision", "position")
-
-    def __init__(self, run: Run, position: str, kind: str, decision: Any, count: int) -> None:
-        self._run = run
-        self._kind = kind
-        self._count = count
-        self.position = position
-        self.decision = decision
-
-    def context(self, index: int) -> contextvars.Context:
-        context = contextvars.copy_context()
-        context.run(RECORDER.set, Scope(self._run, f"{self.position}.{index}."))
-        return context
-
-    async def decide(self, decision: Any) -> None:
-        run = self._run
-        await run.flush()
-        await run.give_back_signals([f"{self.position}.{i}." for i in self._dropped(decision)])
-        await run.commit(self.position, self._kind, "", decision)
-        self.decision = decision
-
-    def _dropped(self, decision: Any) -> list[int]:
-        """The branches a replay under ``decision`` won't run again (their signals go back)."""
-        if self._kind == "timeout":
-            return [0] if decision is True else []
-        if type(decision) is int:  # race, vote, select: the winner; parallel: the failure
-            return [i for i in range(self._count) if i != decision]
-        return []
-
-
-def detached(coro: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
-    """A task of legato's own machinery: it takes no position and is no branch.
-
-    A task created from workflow code would otherwise become a branch and
-    shift the positions of everything after it, differently on replay.
-    """
-    context = contextvars.copy_context()
-    context.run(RECORDER.set, None)
-    return asyncio.get_running_loop().create_task(coro, name=name, context=context)
-
-
-def current_scope() -> Scope | None:
-    """The scope of the workflow code running now, or ``None``."""
-    scope = RECORDER.get()
-    return scope if isinstance(scope, Scope) else None
-
-
-def _describe(kind: str, name: str) -> str:
+def describe(kind: str, name: str) -> str:
     return f"{kind} {name!r}" if name else kind
 
 

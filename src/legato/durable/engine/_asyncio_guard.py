@@ -18,10 +18,10 @@ import asyncio
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from .._errors import LegatoError
-from ..flow._timeout import timeout as legato_timeout
-from ._context import Scope, current_scope, detached
+from ..._errors import LegatoError
+from ...flow._timeout import timeout as legato_timeout
 from ._operation import durable_deadline, operation
+from ._scope import Scope, current_scope, detached
 from ._task_factory import POSITIONS
 
 __all__ = ["install", "uninstall"]

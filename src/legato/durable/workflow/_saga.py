@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, final
 
-from ._context import current_scope
+from ..engine import current_scope
 from ._step import Step
 
 __all__ = ["Saga", "saga"]

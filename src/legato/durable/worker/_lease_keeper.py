@@ -21,18 +21,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from .._clock import SystemClock
-from .._errors import LegatoError
-from ..store import Lease, Renewer, Store, WorkerRecord
+from ..._clock import SystemClock
+from ..._errors import LegatoError
+from ...store import Lease, Renewer, Store, WorkerRecord
+from ..engine import steps_running
 
-__all__ = ["LeaseKeeper", "read_store_clock", "step_label", "steps_running"]
+__all__ = ["ANNOUNCE_EVERY", "LeaseKeeper", "read_store_clock"]
 
 log = logging.getLogger("legato.worker")
-
-# The step each task is running, to name the one that blocks the loop.
-steps_running: dict[asyncio.Task[Any], str] = {}
 
 _TICK = 0.1  # seconds between the loop's signs of life
 _CLOCK_EVERY = 10.0  # seconds between readings of the store's clock
@@ -46,11 +43,6 @@ async def read_store_clock(store: Store | Renewer, wall: SystemClock) -> None:
     received = time.time()
     if server is not None:
         wall.offset = server - (sent + received) / 2
-
-
-def step_label(workflow_id: str, position: str, name: str) -> str:
-    """How a warning names a step: ``step 'charge' (position 3) of workflow 'order-1'``."""
-    return f"step {name!r} (position {position}) of workflow {workflow_id!r}"
 
 
 class LeaseKeeper:

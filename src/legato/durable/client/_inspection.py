@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from .._serde import Serializer
-from ..store import StepRecord
-from ._workflow import registered_names
+from ..._serde import Serializer
+from ...store import StepRecord
+from ..workflow import registered_names
 
 __all__ = [
     "ErrorData", "HistoryRecord", "StepInfo", "decode_value", "error_data", "history",

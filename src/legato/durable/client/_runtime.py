@@ -12,11 +12,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, TypeVarTuple, final, overload
 
-from .._clock import Clock, SystemClock
-from .._duration import Duration, to_seconds
-from .._errors import WorkflowConflict, WorkflowNotFound
-from .._serde import JsonSerializer, Serializer
-from ..store import (
+from ..._clock import Clock, SystemClock
+from ..._duration import Duration, to_seconds
+from ..._errors import WorkflowConflict, WorkflowNotFound
+from ..._serde import JsonSerializer, Serializer
+from ...store import (
     NewWorkflow,
     StepRecord,
     Store,
@@ -24,17 +24,13 @@ from ..store import (
     WorkflowRecord,
     open_store,
 )
-from . import _asyncio_guard, _task_factory
-from ._execution import Engine, cancel_children
+from ..engine import Engine, asyncio_guard, cancel_children, task_factory, unrecorded
+from ..worker import ANNOUNCE_EVERY, SAFETY_POLL, NewsRelay, Worker, new_owner_id, read_store_clock
+from ..workflow import Queue, Workflow
+from ._bound_queue import BoundQueue, declare
 from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
 from ._ids import check_id
 from ._inspection import HistoryRecord, decode_value, history, to_datetime
-from ._lease_keeper import ANNOUNCE_EVERY, read_store_clock
-from ._news import SAFETY_POLL, NewsRelay
-from ._queue import BoundQueue, Queue, declare
-from ._unrecorded import unrecorded
-from ._worker import Worker, new_owner_id
-from ._workflow import Workflow
 
 __all__ = ["Runtime", "run"]
 
@@ -128,8 +124,8 @@ class Runtime:
         await self.store.open()
         await read_store_clock(self.store, self.wall)
         self._loop = asyncio.get_running_loop()
-        _task_factory.install(self._loop)
-        _asyncio_guard.install()
+        task_factory.install(self._loop)
+        asyncio_guard.install()
         self._news.start()
         if self._worker is not None:
             await self._worker.start()
@@ -146,8 +142,8 @@ class Runtime:
         finally:
             await self.store.close()
             if self._loop is not None:
-                _task_factory.uninstall(self._loop)
-                _asyncio_guard.uninstall()
+                task_factory.uninstall(self._loop)
+                asyncio_guard.uninstall()
 
     # -- starting ----------------------------------------------------------------
 

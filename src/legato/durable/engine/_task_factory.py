@@ -15,8 +15,8 @@ import weakref
 from collections.abc import AsyncGenerator, Coroutine, Generator
 from typing import Any
 
-from ..flow._hooks import RECORDER
-from ._context import Scope
+from ...flow._hooks import RECORDER
+from ._scope import Scope
 
 __all__ = ["POSITIONS", "install", "uninstall"]
 

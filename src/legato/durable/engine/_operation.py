@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from .._errors import SerializationError
-from ._context import Run, Scope
+from ..._errors import SerializationError
+from ._run import Run
+from ._scope import Scope
 
 __all__ = ["DEADLINE", "STARTED", "durable_deadline", "operation"]
 

@@ -6,11 +6,10 @@ import asyncio
 import time
 from typing import Any
 
-from .._duration import Duration, to_seconds
-from .._errors import LegatoError
-from ..store import StepRecord
-from ._context import Run, Scope, current_scope, detached
-from ._operation import durable_deadline, operation
+from ..._duration import Duration, to_seconds
+from ..._errors import LegatoError
+from ...store import StepRecord
+from ..engine import Run, Scope, current_scope, detached, durable_deadline, operation
 
 __all__ = ["set_event", "signal", "wait_for_signal"]
 

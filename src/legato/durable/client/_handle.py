@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
-from .._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
-from .._serde import Serializer, decode_error
-from ..store import StepRecord, WorkflowRecord, owner_worker
+from ..._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
+from ..._serde import Serializer, decode_error
+from ...store import StepRecord, WorkflowRecord, owner_worker
 from ._inspection import StepInfo, decode_value, error_data, timeline, to_datetime
 
 if TYPE_CHECKING:

@@ -19,16 +19,14 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final, overload
 
-from .._duration import Duration, to_seconds
-from .._errors import StepFailed
-from ..flow._hooks import RECORDER
-from ..resilience import CircuitBreaker, Retry
-from ..resilience._deadline import within
-from ..resilience._retry import give_up
-from ..store import StepRecord
-from ._context import Run, Scope
-from ._lease_keeper import step_label, steps_running
-from ._operation import operation
+from ..._duration import Duration, to_seconds
+from ..._errors import StepFailed
+from ...flow._hooks import RECORDER
+from ...resilience import CircuitBreaker, Retry
+from ...resilience._deadline import within
+from ...resilience._retry import give_up
+from ...store import StepRecord
+from ..engine import Run, Scope, operation, step_label, steps_running
 from ._recorded import STEP_AT
 
 __all__ = ["Step", "step"]

@@ -15,8 +15,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from ..flow._hooks import RECORDER
-from ..store import Store
+from ...flow._hooks import RECORDER
+from ...store import Store
 
 __all__ = ["unrecorded"]
 

@@ -20,7 +20,7 @@ delete that line too.
 
 from __future__ import annotations
 
-from ._context import Run, Scope, current_scope
+from ..engine import Run, Scope, current_scope
 
 __all__ = ["deprecate_patch", "patched"]
 

@@ -1,0 +1,11 @@
+"""The client: ``Runtime``, ``WorkflowHandle``, bound queues, and inspection."""
+
+from __future__ import annotations
+
+from ._bound_queue import BoundQueue
+from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo
+from ._inspection import HistoryRecord, StepInfo, registered_workflows
+from ._runtime import Runtime, run
+
+__all__ = ["BoundQueue", "HistoryRecord", "Runtime", "Status", "StepInfo", "WorkerInfo",
+           "WorkflowHandle", "WorkflowInfo", "registered_workflows", "run"]

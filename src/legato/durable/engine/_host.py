@@ -1,0 +1,39 @@
+"""What a run asks of the worker hosting it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ...store import WorkflowRecord
+    from ._code import WorkflowCode
+    from ._run import Run
+
+__all__ = ["Host"]
+
+
+class Host(Protocol):
+    """What a run asks of the worker hosting it (children, in-process news)."""
+
+    async def start_child(
+        self, wf: WorkflowCode, child_id: str, data: bytes, parent: Run
+    ) -> WorkflowRecord | None:
+        """Create (or find) a child workflow's row and run it here if there is room."""
+        ...
+
+    def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
+        """The task running ``workflow_id`` in this process, if any."""
+        ...
+
+    def event_set(self, workflow_id: str) -> None:
+        """Wake in-process readers of ``workflow_id``'s events."""
+        ...
+
+    def signalled(self, workflow_id: str) -> None:
+        """A signal for ``workflow_id`` was stored: wake it if it waits here."""
+        ...
+
+    def cancelled(self, workflow_id: str) -> None:
+        """A cancellation of ``workflow_id`` was stored: deliver it if it runs here."""
+        ...
