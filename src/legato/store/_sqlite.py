@@ -78,6 +78,8 @@ class SqliteRenewer:
     async def open(self) -> None:
         with translated("open the database", self.path):
             self._conn = _connect(self.path, self.synchronous)
+            # a few small updates: a page cache of its own would only hold memory
+            self._conn.execute("PRAGMA cache_size = -64")
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -207,9 +207,9 @@ class WorkflowHandle(Generic[R]):
         """
         try:
             async with asyncio.timeout(timeout):
-                record = await self._runtime._wait_finished(self.id)
+                record = await self._runtime._waiter.finished(self.id)
         except TimeoutError:
-            unserved = await self._runtime._unserved(self.id)
+            unserved = await self._runtime._waiter.unserved(self.id)
             raise WorkflowTimeout(unserved or (
                 f"workflow {self.id!r} did not finish within {timeout} s; it is still "
                 "going: wait again with handle.result(), or check handle.status()")
@@ -255,7 +255,7 @@ class WorkflowHandle(Generic[R]):
             WorkflowNotFound: no workflow has this id.
         """
         try:
-            return await self._runtime._get_event(self.id, key, timeout)
+            return await self._runtime._waiter.event(self.id, key, timeout)
         except TimeoutError:
             return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import uuid
@@ -25,12 +24,13 @@ from ...store import (
     open_store,
 )
 from ..engine import Engine, asyncio_guard, cancel_children, task_factory, unrecorded
-from ..worker import ANNOUNCE_EVERY, SAFETY_POLL, NewsRelay, Worker, new_owner_id, read_store_clock
+from ..worker import ANNOUNCE_EVERY, NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
 from ..workflow import Queue, Workflow
 from ._bound_queue import BoundQueue, declare
 from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
 from ._ids import check_id
 from ._inspection import HistoryRecord, decode_value, history, to_datetime
+from ._waiter import Waiter
 
 __all__ = ["Runtime", "run"]
 
@@ -40,7 +40,6 @@ Ts = TypeVarTuple("Ts")
 _PAGE = 1000  # children are read in pages of this many
 _MICROSECOND = 1e-6
 
-_LOCAL_WAIT = 0.25  # seconds; a safety net for an event of a run in this process
 _ALIVE = 3 * ANNOUNCE_EVERY  # a worker not heard from for longer is taken for gone
 
 
@@ -100,10 +99,12 @@ class Runtime:
         self.serializer = serializer or JsonSerializer()
         self.engine = Engine(unrecorded(self.store), self.serializer, self.clock, new_owner_id(),
                              suspend_after=to_seconds(suspend_after))
-        self._worker = Worker(self.engine, self.wall, concurrency=concurrency, lease=lease,
+        bus = WakeBus()  # every in-process waiter, woken by news from here or elsewhere
+        self._worker = Worker(self.engine, self.wall, bus, concurrency=concurrency, lease=lease,
                               stall_limit=stall_limit) if worker else None
         # The store's news wakes the worker and result waiters; polling is a slow safety net
-        self._news = NewsRelay(self.store.wait_for_news, self._worker)
+        self._news = NewsRelay(self.store.wait_for_news, bus, self._worker)
+        self._waiter = Waiter(self.store, self.serializer, bus, self._worker, self.workers)
         self._queues: dict[str, Queue] = {}
         for q in queues:
             self._declare(q)
@@ -314,42 +315,6 @@ class Runtime:
             self._worker.poke()
         return WorkflowHandle(self, workflow_id)
 
-    async def _get_event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            # watched before the reads: an event set in between still wakes us
-            news = self._news.watch(workflow_id)
-            try:
-                # the reads are outside the deadline: timeout=0 still reads once
-                found, value = await self.store.get_event(workflow_id, key)
-                if found:
-                    return self.serializer.loads(value) if value is not None else None
-                record = await self.store.get(workflow_id)
-                if record is None:
-                    raise WorkflowNotFound(workflow_id)
-                if Status(record.status).finished:
-                    return None
-                if deadline is not None and loop.time() >= deadline:
-                    raise TimeoutError
-                async with asyncio.timeout_at(deadline):
-                    await self._wait_event(workflow_id, news)
-            finally:
-                self._news.unwatch(workflow_id, news)
-
-    async def _wait_event(self, workflow_id: str, news: asyncio.Event) -> None:
-        if self._worker is None or workflow_id not in self._worker.tasks:
-            with contextlib.suppress(TimeoutError):  # its "event" or "finish" news wakes us
-                async with asyncio.timeout(SAFETY_POLL):
-                    await news.wait()
-            return
-        # run here: woken at once by the run itself, without the news' round trip
-        waiter = self._worker.event_waiters.setdefault(workflow_id, asyncio.Event())
-        waiter.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_LOCAL_WAIT):
-                await waiter.wait()
-
     # -- inspecting ----------------------------------------------------------------
 
     async def get(self, workflow_id: str) -> WorkflowInfo:
@@ -452,46 +417,6 @@ class Runtime:
         records = await self.store.find(query)
         return [make_info(r, self.serializer, await _failed_history(self.store, r),
                           with_steps=False) for r in records]
-
-    async def _unserved(self, workflow_id: str) -> str | None:
-        """Why a pending workflow is not started, if it is that no live worker knows it."""
-        record = await self.store.get(workflow_id)
-        if record is None or record.status != "pending":
-            return None
-        alive = [w for w in await self.workers() if w.alive]
-        if any(record.name in w.workflows for w in alive):
-            return None
-        serving = "; ".join(f"{w.id} serves {', '.join(w.workflows) or 'nothing'}"
-                            for w in alive) or "no worker is serving it"
-        return (f"workflow {workflow_id!r} is still pending: no worker serving this store "
-                f"knows workflow {record.name!r} ({serving}). Start a worker that imports "
-                f"its module: legato worker MODULE --store {self.store.url}")
-
-    async def _wait_finished(self, workflow_id: str) -> WorkflowRecord:
-        while True:  # "finish" news wakes us; the safety-net poll catches lost news
-            finished = self._news.watch(workflow_id)  # before the read: no lost news
-            try:
-                record = await self._read_finished(workflow_id)
-                if record is not None:
-                    return record
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SAFETY_POLL):
-                        await finished.wait()
-            finally:
-                self._news.unwatch(workflow_id, finished)
-
-    async def _read_finished(self, workflow_id: str) -> WorkflowRecord | None:
-        """The record once finished; ``None`` after waiting for a local run to end."""
-        while True:
-            record = await self.store.get(workflow_id)
-            if record is None:
-                raise WorkflowNotFound(workflow_id)
-            if Status(record.status).finished:
-                return record
-            task = self._worker.tasks.get(workflow_id) if self._worker else None
-            if task is None:
-                return None
-            await asyncio.wait([task])  # doesn't cancel the workflow if we are
 
 
 async def _failed_history(store: Store, record: WorkflowRecord) -> list[StepRecord] | None:

@@ -30,6 +30,14 @@ class Host(Protocol):
         """Wake in-process readers of ``workflow_id``'s events."""
         ...
 
+    def watch(self, workflow_id: str) -> asyncio.Event:
+        """An event set when news for ``workflow_id`` arrives (a signal, a child's end)."""
+        ...
+
+    def unwatch(self, workflow_id: str, event: asyncio.Event) -> None:
+        """Stop watching (see :meth:`watch`)."""
+        ...
+
     def signalled(self, workflow_id: str) -> None:
         """A signal for ``workflow_id`` was stored: wake it if it waits here."""
         ...

@@ -72,7 +72,8 @@ class Run:
         self.nondeterminism: NonDeterminismError | None = None
         self.task: asyncio.Task[Any] | None = None  # the task running the workflow body
         self.branches = 0  # live concurrent branches (tasks) of this run
-        self.news = asyncio.Event()  # set when a signal or a child's end may have arrived
+        # set when a signal or a child's end may have arrived (the worker's wake-up bus)
+        self.news = host.watch(id)
         self.cancel_requested = False
         self.cancel_reason = ""
         # Set once this attempt unwinds; kept even if user code swallows the exception.

@@ -10,12 +10,8 @@ finishes.
 
 Example::
 
-    relay = NewsRelay(store.wait_for_news, worker)
-    relay.start()
-    news = relay.watch("wf-1")  # before reading its status
-    if (await store.get("wf-1")).status not in FINISHED:
-        await news.wait()  # set by "finish" (or "event") news from any process
-    relay.unwatch("wf-1", news)
+    relay = NewsRelay(store.wait_for_news, bus, worker)
+    relay.start()  # news about "wf-1" from any process wakes bus.watch("wf-1")
 """
 
 from __future__ import annotations
@@ -27,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..._errors import LegatoError
+from ._bus import WakeBus
 
 __all__ = ["SAFETY_POLL", "NewsRelay"]
 
@@ -36,7 +33,7 @@ SAFETY_POLL = 5.0  # seconds: with news, polling only catches what news missed
 
 
 class _Target(Protocol):
-    """What the relay tells a worker (:class:`~legato.durable._worker.Worker`)."""
+    """What the relay tells a worker (:class:`~legato.durable.worker.Worker`)."""
 
     def poke(self) -> None: ...
     def notify(self, workflow_id: str) -> None: ...
@@ -44,13 +41,13 @@ class _Target(Protocol):
 
 
 class NewsRelay:
-    """Reads a store's news in a background task and passes each item on."""
+    """Reads a store's news in a background task and passes each item on to the bus."""
 
     def __init__(self, wait: Callable[[float], Awaitable[list[tuple[str, str]]]],
-                 worker: _Target | None) -> None:
+                 bus: WakeBus, worker: _Target | None) -> None:
         self._wait = wait
+        self._bus = bus
         self._worker = worker
-        self._watchers: dict[str, list[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -62,22 +59,6 @@ class NewsRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
-
-    def watch(self, workflow_id: str) -> asyncio.Event:
-        """An event set when ``workflow_id`` finishes or sets an event.
-
-        Register it *before* reading what you wait for, so no news is lost.
-        """
-        event = asyncio.Event()
-        self._watchers.setdefault(workflow_id, []).append(event)
-        return event
-
-    def unwatch(self, workflow_id: str, event: asyncio.Event) -> None:
-        events = self._watchers.get(workflow_id, [])
-        with contextlib.suppress(ValueError):
-            events.remove(event)
-        if not events:
-            self._watchers.pop(workflow_id, None)
 
     async def _loop(self) -> None:
         while True:
@@ -94,8 +75,10 @@ class NewsRelay:
         poke = False
         for kind, workflow_id in news:
             if kind in ("finish", "event"):
-                for event in self._watchers.get(workflow_id, []):
-                    event.set()
+                if workflow_id:
+                    self._bus.wake(workflow_id)
+                else:  # an unnamed finish: everyone looks
+                    self._bus.wake_all()
                 poke = poke or kind == "finish"  # a queue slot may have freed
             elif self._worker is None:
                 continue
@@ -108,7 +91,3 @@ class NewsRelay:
                 poke = True
         if poke and self._worker is not None:
             self._worker.poke()
-        if any(kind == "finish" and not wid for kind, wid in news):
-            for events in self._watchers.values():  # an unnamed finish: everyone looks
-                for event in events:
-                    event.set()

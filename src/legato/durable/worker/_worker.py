@@ -26,6 +26,7 @@ from ..._errors import LegatoError
 from ...store import Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
 from ..engine import Aborted, Engine, Run, WorkflowCode, detached, execute, load_run
 from ..workflow import lookup, registered_names
+from ._bus import WakeBus
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
 
@@ -45,9 +46,10 @@ def new_owner_id() -> str:
 class Worker:
     """Runs workflows for one Runtime, up to ``concurrency`` at a time."""
 
-    def __init__(self, engine: Engine, wall: SystemClock, *, concurrency: int, lease: float,
-                 stall_limit: float) -> None:
+    def __init__(self, engine: Engine, wall: SystemClock, bus: WakeBus, *, concurrency: int,
+                 lease: float, stall_limit: float) -> None:
         self.engine = engine
+        self.bus = bus
         self.wall = wall  # real time, as the store's clock tells it
         self.queues: dict[str, QueueLimits] = {}  # the queues whose workflows it runs
         self.concurrency = concurrency
@@ -57,12 +59,11 @@ class Worker:
         self.owners: dict[str, str] = {}  # the attempt each task runs, by workflow id
         self.runs: dict[str, Run] = {}
         self._attempt = itertools.count(1)
-        self._leases: tuple[Lease, ...] = ()  # what the keeper renews (read from its thread)
+        self._stopping = False
         self._keeper = LeaseKeeper(engine.store, wall, lease=lease, stall_limit=stall_limit,
-                                   leases=lambda: self._leases, on_cancel=self._cancelled,
+                                   leases=self.leases, on_cancel=self._cancelled,
                                    describe=self.describe)
         self._started_at = wall.now()
-        self.event_waiters: dict[str, asyncio.Event] = {}
         self._reserved = 0
         self._claimed_at: float | None = None  # durable time of the last claim
         self._wakeup = asyncio.Event()
@@ -78,8 +79,9 @@ class Worker:
         A run unwinds as when it is unloaded: ``finally`` blocks run, nothing
         more is recorded, sagas don't compensate; another worker resumes it.
         """
+        self._stopping = True  # an attempt that stops on a store error is not retried now
         running = list(self.tasks.items())
-        leases = list(self._leases)  # read now: each task forgets its own as it ends
+        leases = self.leases()  # read now: each task forgets its own as it ends
         for loop in self._loops:
             loop.cancel()
         for workflow_id, task in running:
@@ -96,6 +98,10 @@ class Worker:
         """This worker as the store lists it (``seen_at``: when it was described)."""
         return WorkerRecord(self.engine.owner, tuple(registered_names()),
                             tuple(self.queues), self._started_at, self.wall.now())
+
+    def leases(self) -> list[Lease]:
+        """The leases of the runs going on here (called from the lease keeper's thread too)."""
+        return list(self.owners.copy().items())  # copy(): atomic, while the loop changes it
 
     def lease_until(self) -> float:
         return self.wall.now() + self.lease
@@ -120,7 +126,6 @@ class Worker:
             # a row whose lease lapsed under our own running task (a slow insert, a
             # stall) and was claimed back: never started a second time
             self.owners[record.id] = record.owner or ""
-            self._leases = tuple(self.owners.items())
             run = self.runs.get(record.id)
             if run is not None:
                 run.owner = record.owner or ""  # the task goes on as the new attempt
@@ -129,7 +134,6 @@ class Worker:
         task = detached(self._run(wf, record), name=f"legato-workflow:{record.id}")
         self.tasks[record.id] = task
         self.owners[record.id] = record.owner or ""
-        self._leases = tuple(self.owners.items())
 
     async def admit(self, wf: WorkflowCode, new: NewWorkflow, *, here: bool
                     ) -> WorkflowRecord | None:
@@ -169,11 +173,9 @@ class Worker:
         self.notify(workflow_id)
 
     def notify(self, workflow_id: str) -> None:
-        """Something a workflow may wait for arrived (a signal, a cancellation)."""
-        run = self.runs.get(workflow_id)
-        if run is not None:
-            run.news.set()
-        else:
+        """Something a workflow may wait for arrived (a signal, a child's end)."""
+        self.bus.wake(workflow_id)
+        if workflow_id not in self.runs:
             self.poke()  # it may be waiting in the store
 
     def cancel_local(self, workflow_id: str) -> bool:
@@ -200,9 +202,13 @@ class Worker:
         return self.tasks.get(workflow_id)
 
     def event_set(self, workflow_id: str) -> None:
-        waiter = self.event_waiters.get(workflow_id)
-        if waiter is not None:
-            waiter.set()
+        self.bus.wake(workflow_id)
+
+    def watch(self, workflow_id: str) -> asyncio.Event:
+        return self.bus.watch(workflow_id)
+
+    def unwatch(self, workflow_id: str, event: asyncio.Event) -> None:
+        self.bus.unwatch(workflow_id, event)
 
     # -- loops -------------------------------------------------------------------------
 
@@ -213,7 +219,6 @@ class Worker:
             self.runs.pop(record.id, None)
             del self.tasks[record.id]
             del self.owners[record.id]
-            self._leases = tuple(self.owners.items())
             self.poke()
         if status is not None and status != "waiting":
             self.event_set(record.id)  # readers of events stop waiting on a finished run
@@ -235,6 +240,11 @@ class Worker:
             else:
                 if not isinstance(run.unwinding, Aborted):
                     return status
+            finally:
+                if run is not None:
+                    self.bus.unwatch(record.id, run.news)
+            if self._stopping:
+                return None  # another worker resumes it from its last checkpoint
             await asyncio.sleep(backoff)  # the lease is still ours: no one else takes it
             backoff = min(backoff * 2, _RETRY_MAX)
 

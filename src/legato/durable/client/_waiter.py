@@ -1,0 +1,103 @@
+"""How a client waits: for a workflow's end, for an event it publishes.
+
+Each wait is a loop of "watch the bus, read the store, wait for a wake-up":
+the watch comes before the read, so news arriving in between still wakes
+it, and the safety-net poll catches news that was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..._errors import WorkflowNotFound
+from ..._serde import Serializer
+from ...store import Store, WorkflowRecord
+from ..worker import SAFETY_POLL, WakeBus, Worker
+from ._handle import Status, WorkerInfo
+
+__all__ = ["Waiter"]
+
+
+class Waiter:
+    """Waits on a store's workflows, woken through the runtime's bus."""
+
+    def __init__(self, store: Store, serializer: Serializer, bus: WakeBus,
+                 worker: Worker | None,
+                 workers: Callable[[], Awaitable[list[WorkerInfo]]]) -> None:
+        self.store = store
+        self.serializer = serializer
+        self.bus = bus
+        self.worker = worker
+        self.workers = workers
+
+    async def finished(self, workflow_id: str) -> WorkflowRecord:
+        """The workflow's row once it has finished."""
+        while True:
+            news = self.bus.watch(workflow_id)
+            try:
+                record = await self._read_finished(workflow_id)
+                if record is not None:
+                    return record
+                await _woken(news)
+            finally:
+                self.bus.unwatch(workflow_id, news)
+
+    async def _read_finished(self, workflow_id: str) -> WorkflowRecord | None:
+        """The record once finished; ``None`` after waiting for a local run to end."""
+        while True:
+            record = await self.store.get(workflow_id)
+            if record is None:
+                raise WorkflowNotFound(workflow_id)
+            if Status(record.status).finished:
+                return record
+            task = self.worker.tasks.get(workflow_id) if self.worker else None
+            if task is None:
+                return None
+            await asyncio.wait([task])  # doesn't cancel the workflow if we are
+
+    async def event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
+        """The value of event ``key``; ``None`` once the workflow ended without it."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            news = self.bus.watch(workflow_id)
+            try:
+                # the reads are outside the deadline: timeout=0 still reads once
+                found, value = await self.store.get_event(workflow_id, key)
+                if found:
+                    return self.serializer.loads(value) if value is not None else None
+                record = await self.store.get(workflow_id)
+                if record is None:
+                    raise WorkflowNotFound(workflow_id)
+                if Status(record.status).finished:
+                    return None
+                if deadline is not None and loop.time() >= deadline:
+                    raise TimeoutError
+                async with asyncio.timeout_at(deadline):
+                    await _woken(news)
+            finally:
+                self.bus.unwatch(workflow_id, news)
+
+    async def unserved(self, workflow_id: str) -> str | None:
+        """Why a pending workflow is not started, if it is that no live worker knows it."""
+        record = await self.store.get(workflow_id)
+        if record is None or record.status != "pending":
+            return None
+        alive = [w for w in await self.workers() if w.alive]
+        if any(record.name in w.workflows for w in alive):
+            return None
+        serving = "; ".join(f"{w.id} serves {', '.join(w.workflows) or 'nothing'}"
+                            for w in alive) or "no worker is serving it"
+        return (f"workflow {workflow_id!r} is still pending: no worker serving this store "
+                f"knows workflow {record.name!r} ({serving}). Start a worker that imports "
+                f"its module: legato worker MODULE --store {self.store.url}")
+
+
+async def _woken(news: asyncio.Event) -> None:
+    """Until a wake-up on the bus, or the safety-net poll."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SAFETY_POLL):
+            await news.wait()
