@@ -1,0 +1,193 @@
+"""A store seen through :func:`legato.testing.explore`: every durable write is a commit point.
+
+:class:`Tap` wraps a real store. It numbers the writes a runtime makes (a
+checkpoint, a signal taken, a child created, a finish, ...) and, when told to
+crash after the k-th, lets the first k through and none after: the (k+1)-th
+and every later write fails (the attempt unwinds, as after a store error,
+recording nothing), and the runtime is then torn down without writing
+anything more, as a killed process would leave the store.
+A recovering runtime's tap makes its claims see the crashed worker's leases
+as lapsed, so recovery starts at once instead of a lease later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from .._clock import Clock
+from .._errors import StoreError
+from ..store import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
+
+__all__ = ["CRASHED", "CommitPoint", "Tap", "tap"]
+
+CRASHED = "explore: the process crashed"  # how a refused write's error begins
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPoint:
+    """One durable write of an explored run: the k-th commit point.
+
+    ``workflow`` is ``""`` for the explored workflow and ``"/4"`` for its
+    child started at position 4; ``position`` is ``""`` for writes without
+    one (a finish, a child's creation).
+    """
+
+    index: int
+    workflow: str
+    position: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        what = f"{self.kind} {self.name!r}" if self.name else self.kind
+        where = f" at {self.position}" if self.position else ""
+        child = f" of child {self.workflow}" if self.workflow else ""
+        return f"commit {self.index}: {what}{where}{child}"
+
+
+def tap(store: Store, root: str, clock: Clock, *, crash_after: int | None = None,
+        lease_floor: float = 0.0) -> Tap:
+    """A :class:`Tap` over ``store`` for the workflow ``root`` and its children."""
+    return Tap(store, root, clock, crash_after=crash_after, lease_floor=lease_floor)
+
+
+class Tap:
+    """Counts a runtime's writes; after ``crash_after`` of them, lets nothing more through.
+
+    Implements :class:`legato.store.Store` by delegation (cast where it is used).
+    """
+
+    def __init__(self, store: Store, root: str, clock: Clock, *, crash_after: int | None,
+                 lease_floor: float) -> None:
+        self._store = store
+        self.root = root
+        self.clock = clock
+        self.crash_after = crash_after
+        self.lease_floor = lease_floor  # claims treat leases ending before it as lapsed
+        self.commits: list[CommitPoint] = []  # the writes let through, in call order
+        self.lost: CommitPoint | None = None  # the write the crash stopped
+        self.crashed = False
+        self.crash_time = 0.0  # durable time at the crash
+        self.lease_max = 0.0  # the latest lease end this runtime asked for
+        self.stopped = asyncio.Event()  # crashed, or the explored workflow finished
+        self.on_crash: Callable[[], None] | None = None  # called at the crash, synchronously
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def __repr__(self) -> str:
+        return f"Tap({self._store!r}, crash_after={self.crash_after})"
+
+    @property
+    def store(self) -> Store:
+        """This tap as a :class:`Store`, for a Runtime."""
+        return cast(Store, self)
+
+    # -- commit points -------------------------------------------------------------
+
+    def _point(self, workflow_id: str, position: str, kind: str, name: str) -> CommitPoint:
+        if workflow_id.startswith(self.root):
+            workflow_id = workflow_id[len(self.root):]
+        return CommitPoint(len(self.commits) + 1, workflow_id, position, kind, name)
+
+    def _refused(self, point: CommitPoint) -> bool:
+        """Whether ``point`` is at or past the crash (then nothing is written)."""
+        if self.crashed:
+            return True
+        if self.crash_after is not None and len(self.commits) >= self.crash_after:
+            self.crashed, self.lost, self.crash_time = True, point, self.clock.now()
+            if self.on_crash is not None:
+                self.on_crash()
+            self.stopped.set()
+            return True
+        self.commits.append(point)
+        return False
+
+    def _dead(self) -> StoreError:
+        return StoreError(f"{CRASHED} after commit {len(self.commits)}; "
+                          "nothing more is stored")
+
+    async def _write(self, point: CommitPoint, call: Callable[[], Awaitable[T]]) -> T:
+        if self._refused(point):
+            raise self._dead()
+        return await call()
+
+    def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
+        point = self._point(workflow_id, step.position, step.kind, step.name)
+        if self._refused(point):
+            lost: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            lost.set_exception(self._dead())
+            return lost
+        return self._store.append(workflow_id, owner, step)
+
+    async def take_signal(self, workflow_id: str, owner: str, name: str, step: StepRecord
+                          ) -> tuple[str, bytes | None]:
+        point = self._point(workflow_id, step.position, step.kind, name)
+        return await self._write(
+            point, lambda: self._store.take_signal(workflow_id, owner, name, step))
+
+    async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
+        point = self._point(workflow_id, position, "untake_signal", "")
+        await self._write(point, lambda: self._store.untake_signal(workflow_id, owner, position))
+
+    async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
+        self.lease_max = max(self.lease_max, wf.lease_until)
+        return await self._write(self._point(wf.id, "", "create", wf.name),
+                                 lambda: self._store.create(wf))
+
+    async def finish(self, workflow_id: str, owner: str, status: str, result: bytes | None,
+                     error: bytes | None, failed_at: Any = None) -> bool:
+        point = self._point(workflow_id, "", "finish", status)
+        done = await self._write(point, lambda: self._store.finish(
+            workflow_id, owner, status, result, error, failed_at=failed_at))
+        if workflow_id == self.root:
+            self.stopped.set()
+        return done
+
+    async def suspend(self, workflow_id: str, owner: str, wake_at: float | None,
+                      signal: str | None = None, child: str | None = None) -> bool:
+        return await self._write(self._point(workflow_id, "", "suspend", ""), lambda: (
+            self._store.suspend(workflow_id, owner, wake_at, signal, child)))
+
+    async def set_event(self, workflow_id: str, owner: str, key: str, value: bytes,
+                        step: StepRecord) -> bool:
+        point = self._point(workflow_id, step.position, step.kind, key)
+        return await self._write(
+            point, lambda: self._store.set_event(workflow_id, owner, key, value, step))
+
+    async def send_signal(self, workflow_id: str, name: str, payload: bytes,
+                          sender: tuple[str, str, StepRecord] | None = None) -> bool:
+        point = (self._point(workflow_id, "", "send_signal", name) if sender is None
+                 else self._point(sender[0], sender[2].position, sender[2].kind, name))
+        return await self._write(
+            point, lambda: self._store.send_signal(workflow_id, name, payload, sender))
+
+    async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
+        return await self._write(self._point(workflow_id, "", "cancel", ""),
+                                 lambda: self._store.request_cancel(workflow_id))
+
+    # -- leases: a crashed worker holds none, a recovering one finds them lapsed ---------
+
+    async def claim(self, owner: str, lease_until: float, now: float, clock_now: float,
+                    limit: int, names: list[str], queues: Sequence[QueueLimits] = (),
+                    ) -> list[WorkflowRecord]:
+        if self.crashed:
+            return []
+        self.lease_max = max(self.lease_max, lease_until)
+        return await self._store.claim(owner, lease_until, max(now, self.lease_floor),
+                                       clock_now, limit, names, queues)
+
+    async def heartbeat(self, owner: str, lease_until: float) -> list[str]:
+        if self.crashed:
+            return []
+        self.lease_max = max(self.lease_max, lease_until)
+        return await self._store.heartbeat(owner, lease_until)
+
+    async def release(self, owner: str, workflow_ids: list[str]) -> None:
+        if not self.crashed:  # a killed process gives nothing back
+            await self._store.release(owner, workflow_ids)
