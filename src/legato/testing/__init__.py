@@ -19,13 +19,25 @@ from ._explore_report import CaseResult as CaseResult
 from ._explore_report import ExploreFailed as ExploreFailed
 from ._explore_report import ExploreReport as ExploreReport
 from ._explore_report import Outcome as Outcome
+from ._history import History as History
+from ._history import load_history as load_history
+from ._replay import replay as replay
+from ._replay_report import Divergence as Divergence
+from ._replay_report import ReplayFailed as ReplayFailed
+from ._replay_report import ReplayReport as ReplayReport
 from ._tap import CommitPoint as CommitPoint
 
 __all__ = [
     "CaseResult",
     "CommitPoint",
+    "Divergence",
     "ExploreFailed",
     "ExploreReport",
+    "History",
     "Outcome",
+    "ReplayFailed",
+    "ReplayReport",
     "explore",
+    "load_history",
+    "replay",
 ]
