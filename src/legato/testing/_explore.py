@@ -16,8 +16,6 @@ run, no step run twice unless it was in flight at the crash, no
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import math
 import os
 import random
@@ -25,7 +23,7 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +31,6 @@ from typing import Any, Literal
 from .. import JsonSerializer, Runtime, VirtualClock, Workflow, WorkflowTimeout
 from ..store import StepRecord, open_store
 from ._explore_report import CaseResult, ExploreFailed, ExploreReport, Outcome
-from ._tap import CRASHED as _CRASHED
 from ._tap import CommitPoint, Tap
 from ._watch import StepKey, Watcher, watching
 
@@ -263,7 +260,7 @@ class _Explorer:
     async def _attempt(self, tap: Tap, watcher: Watcher, clock: VirtualClock
                        ) -> Outcome | None:
         """Run until the tap crashes (``None`` returned then too) or the workflow ends."""
-        with watching(watcher), _quiet_crashes():
+        with watching(watcher):
             async with Runtime(tap.store, clock=clock) as rt:
                 try:
                     async with asyncio.timeout(self.timeout):
@@ -279,22 +276,6 @@ class _Explorer:
                 except Exception as exc:
                     return Outcome.of(error=exc)
                 return Outcome.of(value)
-
-
-@contextlib.contextmanager
-def _quiet_crashes() -> Iterator[None]:
-    """The worker logs the writes a crash refuses as store errors: not news here."""
-    worker = logging.getLogger("legato.worker")
-
-    def keep(record: logging.LogRecord) -> bool:
-        return _CRASHED not in record.getMessage() and not (
-            record.exc_info and _CRASHED in str(record.exc_info[1]))
-
-    worker.addFilter(keep)
-    try:
-        yield
-    finally:
-        worker.removeFilter(keep)
 
 
 def _reruns(crashed: Counter[StepKey], recovered: Counter[StepKey], names: dict[StepKey, str],

@@ -3,9 +3,9 @@
 :class:`Tap` wraps a real store. It numbers the writes a runtime makes (a
 checkpoint, a signal taken, a child created, a finish, ...) and, when told to
 crash after the k-th, lets the first k through and none after: the (k+1)-th
-and every later write fails (the attempt unwinds, as after a store error,
-recording nothing), and the runtime is then torn down without writing
-anything more, as a killed process would leave the store.
+and every later write is answered as if the worker had lost its lease (the
+run stops, recording nothing), and the runtime is then torn down without
+writing anything more, as a killed process would leave the store.
 A recovering runtime's tap makes its claims see the crashed worker's leases
 as lapsed, so recovery starts at once instead of a lease later.
 """
@@ -13,19 +13,14 @@ as lapsed, so recovery starts at once instead of a lease later.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, cast
 
 from .._clock import Clock
-from .._errors import StoreError
 from ..store import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
 
-__all__ = ["CRASHED", "CommitPoint", "Tap", "tap"]
-
-CRASHED = "explore: the process crashed"  # how a refused write's error begins
-
-T = TypeVar("T")
+__all__ = ["CommitPoint", "Tap", "tap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,68 +103,71 @@ class Tap:
         self.commits.append(point)
         return False
 
-    def _dead(self) -> StoreError:
-        return StoreError(f"{CRASHED} after commit {len(self.commits)}; "
-                          "nothing more is stored")
-
-    async def _write(self, point: CommitPoint, call: Callable[[], Awaitable[T]]) -> T:
-        if self._refused(point):
-            raise self._dead()
-        return await call()
+    # After the crash a write lands nowhere. Where the protocol can say "this worker
+    # lost the lease" it does: the run stops at once and records nothing more, and the
+    # worker does not retry it (a store error would make it retry, from a dead store).
+    # The rest (a child's creation, a cancellation) never return; teardown cancels them.
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
         point = self._point(workflow_id, step.position, step.kind, step.name)
         if self._refused(point):
             lost: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            lost.set_exception(self._dead())
+            lost.set_result(False)
             return lost
         return self._store.append(workflow_id, owner, step)
 
     async def take_signal(self, workflow_id: str, owner: str, name: str, step: StepRecord
                           ) -> tuple[str, bytes | None]:
-        point = self._point(workflow_id, step.position, step.kind, name)
-        return await self._write(
-            point, lambda: self._store.take_signal(workflow_id, owner, name, step))
+        if self._refused(self._point(workflow_id, step.position, step.kind, name)):
+            return "lost", None
+        return await self._store.take_signal(workflow_id, owner, name, step)
 
     async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
-        point = self._point(workflow_id, position, "untake_signal", "")
-        await self._write(point, lambda: self._store.untake_signal(workflow_id, owner, position))
+        if not self._refused(self._point(workflow_id, position, "untake_signal", "")):
+            await self._store.untake_signal(workflow_id, owner, position)
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
         self.lease_max = max(self.lease_max, wf.lease_until)
-        return await self._write(self._point(wf.id, "", "create", wf.name),
-                                 lambda: self._store.create(wf))
+        if self._refused(self._point(wf.id, "", "create", wf.name)):
+            await _forever()
+        return await self._store.create(wf)
 
     async def finish(self, workflow_id: str, owner: str, status: str, result: bytes | None,
                      error: bytes | None, failed_at: Any = None) -> bool:
-        point = self._point(workflow_id, "", "finish", status)
-        done = await self._write(point, lambda: self._store.finish(
-            workflow_id, owner, status, result, error, failed_at=failed_at))
+        if self._refused(self._point(workflow_id, "", "finish", status)):
+            return False
+        done = await self._store.finish(workflow_id, owner, status, result, error,
+                                        failed_at=failed_at)
         if workflow_id == self.root:
             self.stopped.set()
         return done
 
     async def suspend(self, workflow_id: str, owner: str, wake_at: float | None,
                       signal: str | None = None, child: str | None = None) -> bool:
-        return await self._write(self._point(workflow_id, "", "suspend", ""), lambda: (
-            self._store.suspend(workflow_id, owner, wake_at, signal, child)))
+        if self._refused(self._point(workflow_id, "", "suspend", "")):
+            return False
+        return await self._store.suspend(workflow_id, owner, wake_at, signal, child)
 
     async def set_event(self, workflow_id: str, owner: str, key: str, value: bytes,
                         step: StepRecord) -> bool:
-        point = self._point(workflow_id, step.position, step.kind, key)
-        return await self._write(
-            point, lambda: self._store.set_event(workflow_id, owner, key, value, step))
+        if self._refused(self._point(workflow_id, step.position, step.kind, key)):
+            return False
+        return await self._store.set_event(workflow_id, owner, key, value, step)
 
     async def send_signal(self, workflow_id: str, name: str, payload: bytes,
                           sender: tuple[str, str, StepRecord] | None = None) -> bool:
         point = (self._point(workflow_id, "", "send_signal", name) if sender is None
                  else self._point(sender[0], sender[2].position, sender[2].kind, name))
-        return await self._write(
-            point, lambda: self._store.send_signal(workflow_id, name, payload, sender))
+        if self._refused(point):
+            if sender is None:
+                await _forever()
+            return False
+        return await self._store.send_signal(workflow_id, name, payload, sender)
 
     async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
-        return await self._write(self._point(workflow_id, "", "cancel", ""),
-                                 lambda: self._store.request_cancel(workflow_id))
+        if self._refused(self._point(workflow_id, "", "cancel", "")):
+            await _forever()
+        return await self._store.request_cancel(workflow_id)
 
     # -- leases: a crashed worker holds none, a recovering one finds them lapsed ---------
 
@@ -191,3 +189,8 @@ class Tap:
     async def release(self, owner: str, workflow_ids: list[str]) -> None:
         if not self.crashed:  # a killed process gives nothing back
             await self._store.release(owner, workflow_ids)
+
+
+async def _forever() -> NoReturn:
+    await asyncio.get_running_loop().create_future()
+    raise AssertionError("unreachable")  # pragma: no cover
