@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,10 +14,8 @@ from typing import Any
 import pytest
 
 import legato
+from examples_loader import load_example
 from legato.testing import ExploreFailed, explore
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
-
 
 # -- a correct workflow: 20 steps, one a 3-way gather ------------------------------------
 
@@ -223,15 +219,6 @@ async def test_keeps_the_case_stores_in_a_directory(tmp_path: Path) -> None:
 
 
 # -- the examples ----------------------------------------------------------------------
-
-
-def load_example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"explored_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses are found there when values load
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -112,13 +112,14 @@ class _Replayer:
         h = self.history
         args, kwargs = h.args()
         start = min((r.at.timestamp() for r in h.records), default=0.0) or None
-        async with Runtime(self.url, worker=False) as client:
-            await client.start(self.wf, *args, id=h.id, **kwargs)
         store = _HistoryStore(open_store(self.url), h, self)
         token = WATCH.set(self.watch)
         try:
             async with Runtime(cast(Store, store), clock=VirtualClock(start),
                                suspend_after=_NEVER_UNLOAD) as rt:
+                # started here, so this very function runs (not what its name is
+                # registered to), and it is never unloaded, so never claimed by name
+                await rt.start(self.wf, *args, id=h.id, **kwargs)
                 outcome = await self._outcome(rt)
         finally:
             WATCH.reset(token)
