@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 WORKFLOWS_V1 = '''
 
 @legato.step
