@@ -14,10 +14,10 @@ that fixes it. It exits 1 when one diverges: a check to run before a deploy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -30,9 +30,10 @@ from ._worker import _import
 __all__ = ["export", "replay_command"]
 
 _PAGE = 100
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _app_option(required: bool) -> Any:
+def _app_option(required: bool) -> Callable[[F], F]:
     return click.option(
         "--app", "modules", multiple=True, required=required, metavar="MODULE",
         help="import this module first: the one that defines the workflows (repeatable)")
