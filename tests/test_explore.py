@@ -264,3 +264,14 @@ async def test_explore_the_agent_examples(examples: dict[str, ModuleType]) -> No
             finally:
                 set_model(None)
     assert report.ok, report
+
+    team = examples["research_team"]
+    with ScriptedModel(team.model_reply, pages=team.search_page) as server:
+        async with OpenAIChat(server.base_url) as model:
+            set_model(model)
+            try:  # parallel searches, a race, a vote; crash runs answered from the first run
+                report = await explore(team.research, "renewable energy", server.url,
+                                       steps="recorded")
+            finally:
+                set_model(None)
+    assert report.ok and report.concurrent, report
