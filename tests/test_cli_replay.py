@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 WORKFLOWS_V1 = '''
+import legato
 
 @legato.step
 async def reserve(item: str) -> str:

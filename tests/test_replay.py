@@ -190,3 +190,13 @@ async def test_golden_histories_still_replay(name: str) -> None:
     history = load_history(GOLDEN / name)
     report = await replay(workflows[history.name], history)
     assert report.ok and report.complete, report
+
+
+def test_the_testing_surface() -> None:
+    import legato.testing
+
+    assert {"explore", "replay", "History", "ExploreReport", "ReplayReport", "ExploreFailed",
+            "ReplayFailed"} <= set(legato.testing.__all__)
+    assert legato.testing.__all__ == sorted(legato.testing.__all__)
+    for name in ("explore", "replay"):
+        assert "Example::" in (getattr(legato.testing, name).__doc__ or "")
