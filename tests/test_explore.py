@@ -52,7 +52,7 @@ async def test_a_correct_workflow_passes_every_crash_point_and_order() -> None:
     crash_5 = next(c for c in report.cases if c.case == "crash@5")
     assert crash_5.lost is not None and crash_5.lost.position == "6"
     assert crash_5.runs == {"'double' at 6": 2}
-    assert elapsed < 10, f"explore took {elapsed:.1f} s"
+    assert elapsed < 20, f"explore took {elapsed:.1f} s"  # ~1 s idle; generous on busy CI
 
 
 async def test_runs_and_only_pick_the_cases() -> None:

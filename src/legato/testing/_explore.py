@@ -107,6 +107,10 @@ async def explore(
     Raises:
         ExploreFailed: a case failed (also an ``AssertionError``).
 
+    Every run uses SQLite files (the engine above the store is the same on
+    PostgreSQL). A recovery runs the workflow registered under the name,
+    as a restarted worker would: pass the function that name is registered to.
+
     Unlike :func:`replay`, which checks today's code against a stored
     history without running steps, ``explore`` runs the workflow, many times.
     """
