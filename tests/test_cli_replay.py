@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from legato.cli import main
+
 WORKFLOWS_V1 = '''
 import legato
 
@@ -74,20 +78,18 @@ def test_export_then_replay_from_the_store_and_from_files(tmp_path: Path) -> Non
     assert 'legato.patched("add-reserve")' in broken.stdout
 
 
-def test_replay_usage_errors(tmp_path: Path) -> None:
-    (tmp_path / "shop.py").write_text(WORKFLOWS_V1)
-    assert cli(tmp_path, "replay", "--app", "shop").returncode == 2  # which histories?
-    assert cli(tmp_path, "replay", "--app", "shop", "--all").returncode == 2  # no --name
-    assert cli(tmp_path, "replay", "--app", "nowhere", "--id", "x").returncode == 2
-    missing = cli(tmp_path, "export", "order-1", "--store", str(tmp_path / "none.db"))
-    assert missing.returncode == 1 and "no legato store" in missing.stderr
+def test_replay_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cli_shop.py").write_text(WORKFLOWS_V1)
+    monkeypatch.chdir(tmp_path)  # the commands import --app modules from here
+    assert main(["replay", "--app", "cli_shop"]) == 2  # which histories?
+    assert main(["replay", "--app", "cli_shop", "--all"]) == 2  # no --name
+    assert main(["replay", "--app", "nowhere", "--id", "x"]) == 2
+    assert main(["export", "order-1", "--store", str(tmp_path / "none.db")]) == 1
+    assert "no legato store" in capsys.readouterr().err
 
-
-def test_a_history_of_another_workflow_names_the_missing_module(tmp_path: Path) -> None:
-    (tmp_path / "shop.py").write_text(WORKFLOWS_V1)
     doc = {"format": "legato-history/1", "id": "x", "name": "elsewhere", "status": "running",
            "input": {"args": [], "kwargs": {}}, "records": []}
     (tmp_path / "x.json").write_text(json.dumps(doc))
-    done = cli(tmp_path, "replay", "--app", "shop", "--file", str(tmp_path / "x.json"))
-    assert done.returncode == 1
-    assert "no workflow named 'elsewhere'" in done.stderr
+    assert main(["replay", "--app", "cli_shop", "--file", str(tmp_path / "x.json")]) == 1
+    assert "no workflow named 'elsewhere'" in capsys.readouterr().err
