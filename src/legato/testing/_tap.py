@@ -20,7 +20,7 @@ from typing import Any, NoReturn, cast
 from .._clock import Clock
 from ..store import NewWorkflow, QueueLimits, StepRecord, Store, WorkflowRecord
 
-__all__ = ["CommitPoint", "Tap", "tap"]
+__all__ = ["CommitPoint", "Tap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +43,6 @@ class CommitPoint:
         where = f" at {self.position}" if self.position else ""
         child = f" of child {self.workflow}" if self.workflow else ""
         return f"commit {self.index}: {what}{where}{child}"
-
-
-def tap(store: Store, root: str, clock: Clock, *, crash_after: int | None = None,
-        lease_floor: float = 0.0) -> Tap:
-    """A :class:`Tap` over ``store`` for the workflow ``root`` and its children."""
-    return Tap(store, root, clock, crash_after=crash_after, lease_floor=lease_floor)
 
 
 class Tap:
