@@ -12,6 +12,8 @@ Example::
     $ legato show order-42
     $ legato signal expense-7 approval '{"by": "ana"}'
     $ legato worker myapp.workflows --concurrency 50
+    $ legato export order-42 > order-42.json
+    $ legato replay --app myapp.workflows --file order-42.json
 
 The command needs the ``cli`` extra (``pip install 'legato[cli]'``: Click and
 Rich); ``import legato`` does not import them.
@@ -19,7 +21,13 @@ Rich); ``import legato`` does not import them.
 
 from __future__ import annotations
 
-from . import _control, _inspect, _tail, _worker  # noqa: F401  (registers their commands)
+from . import (  # noqa: F401  (registers their commands)
+    _control,
+    _inspect,
+    _replay,
+    _tail,
+    _worker,
+)
 from ._app import app, main
 
 __all__ = ["app", "main"]

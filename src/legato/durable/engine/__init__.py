@@ -11,7 +11,7 @@ from . import _task_factory as task_factory
 from ._code import WorkflowCode
 from ._execution import Engine, cancel_children, execute, load_run
 from ._host import Host
-from ._operation import DEADLINE, STARTED, durable_deadline, operation
+from ._operation import DEADLINE, STARTED, WATCH, durable_deadline, operation
 from ._run import Run
 from ._scope import Scope, current_scope, detached
 from ._stall import step_label, steps_running
@@ -19,7 +19,7 @@ from ._unrecorded import unrecorded
 from ._unwind import Aborted, LeaseLost, Shutdown, Suspend, Unwind
 
 __all__ = [
-    "DEADLINE", "STARTED", "Aborted", "Engine", "Host", "LeaseLost", "Run", "Scope",
+    "DEADLINE", "STARTED", "WATCH", "Aborted", "Engine", "Host", "LeaseLost", "Run", "Scope",
     "Shutdown", "Suspend", "Unwind", "WorkflowCode", "asyncio_guard", "cancel_children",
     "current_scope", "detached", "durable_deadline", "execute", "load_run", "operation",
     "step_label", "steps_running", "task_factory", "unrecorded",

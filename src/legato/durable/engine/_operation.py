@@ -12,14 +12,15 @@ a crash would change.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..._errors import SerializationError
 from ._run import Run
 from ._scope import Scope
 
-__all__ = ["DEADLINE", "STARTED", "durable_deadline", "operation"]
+__all__ = ["DEADLINE", "STARTED", "WATCH", "durable_deadline", "operation"]
 
 DEADLINE = "deadline"
 #: A marker under an operation's position: the operation was reached (a wait
@@ -27,6 +28,13 @@ DEADLINE = "deadline"
 STARTED = "started"
 
 T = TypeVar("T")
+
+#: A test harness's view of new operations (``legato.testing``): called as
+#: ``watch(run, position, kind, name, body)`` when an operation has no record,
+#: before it runs; returns the body to run instead (or raises ``run.unwind(...)``).
+#: ``legato.now()``/``random()``/``uuid4()`` pass their value maker as ``body``.
+WATCH: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar(
+    "legato_watch", default=None)
 
 
 async def operation(
@@ -52,6 +60,8 @@ async def operation(
         return value
     if run.pending:  # checked here: every step passes by, and most have nothing to flush
         await run.flush()
+    if (watch := WATCH.get()) is not None:
+        body = watch(run, position, kind, name, body)
     if not commits:
         return await body(position)
     try:
