@@ -93,3 +93,37 @@ async def test_the_worker_logs_a_failure_with_its_error_and_what_to_do(sqlite_db
     assert line.levelname == "WARNING" and line.status == "failed"  # type: ignore[attr-defined]
     assert "ValueError: no such customer" in line.getMessage()
     assert "legato show f" in line.getMessage()
+
+
+@legato.step
+async def _reports(n: int) -> int:
+    await legato.set_event("progress", {"done": n})
+    return n
+
+
+@legato.workflow(name="mf_step_events")
+async def step_events() -> int:
+    await _reports(1)
+    await legato.wait_for_signal("go")
+    return await _reports(2)
+
+
+async def test_set_event_inside_a_step_publishes_and_records_nothing(db):
+    async with legato.Runtime(db) as rt:
+        handle = await rt.start(step_events, id="se")
+        assert await handle.get_event("progress", timeout=5) == {"done": 1}
+        await rt.signal("se", "go")
+        assert await handle.result(timeout=5) == 2
+        assert await handle.get_event("progress", timeout=0) == {"done": 2}
+        assert "event" not in {r.kind for r in await rt.history("se")}  # nothing recorded
+
+
+async def test_get_event_of_an_id_not_stored_yet_waits_for_it(db):
+    async with legato.Runtime(db) as rt:
+        assert await rt.handle("nobody").get_event("progress", timeout=0.05) is None
+        reader = asyncio.create_task(rt.handle("se2").get_event("progress", timeout=10))
+        await asyncio.sleep(0.05)  # the reader waits on an id that doesn't exist yet
+        await rt.start(step_events, id="se2")
+        assert await reader == {"done": 1}
+        await rt.signal("se2", "go")
+        await rt.handle("se2").result(timeout=5)

@@ -428,7 +428,7 @@ async def test_resume_forgets_the_failed_step_that_ended_the_run_only(store):
     await running(store, "w1")
     for record in (failed("1"), step("2"), failed("3")):  # 1 failed and was handled
         assert await store.append("w1", "A", record)
-    with pytest.raises(legato.LegatoError, match="only failed or cancelled"):
+    with pytest.raises(legato.LegatoError, match="is running; resume restarts failed"):
         await store.resume("w1")
     await store.finish("w1", "A", "failed", None, b"boom")  # where it failed is not said
     resumed = await store.resume("w1")
@@ -436,6 +436,17 @@ async def test_resume_forgets_the_failed_step_that_ended_the_run_only(store):
     assert await positions(store, "w1") == ["1", "2"]
     with pytest.raises(legato.WorkflowNotFound):
         await store.resume("missing")
+
+
+async def test_resume_leaves_a_succeeded_workflow_and_starts_a_queued_one_now(store):
+    await running(store, "done")
+    assert await store.finish("done", "A", "succeeded", b"1", None)
+    assert (await store.resume("done")).status == "succeeded"
+    await store.create(new("later", queue="q", not_before=time.time() + 3600))
+    resumed = await store.resume("later")
+    assert (resumed.status, resumed.queue, resumed.not_before) == ("pending", None, None)
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+            ] == ["later"]  # claimed now, with no queue declared
 
 
 async def test_resume_forgets_the_position_finish_names_with_its_retry_attempts(store):

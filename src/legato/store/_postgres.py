@@ -41,6 +41,7 @@ from ._protocol import (
     StepRecord,
     WorkerRecord,
     WorkflowRecord,
+    check_resumable,
     new_run_id,
 )
 
@@ -452,10 +453,15 @@ class PostgresStore:
         await self._tx(f"give back a signal of {workflow_id!r}", body)
 
     async def set_event(
-        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
+        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord | None
     ) -> bool:
         async def body(conn: Any) -> bool:
-            if not await self._insert_step(conn, workflow_id, owner, step, None):
+            if step is None:
+                if await conn.fetchval(
+                        "SELECT 1 FROM workflows WHERE id = $1 AND owner = $2"
+                        " AND status = 'running' FOR SHARE", workflow_id, owner) is None:
+                    return False
+            elif not await self._insert_step(conn, workflow_id, owner, step, None):
                 return False
             await conn.execute(
                 "INSERT INTO events (workflow_id, key, value, updated_at)"
@@ -492,14 +498,20 @@ class PostgresStore:
     async def resume(self, workflow_id: str) -> WorkflowRecord:
         async def body(conn: Any) -> WorkflowRecord:
             row = await conn.fetchrow(
-                "SELECT status, failed_at FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
+                f"SELECT {WF_COLUMNS}, failed_at FROM workflows WHERE id = $1 FOR UPDATE",
+                workflow_id)
             if row is None:
                 raise WorkflowNotFound(workflow_id)
-            status, failed_at = row
-            if status not in ("failed", "cancelled"):
-                raise LegatoError(
-                    f"workflow {workflow_id!r} is {status}; only failed or cancelled "
-                    "workflows can be resumed")
+            record, failed_at = _record(tuple(row)[:-1]), row["failed_at"]
+            status = record.status
+            if status == "succeeded":
+                return record
+            if status == "pending":  # queued or delayed: started now, past the queue
+                await conn.execute("UPDATE workflows SET queue = NULL, not_before = NULL,"
+                                   " updated_at = $1 WHERE id = $2", time.time(), workflow_id)
+                await self._notify(conn, "pending", workflow_id)
+                return await self._select_one(conn, workflow_id)
+            check_resumable(record)
             steps = await conn.fetch(
                 "SELECT position, ok FROM steps WHERE workflow_id = $1", workflow_id)
             await conn.execute(

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Final, Protocol
 
+from .._errors import LegatoError
 from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewer", "Store", "StepRecord", "WorkerRecord", "WorkflowRecord",
-    "check_priority", "new_run_id", "owner_worker"]
+    "check_priority", "check_resumable", "new_run_id", "owner_worker"]
 
 # A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
 # holds no more, and SQLite (which would take 64 bits) is held to the same.
@@ -163,6 +164,14 @@ Lease = tuple[str, str]
 def owner_worker(owner: str) -> str:
     """The worker part of an attempt's owner: ``"w#7"`` -> ``"w"``."""
     return owner.rpartition("#")[0] or owner
+
+
+def check_resumable(record: WorkflowRecord) -> None:
+    """Raise unless ``record`` is a failed or cancelled workflow (what ``resume`` restarts)."""
+    if record.status not in ("failed", "cancelled"):
+        raise LegatoError(
+            f"workflow {record.id!r} is {record.status}; resume restarts failed or cancelled "
+            "workflows (and starts pending ones now): wait for it, or cancel it first")
 
 
 def new_run_id() -> str:
@@ -314,9 +323,12 @@ class Store(Protocol):
         ...
 
     async def set_event(
-        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
+        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord | None
     ) -> bool:
-        """Publish an event value and record ``step``, atomically; ``False``: lease lost."""
+        """Publish an event value and record ``step``, atomically; ``False``: lease lost.
+
+        ``step=None`` (an event set inside a step's body) records nothing.
+        """
         ...
 
     async def get_event(self, workflow_id: str, key: str) -> tuple[bool, bytes | None]:
@@ -336,9 +348,11 @@ class Store(Protocol):
 
         Only that one record goes (and its retry attempts): failures the
         workflow handled replay as recorded. See ``finish``'s ``failed_at``.
+        A succeeded workflow is left as it is; a pending one (queued or
+        delayed) leaves its queue and delay, to be claimed now.
 
         Raises:
-            WorkflowNotFound: no such workflow. LegatoError: it is not failed or cancelled.
+            WorkflowNotFound: no such workflow. LegatoError: it is running or waiting.
         """
         ...
 

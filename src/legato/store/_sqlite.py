@@ -31,6 +31,7 @@ from ._protocol import (
     StepRecord,
     WorkerRecord,
     WorkflowRecord,
+    check_resumable,
     new_run_id,
 )
 from ._sqlite_connect import connect as _connect
@@ -366,10 +367,15 @@ class SqliteStore:
         await self._write(f"give back a signal of {workflow_id!r}", op)
 
     async def set_event(
-        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord
+        self, workflow_id: str, owner: str, key: str, value: bytes, step: StepRecord | None
     ) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
-            if not _insert_step(conn, workflow_id, owner, step, None):
+            if step is None:
+                if not conn.execute(
+                        "SELECT 1 FROM workflows WHERE id = ? AND owner = ? AND status = 'running'",
+                        (workflow_id, owner)).fetchone():
+                    return False
+            elif not _insert_step(conn, workflow_id, owner, step, None):
                 return False
             conn.execute(
                 "INSERT INTO events (workflow_id, key, value, updated_at) VALUES (?, ?, ?, ?)"
@@ -407,10 +413,14 @@ class SqliteStore:
             record = _select_one(conn, workflow_id)
             if record is None:
                 raise WorkflowNotFound(workflow_id)
-            if record.status not in ("failed", "cancelled"):
-                raise LegatoError(
-                    f"workflow {workflow_id!r} is {record.status}; only failed or cancelled "
-                    "workflows can be resumed")
+            if record.status == "succeeded":
+                return record
+            if record.status == "pending":  # queued or delayed: started now, past the queue
+                conn.execute("UPDATE workflows SET queue = NULL, not_before = NULL,"
+                             " updated_at = ? WHERE id = ?", (_now(), workflow_id))
+                announce(conn, "pending", workflow_id)
+                return _select_one(conn, workflow_id) or record
+            check_resumable(record)
             (failed_at,) = conn.execute(
                 "SELECT failed_at FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
             steps = conn.execute("SELECT position, ok FROM steps WHERE workflow_id = ?",

@@ -247,12 +247,11 @@ class WorkflowHandle(Generic[R]):
         """The latest value the workflow published with ``legato.set_event(key, ...)``.
 
         Waits until the event is set, the workflow finishes (then ``None``), or
-        ``timeout`` seconds pass (then ``None``).
+        ``timeout`` seconds pass (then ``None``). A workflow id that doesn't
+        exist (yet) is waited for like an unset event, as DBOS does: ``None``
+        after the timeout, so a reader may start before the workflow does.
 
         >>> progress = await handle.get_event("progress", timeout=5)
-
-        Raises:
-            WorkflowNotFound: no workflow has this id.
         """
         try:
             return await self._runtime._waiter.event(self.id, key, timeout)

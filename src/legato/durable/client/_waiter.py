@@ -59,7 +59,11 @@ class Waiter:
             await asyncio.wait([task])  # doesn't cancel the workflow if we are
 
     async def event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
-        """The value of event ``key``; ``None`` once the workflow ended without it."""
+        """The value of event ``key``; ``None`` once the workflow ended without it.
+
+        A workflow id not stored yet is waited for, as an event not set yet
+        (its "event" news wakes this wait once it exists and publishes).
+        """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
@@ -70,10 +74,9 @@ class Waiter:
                 if found:
                     return self.serializer.loads(value) if value is not None else None
                 record = await self.store.get(workflow_id)
-                if record is None:
-                    raise WorkflowNotFound(workflow_id)
-                if Status(record.status).finished:
+                if record is not None and Status(record.status).finished:
                     return None
+                # an id not (yet) stored is waited for like an event not yet set
                 if deadline is not None and loop.time() >= deadline:
                     raise TimeoutError
                 async with asyncio.timeout_at(deadline):

@@ -10,16 +10,25 @@ import random as _random
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..._errors import LegatoError
-from ..engine import WATCH, current_scope
+from ..engine import WATCH, Run, current_scope
 
-__all__ = ["STEP_AT", "idempotency_key", "now", "random", "uuid4", "workflow_id"]
+__all__ = ["STEP_AT", "StepAt", "idempotency_key", "now", "random", "uuid4", "workflow_id"]
 
-# Inside a step's body, called by a workflow: (workflow id, the step's position).
-STEP_AT: ContextVar[tuple[str, str] | None] = ContextVar("legato_step_at", default=None)
+@dataclass(frozen=True, slots=True)
+class StepAt:
+    """Where a step's body runs: the workflow's run and the step's position."""
+
+    run: Run
+    position: str
+
+
+# Inside a step's body, called by a workflow.
+STEP_AT: ContextVar[StepAt | None] = ContextVar("legato_step_at", default=None)
 
 T = TypeVar("T")
 
@@ -90,7 +99,7 @@ def workflow_id() -> str:
         return scope.run.id
     at = STEP_AT.get()
     if at is not None:
-        return at[0]
+        return at.run.id
     raise LegatoError(
         "legato.workflow_id() was called outside a workflow; call it from a "
         "@legato.workflow started by a Runtime, or from a step that workflow calls")
@@ -116,4 +125,4 @@ def idempotency_key() -> str:
         raise LegatoError(
             "legato.idempotency_key() names a step's call, and was called outside one; "
             "call it inside a @legato.step while a workflow runs it")
-    return f"{at[0]}:{at[1]}"
+    return f"{at.run.id}:{at.position}"

@@ -10,6 +10,7 @@ from ..._duration import Duration, to_seconds
 from ..._errors import LegatoError
 from ...store import StepRecord
 from ..engine import Run, Scope, current_scope, detached, durable_deadline, operation
+from ._recorded import STEP_AT
 
 __all__ = ["set_event", "signal", "wait_for_signal"]
 
@@ -117,12 +118,19 @@ async def set_event(key: str, value: Any) -> None:
     """Publish ``value`` under ``key`` for callers of ``handle.get_event(key)``.
 
     For progress and status: a later ``set_event`` of the same key replaces
-    the value. Recorded: a replay does not publish again.
+    the value. In workflow code it is recorded: a replay does not publish
+    again. In a step it is published at once, not recorded (as DBOS does): a
+    step run again after a crash publishes again, which for the latest value
+    of a key is harmless.
 
     Example::
 
         await legato.set_event("progress", {"done": 3, "of": 10})
     """
+    at = STEP_AT.get()
+    if current_scope() is None and at is not None:
+        await _publish_from_step(at.run, key, value)
+        return
     scope = _scope("set_event")
     run = scope.run
     data = run.serializer.dumps(value, label=f"the value of event {key!r}")
@@ -134,3 +142,11 @@ async def set_event(key: str, value: Any) -> None:
         run.host.event_set(run.id)
 
     await operation(scope, "event", key, publish, commits=False)
+
+
+async def _publish_from_step(run: Run, key: str, value: Any) -> None:
+    data = run.serializer.dumps(value, label=f"the value of event {key!r}")
+    # fenced like any write: an attempt that lost the workflow publishes nothing
+    if not await run.stored(run.store.set_event(run.id, run.owner, key, data, None)):
+        raise run.lease_lost()
+    run.host.event_set(run.id)

@@ -26,8 +26,8 @@ from ...resilience import CircuitBreaker, Retry
 from ...resilience._deadline import within
 from ...resilience._retry import give_up
 from ...store import StepRecord
-from ..engine import Run, Scope, operation, step_label, steps_running
-from ._recorded import STEP_AT
+from ..engine import Run, Scope, Unwind, operation, step_label, steps_running
+from ._recorded import STEP_AT, StepAt
 
 __all__ = ["Step", "step"]
 
@@ -75,16 +75,16 @@ class Step(Generic[P, R]):
     async def _durable(
         self, scope: Scope, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
-        at = (scope.run.id, position)
+        at = StepAt(scope.run, position)
         if self.retry is None:
             return await self._unrecorded(at, args, kwargs)
         return await self._with_retries(self.retry, scope, at, args, kwargs)
 
     async def _with_retries(
-        self, policy: Retry, scope: Scope, at: tuple[str, str], args: tuple[Any, ...],
+        self, policy: Retry, scope: Scope, at: StepAt, args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> R:
-        run, position = scope.run, at[1]
+        run, position = scope.run, at.position
         # A long wait between attempts may unload the workflow when the step could.
         attempts = Scope(run, f"{position}.", suspendable=scope.suspendable)
         errors: list[BaseException] = []
@@ -107,17 +107,17 @@ class Step(Generic[P, R]):
             await attempts.sleep(policy.wait_after(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _unrecorded(self, at: tuple[str, str], args: tuple[Any, ...],
+    async def _unrecorded(self, at: StepAt, args: tuple[Any, ...],
                           kwargs: dict[str, Any]) -> R:
         # The body is ordinary code: nothing inside it is recorded, and tasks
         # it creates are not workflow branches.
         token, step_token = RECORDER.set(None), STEP_AT.set(at)
         task = asyncio.current_task()
         if task is not None:  # named in a warning if it blocks the event loop
-            steps_running[task] = step_label(at[0], at[1], self.name)
+            steps_running[task] = step_label(at.run.id, at.position, self.name)
         try:
             return await self._attempt(args, kwargs)
-        except (Exception, asyncio.CancelledError):
+        except (Exception, asyncio.CancelledError, Unwind):
             raise
         except BaseException as exc:
             # SystemExit, KeyboardInterrupt or a custom BaseException raised by the
