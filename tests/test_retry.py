@@ -257,10 +257,13 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def test_a_retry_after_hint_lengthens_the_wait_but_never_shortens_it():
+def test_a_retry_after_hint_sets_the_wait_within_the_policys_bounds():
     policy = Retry(initial=2, backoff=2, max_delay=4, jitter=0)
-    assert policy.wait_after(RateLimited(30), 1) == 30.0  # beyond max_delay: the server knows
-    assert policy.wait_after(RateLimited(0.5), 1) == 2.0
+    assert policy.wait_after(RateLimited(3), 1) == 3.0  # longer than scheduled
+    assert policy.wait_after(RateLimited(0.5), 1) == 0.5  # shorter than scheduled
+    assert policy.wait_after(RateLimited(30), 1) == 4.0  # capped by max_delay
+    assert policy.wait_after(RateLimited(-1), 1) == 0.0
+    assert policy.wait_after(RateLimited(float("nan")), 2) == 4.0  # no hint: the schedule
     assert policy.wait_after(ConnectionError(), 2) == 4.0
 
 

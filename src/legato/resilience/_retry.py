@@ -144,18 +144,19 @@ class Retry:
         The scheduled :meth:`delay`, unless the error says when to come back:
         an error with a numeric ``retry_after`` attribute (seconds; HTTP 429
         and 503 responses carry one from their ``Retry-After`` header) waits
-        at least that long, even beyond ``max_delay``: the server knows best.
+        that long instead, shorter or longer than the schedule, within the
+        policy's bounds (0 to ``max_delay``), as Temporal's ``next_retry_delay``
+        and DBOS's retries do. Raise ``max_delay`` to honour longer hints.
 
         >>> class Busy(Exception):
         ...     retry_after = 7.0
         >>> Retry(initial=1, jitter=0).wait_after(Busy(), 1)
         7.0
         """
-        scheduled = self.delay(attempt)
         hint = getattr(error, "retry_after", None)
-        if isinstance(hint, (int, float)) and not isinstance(hint, bool) and hint > scheduled:
-            return float(hint)
-        return scheduled
+        if isinstance(hint, (int, float)) and not isinstance(hint, bool) and hint == hint:
+            return min(max(float(hint), 0.0), self.max_delay)
+        return self.delay(attempt)
 
     def delays(self) -> tuple[float, ...]:
         """The nominal waits between the attempts, without jitter.
