@@ -23,7 +23,7 @@ import legato
 from legato.store import open_store
 
 _WRITES = ("append", "take_signal", "untake_signal", "create", "finish", "suspend",
-           "set_event", "send_signal")
+           "set_event", "send_signal", "continue_as_new")
 
 
 def count_commits(store: Any, crash_at: int) -> list[int]:

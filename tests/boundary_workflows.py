@@ -1,5 +1,7 @@
 """A workflow that uses every kind of durable call, for crash-at-every-boundary tests.
 
+It ends by continuing as a new run, which runs one more step.
+
 Each step has its own name and notes each real run in ``$LEGATO_TEST_LOG``,
 so a test can tell which steps ran again after a crash.
 """
@@ -27,7 +29,7 @@ def _effect(name: str) -> legato.step:  # type: ignore[valid-type]
 
 
 STEPS = {name: _effect(name) for name in (
-    "first", "g1", "g2", "g3", "r1", "child", "book", "unbook", "last")}
+    "first", "g1", "g2", "g3", "r1", "child", "book", "unbook", "last", "next_run")}
 
 
 class NoCars(Exception):
@@ -45,7 +47,9 @@ async def sub() -> str:
 
 
 @legato.workflow(name="boundary_trip")
-async def trip() -> dict[str, Any]:
+async def trip(carried: dict[str, Any] | None = None) -> dict[str, Any]:
+    if carried is not None:  # the second run, after continue-as-new
+        return {**carried, "next_run": await STEPS["next_run"]()}
     first = await STEPS["first"]()
     gathered = await asyncio.gather(STEPS["g1"](), STEPS["g2"](), STEPS["g3"]())
     raced = await legato.race(STEPS["r1"](), legato.sleep(3600, result="timer"))
@@ -59,5 +63,5 @@ async def trip() -> dict[str, Any]:
             await rent_car()
     except NoCars:
         pass
-    return {"first": first, "gathered": gathered, "raced": raced, "signal": signal,
-            "child": child, "last": await STEPS["last"]()}
+    legato.continue_as_new({"first": first, "gathered": gathered, "raced": raced,
+                            "signal": signal, "child": child, "last": await STEPS["last"]()})

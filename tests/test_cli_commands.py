@@ -129,7 +129,9 @@ async def test_signal_cancel_and_resume_change_the_workflows(store):
     assert resumed.exit_code == 0
     async with legato.Runtime(store, worker=False) as rt:
         assert await rt.handle("later-1").status() == "pending"
-    assert (await _cli_in_thread("resume", "ok-1", store=store)).exit_code == 1
+    done = await _cli_in_thread("resume", "ok-1", store=store)
+    assert done.exit_code == 0 and "has succeeded already" in done.stdout
+    assert (await _cli_in_thread("resume", "missing-1", store=store)).exit_code == 1
 
 
 def test_tail_prints_each_workflow_once_and_stops_when_idle(store):

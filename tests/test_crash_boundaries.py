@@ -54,7 +54,10 @@ async def committed_steps(url: str) -> set[str]:
     async with legato.Runtime(url, worker=False) as client:
         names: set[str] = set()
         for info in await client.list():
-            names |= {s.name for s in (await client.get(info.id)).steps if s.kind == "step"}
+            runs = [None] if info.previous_run_id is None else [None, info.previous_run_id]
+            for run_id in runs:  # the run it continued from too
+                names |= {r.name for r in await client.history(info.id, run_id)
+                          if r.kind == "step"}
         return names
 
 

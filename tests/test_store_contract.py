@@ -602,6 +602,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.close()
     await _sql(url, "ALTER TABLE workflows DROP COLUMN run_id", "DROP TABLE IF EXISTS news",
                "ALTER TABLE workflows DROP COLUMN failed_at", "DROP TABLE workers",
+               "DROP TABLE previous_steps", "ALTER TABLE workflows DROP COLUMN previous_run_id",
                "DELETE FROM legato_schema WHERE version > 1")
     s = open_store(url)
     await s.open()

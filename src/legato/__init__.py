@@ -52,6 +52,7 @@ from .durable import WorkerInfo as WorkerInfo
 from .durable import Workflow as Workflow
 from .durable import WorkflowHandle as WorkflowHandle
 from .durable import WorkflowInfo as WorkflowInfo
+from .durable import continue_as_new as continue_as_new
 from .durable import deprecate_patch as deprecate_patch
 from .durable import idempotency_key as idempotency_key
 from .durable import now as now
@@ -149,6 +150,7 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowTimeout",
     "cell",
+    "continue_as_new",
     "deprecate_patch",
     "deterministic",
     "idempotency_key",

@@ -53,13 +53,19 @@ def cancel(workflow_id: str, store: str) -> None:
 @click.argument("workflow_id", metavar="ID")
 @store_option
 def resume(workflow_id: str, store: str) -> None:
-    """Run a failed or cancelled workflow again from its last checkpoint."""
+    """Run a failed or cancelled workflow again from its last checkpoint.
 
-    async def body(rt: legato.Runtime) -> None:
-        await rt.resume(workflow_id)
+    A queued or delayed one starts now, past its queue; a succeeded one is left as it is.
+    """
 
-    run(client(store, body))
-    click.echo(f"{workflow_id} resumed: pending until a worker takes it")
+    async def body(rt: legato.Runtime) -> str:
+        return str(await (await rt.resume(workflow_id)).status())
+
+    status = run(client(store, body))
+    if status == "succeeded":
+        click.echo(f"{workflow_id} has succeeded already: nothing to resume")
+    else:
+        click.echo(f"{workflow_id} resumed: pending until a worker takes it")
 
 
 def _json(text: str | None) -> Any:

@@ -30,6 +30,7 @@ from .workflow import (
     Saga,
     Step,
     Workflow,
+    continue_as_new,
     deprecate_patch,
     idempotency_key,
     now,
@@ -49,7 +50,8 @@ from .workflow import (
 __all__ = [
     "BoundQueue", "ChildHandle", "HistoryRecord", "Queue", "Runtime", "Saga", "Scope",
     "Status", "Step", "StepInfo", "WorkerInfo", "Workflow", "WorkflowHandle", "WorkflowInfo",
-    "current_scope", "deprecate_patch", "idempotency_key", "now", "patched", "random",
+    "continue_as_new", "current_scope", "deprecate_patch", "idempotency_key", "now",
+    "patched", "random",
     "registered_workflows", "run", "saga", "set_event", "signal", "start_child", "step",
     "uuid4", "wait_for_signal", "workflow", "workflow_id",
 ]

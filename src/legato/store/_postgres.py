@@ -443,6 +443,27 @@ class PostgresStore:
 
         return await self._tx(f"take signal {name!r} of {workflow_id!r}", body)
 
+    async def continue_as_new(self, workflow_id: str, owner: str, input: bytes) -> str | None:
+        run_id = new_run_id()
+
+        async def body(conn: Any) -> str | None:
+            old = await conn.fetchval(
+                "SELECT run_id FROM workflows WHERE id = $1 AND owner = $2"
+                " AND status = 'running' FOR UPDATE", workflow_id, owner)
+            if old is None:
+                return None
+            await conn.execute("DELETE FROM previous_steps WHERE workflow_id = $1", workflow_id)
+            await conn.execute(
+                "INSERT INTO previous_steps SELECT workflow_id, $2, position, kind, name, ok,"
+                " value, created_at FROM steps WHERE workflow_id = $1", workflow_id, old)
+            await conn.execute("DELETE FROM steps WHERE workflow_id = $1", workflow_id)
+            await conn.execute(
+                "UPDATE workflows SET input = $2, run_id = $3, previous_run_id = $4,"
+                " updated_at = $5 WHERE id = $1", workflow_id, input, run_id, old, time.time())
+            return run_id
+
+        return await self._tx(f"continue {workflow_id!r} as new", body)
+
     async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
         async def body(conn: Any) -> None:
             await conn.execute("UPDATE signals SET consumed_at = NULL WHERE workflow_id = $1"
@@ -595,12 +616,19 @@ class PostgresStore:
             f"SELECT {WF_COLUMNS} FROM workflows WHERE id = $1", workflow_id)
         return _record(rows[0]) if rows else None
 
-    async def history(self, workflow_id: str) -> list[StepRecord]:
+    async def history(self, workflow_id: str, run_id: str | None = None) -> list[StepRecord]:
         await self._appends.barrier()  # read this process's own unawaited checkpoints
-        rows = await self._read(
-            f"read the history of {workflow_id!r}",
-            "SELECT position, kind, name, ok, value, created_at FROM steps"
-            ' WHERE workflow_id = $1 ORDER BY position COLLATE "C"', workflow_id)
+        if run_id is None:
+            rows = await self._read(
+                f"read the history of {workflow_id!r}",
+                "SELECT position, kind, name, ok, value, created_at FROM steps"
+                ' WHERE workflow_id = $1 ORDER BY position COLLATE "C"', workflow_id)
+        else:
+            rows = await self._read(
+                f"read the history of {workflow_id!r}, run {run_id!r}",
+                "SELECT position, kind, name, ok, value, created_at FROM previous_steps"
+                ' WHERE workflow_id = $1 AND run_id = $2 ORDER BY position COLLATE "C"',
+                workflow_id, run_id)
         return [StepRecord(*r) for r in rows]
 
     async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:

@@ -106,6 +106,21 @@ MIGRATIONS: list[str] = [
         seen_at     double precision NOT NULL
     );
     """,
+    # 5: continue-as-new keeps the run before the current one (see continue_as_new)
+    """
+    ALTER TABLE workflows ADD COLUMN previous_run_id text;
+    CREATE TABLE previous_steps (
+        workflow_id text NOT NULL,
+        run_id      text NOT NULL,
+        position    text NOT NULL,
+        kind        text NOT NULL,
+        name        text NOT NULL,
+        ok          boolean NOT NULL,
+        value       bytea,
+        created_at  double precision NOT NULL,
+        PRIMARY KEY (workflow_id, position)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

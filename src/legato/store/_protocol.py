@@ -76,7 +76,8 @@ class WorkflowRecord:
     priority: int = 0  # higher first among a queue's pending workflows
     not_before: float | None = None  # durable time before which it isn't started
     dedup_key: str | None = None  # unique among a queue's unfinished workflows
-    run_id: str = ""  # new at start and at every resume
+    run_id: str = ""  # new at start, at every resume and at every continue-as-new
+    previous_run_id: str | None = None  # the run this one continued as new, if any
 
 
 # The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
@@ -318,6 +319,16 @@ class Store(Protocol):
         """
         ...
 
+    async def continue_as_new(self, workflow_id: str, owner: str, input: bytes) -> str | None:
+        """Start the workflow afresh as a new run with ``input``, if ``owner`` holds it.
+
+        In one transaction: the current run's history becomes the previous
+        run's (replacing the one kept before), the history empties, the input
+        and run id change, and the row stays ``running`` under ``owner``.
+        Returns the new run id; ``None`` when the lease was lost (nothing written).
+        """
+        ...
+
     async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
         """Undo :meth:`take_signal` at ``position``: the signal waits again, the record goes."""
         ...
@@ -418,8 +429,12 @@ class Store(Protocol):
         """One workflow's row."""
         ...
 
-    async def history(self, workflow_id: str) -> list[StepRecord]:
-        """Every checkpoint of a workflow, in one query."""
+    async def history(self, workflow_id: str, run_id: str | None = None) -> list[StepRecord]:
+        """Every checkpoint of a workflow's current run, in one query.
+
+        ``run_id``: of the run before the current one (``previous_run_id``),
+        kept by :meth:`continue_as_new`; ``[]`` for any other run id.
+        """
         ...
 
     async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:

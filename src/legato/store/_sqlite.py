@@ -357,6 +357,27 @@ class SqliteStore:
             f"take signal {name!r} of {workflow_id!r}", op)
         return taken
 
+    async def continue_as_new(self, workflow_id: str, owner: str, input: bytes) -> str | None:
+        run_id = new_run_id()
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT run_id FROM workflows WHERE id = ? AND owner = ?"
+                               " AND status = 'running'", (workflow_id, owner)).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM previous_steps WHERE workflow_id = ?", (workflow_id,))
+            conn.execute(
+                "INSERT INTO previous_steps SELECT workflow_id, ?, position, kind, name, ok,"
+                " value, created_at FROM steps WHERE workflow_id = ?", (row[0], workflow_id))
+            conn.execute("DELETE FROM steps WHERE workflow_id = ?", (workflow_id,))
+            conn.execute(
+                "UPDATE workflows SET input = ?, run_id = ?, previous_run_id = ?,"
+                " updated_at = ? WHERE id = ?", (input, run_id, row[0], _now(), workflow_id))
+            return run_id
+
+        done: str | None = await self._write(f"continue {workflow_id!r} as new", op)
+        return done
+
     async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE signals SET consumed_at = NULL WHERE workflow_id = ?"
@@ -535,11 +556,17 @@ class SqliteStore:
             f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,))
         return _record(rows[0]) if rows else None
 
-    async def history(self, workflow_id: str) -> list[StepRecord]:
-        rows = self._read(
-            f"read the history of {workflow_id!r}",
-            "SELECT position, kind, name, ok, value, created_at FROM steps"
-            " WHERE workflow_id = ?", (workflow_id,))
+    async def history(self, workflow_id: str, run_id: str | None = None) -> list[StepRecord]:
+        if run_id is None:
+            rows = self._read(
+                f"read the history of {workflow_id!r}",
+                "SELECT position, kind, name, ok, value, created_at FROM steps"
+                " WHERE workflow_id = ?", (workflow_id,))
+        else:
+            rows = self._read(
+                f"read the history of {workflow_id!r}, run {run_id!r}",
+                "SELECT position, kind, name, ok, value, created_at FROM previous_steps"
+                " WHERE workflow_id = ? AND run_id = ?", (workflow_id, run_id))
         return [StepRecord(p, k, n, bool(ok), v, t) for p, k, n, ok, v, t in rows]
 
     async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:

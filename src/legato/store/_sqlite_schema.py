@@ -106,6 +106,21 @@ MIGRATIONS: list[str] = [
         seen_at     REAL NOT NULL
     );
     """,
+    # 6: continue-as-new keeps the run before the current one (see continue_as_new)
+    """
+    ALTER TABLE workflows ADD COLUMN previous_run_id TEXT;
+    CREATE TABLE previous_steps (
+        workflow_id TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        position    TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        ok          INTEGER NOT NULL,
+        value       BLOB,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (workflow_id, position)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -188,9 +188,10 @@ class _Explorer:
             for name, payload in self.signals:
                 await rt.signal(ID, name, payload)
 
-    def _watcher(self, shuffle: random.Random | None, *, fake: bool = False) -> Watcher:
+    def _watcher(self, shuffle: random.Random | None, *, fake: bool = False,
+                 generations: dict[tuple[str, str], int] | None = None) -> Watcher:
         return Watcher(ID, self.seed, shuffle=shuffle, fakes=self.fakes if fake else None,
-                       serializer=self.serializer)
+                       serializer=self.serializer, generations=generations)
 
     async def first(self) -> tuple[CaseResult, list[CommitPoint], bool]:
         """The uncrashed run: the expected result and the commit points."""
@@ -233,10 +234,12 @@ class _Explorer:
         rng = random.Random(f"{self.seed}:{case.name}")
         clock = VirtualClock(self.start)
         tap = Tap(open_store(url), ID, clock, crash_after=case.crash_after, lease_floor=0.0)
-        crashed = self._watcher(rng if case.order else None, fake=bool(self.fakes))
+        generations: dict[tuple[str, str], int] = {}
+        crashed = self._watcher(rng if case.order else None, fake=bool(self.fakes),
+                                generations=generations)
         tap.on_crash = crashed.freeze
         outcome = await self._attempt(tap, crashed, clock)
-        recovered = self._watcher(rng, fake=bool(self.fakes))
+        recovered = self._watcher(rng, fake=bool(self.fakes), generations=generations)
         if tap.crashed:
             clock = VirtualClock(tap.crash_time)
             again = Tap(open_store(url), ID, clock, crash_after=None,
@@ -296,6 +299,8 @@ def _reruns(crashed: Counter[StepKey], recovered: Counter[StepKey], names: dict[
 
 
 def _label(key: StepKey, names: dict[StepKey, str]) -> str:
-    child, position = key
+    workflow, position = key
+    child, _, run = workflow.partition("#")  # "#2": its second run (continue-as-new)
     where = f"{position} of child {child}" if child else position
+    where += f" in run {run}" if run else ""
     return f"{names.get(key, '?')!r} at {where}"

@@ -136,6 +136,11 @@ class Tap:
             self.stopped.set()
         return done
 
+    async def continue_as_new(self, workflow_id: str, owner: str, input: bytes) -> str | None:
+        if self._refused(self._point(workflow_id, "", "continue_as_new", "")):
+            return None
+        return await self._store.continue_as_new(workflow_id, owner, input)
+
     async def suspend(self, workflow_id: str, owner: str, wake_at: float | None,
                       signal: str | None = None, child: str | None = None) -> bool:
         if self._refused(self._point(workflow_id, "", "suspend", "")):

@@ -37,8 +37,12 @@ class Watcher:
 
     def __init__(self, root: str, seed: int, *, shuffle: random.Random | None,
                  fakes: Mapping[StepKey, StepRecord] | None = None,
-                 serializer: Serializer | None = None) -> None:
+                 serializer: Serializer | None = None,
+                 generations: dict[tuple[str, str], int] | None = None) -> None:
         self.root = root
+        # each workflow's runs (continue-as-new), numbered in the order first seen;
+        # shared by a case's crashed and recovering runtimes
+        self.generations = {} if generations is None else generations
         self.seed = seed
         self.shuffle = shuffle
         self.fakes = fakes or {}
@@ -53,14 +57,17 @@ class Watcher:
         """The run crashed: from now on no new operation starts (each waits forever)."""
         self.frozen = True
 
-    def key(self, workflow_id: str, position: str) -> StepKey | None:
+    def key(self, workflow_id: str, position: str, run_id: str = "") -> StepKey | None:
         if not workflow_id.startswith(self.root):
             return None  # a workflow this exploration did not start
-        return workflow_id[len(self.root):], position
+        rel = workflow_id[len(self.root):]
+        seen = sum(1 for w, _ in self.generations if w == rel)
+        generation = self.generations.setdefault((rel, run_id), seen)
+        return (f"{rel}#{generation + 1}" if generation else rel), position
 
     def __call__(self, run: Any, position: str, kind: str, name: str,
                  body: Callable[..., Any]) -> Callable[..., Any]:
-        key = self.key(run.id, position)
+        key = self.key(run.id, position, getattr(run, "run_id", ""))
         if kind in ("random", "uuid4") and key is not None:
             return lambda: self._draw(kind, key)
         if kind in ("now", "random", "uuid4"):

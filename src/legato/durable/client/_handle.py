@@ -73,6 +73,7 @@ class WorkflowInfo:
     stored JSON form. ``run_id`` is new at the start and at every
     ``rt.resume(id)``: the id names the workflow, the run id one run of it
     (as in Temporal and Beluga); recovery after a crash continues the same run.
+    ``previous_run_id`` is the run it continued from (``legato.continue_as_new``).
     ``worker`` is the worker running it (its ``Runtime.worker_id``), while it
     is ``running``; ``attempt`` names that worker's current attempt at it
     (``"<worker>#<n>"``): a takeover or a claim after a stall starts another.
@@ -96,6 +97,7 @@ class WorkflowInfo:
     queue: str | None = None
     priority: int = 0
     run_id: str = ""
+    previous_run_id: str | None = None
     worker: str | None = None
     attempt: str | None = None
     args: tuple[Any, ...] = ()
@@ -139,6 +141,7 @@ def make_info(record: WorkflowRecord, serializer: Serializer,
         error=None if error is None else error.text, steps=timeline_ if with_steps else (),
         failed_step=failed[-1] if failed and record.status == Status.FAILED else None,
         queue=record.queue, priority=record.priority, run_id=record.run_id,
+        previous_run_id=record.previous_run_id,
         worker=None if record.owner is None else owner_worker(record.owner),
         attempt=record.owner, args=tuple(inputs.get("args") or ()),
         kwargs=dict(inputs.get("kwargs") or {}),

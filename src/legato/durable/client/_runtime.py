@@ -337,21 +337,33 @@ class Runtime:
         return make_info(record, self.serializer, await self.store.history(workflow_id),
                          children=await self._children(workflow_id), events=events)
 
-    async def history(self, workflow_id: str) -> list[HistoryRecord]:
+    async def history(self, workflow_id: str, run_id: str | None = None
+                      ) -> list[HistoryRecord]:
         """A workflow's raw checkpoints in position order, as stored (values still encoded).
 
         This is the record of a run that replay reads; :meth:`get` shows the
-        same as a decoded timeline.
+        same as a decoded timeline. ``run_id`` reads the run before the
+        current one instead (``info.previous_run_id``, after
+        ``legato.continue_as_new``).
 
         >>> for r in await rt.history("order-42"):
         ...     print(r.position, r.kind, r.name, r.ok, r.at)
 
         Raises:
             WorkflowNotFound: no workflow has this id.
+            ValueError: ``run_id`` is neither its current nor its previous run.
         """
-        if await self.store.get(workflow_id) is None:
+        record = await self.store.get(workflow_id)
+        if record is None:
             raise WorkflowNotFound(workflow_id)
-        return history(await self.store.history(workflow_id))
+        if run_id is None or run_id == record.run_id:
+            return history(await self.store.history(workflow_id))
+        if run_id != record.previous_run_id:
+            raise ValueError(
+                f"workflow {workflow_id!r} has no run {run_id!r} kept: its current run is "
+                f"{record.run_id!r} and the one before {record.previous_run_id!r} (only the "
+                "run before the current one is kept)")
+        return history(await self.store.history(workflow_id, run_id))
 
     async def workers(self) -> list[WorkerInfo]:
         """The workers serving this store: alive ones, and those that vanished within a day.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import _asyncio_guard as asyncio_guard
 from . import _task_factory as task_factory
 from ._code import WorkflowCode
+from ._continued import ContinueAsNew
 from ._execution import Engine, cancel_children, execute, load_run
 from ._host import Host
 from ._operation import DEADLINE, STARTED, WATCH, durable_deadline, operation
@@ -19,7 +20,8 @@ from ._unrecorded import unrecorded
 from ._unwind import Aborted, LeaseLost, Shutdown, Suspend, Unwind
 
 __all__ = [
-    "DEADLINE", "STARTED", "WATCH", "Aborted", "Engine", "Host", "LeaseLost", "Run", "Scope",
+    "DEADLINE", "STARTED", "WATCH", "Aborted", "ContinueAsNew", "Engine", "Host", "LeaseLost",
+    "Run", "Scope",
     "Shutdown", "Suspend", "Unwind", "WorkflowCode", "asyncio_guard", "cancel_children",
     "current_scope", "detached", "durable_deadline", "execute", "load_run", "operation",
     "step_label", "steps_running", "task_factory", "unrecorded",

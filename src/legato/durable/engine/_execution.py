@@ -15,6 +15,7 @@ from ...flow._deterministic import deterministic
 from ...flow._hooks import RECORDER
 from ...store import Store, WorkflowRecord
 from ._code import WorkflowCode
+from ._continued import ContinueAsNew
 from ._host import Host
 from ._run import Run
 from ._scope import Scope
@@ -41,6 +42,7 @@ class Engine:
 async def load_run(engine: Engine, record: WorkflowRecord, host: Host) -> Run:
     """A run of ``record`` with its whole history, loaded in one query."""
     run = Run(id=record.id, name=record.name, owner=record.owner or engine.owner,
+              run_id=record.run_id,
               history=await engine.store.history(record.id), store=engine.store,
               serializer=engine.serializer, clock=engine.clock, host=host,
               suspend_after=engine.suspend_after)
@@ -53,7 +55,8 @@ async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run:
                   ) -> str | None:
     """Replay and continue ``run`` until it ends; return the status it was left in.
 
-    ``"waiting"`` when it was unloaded to wait; ``None`` when this worker must
+    ``"waiting"`` when it was unloaded to wait; ``"continued"`` when it
+    continued as a new run (run it again from the store); ``None`` when this worker must
     leave it as it is: the lease was lost, the runtime is shutting down, or a
     store write failed (the attempt resumes from its last checkpoint).
     """
@@ -94,6 +97,8 @@ async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run:
             await run.flush()  # values of legato.now() & co. the result may hold
     if run.unwinding is not None:
         return await _unwound(engine, run, run.unwinding)
+    if isinstance(raised, ContinueAsNew) and run.nondeterminism is None:
+        return await _continued(engine, run, raised)
     status, result, error = _outcome(engine, run, record, value, raised)
     if status == "cancelled":
         await cancel_children(engine.store, run.id)
@@ -121,6 +126,20 @@ def _log_end(run: Run, status: str, raised: BaseException | None) -> None:
                  extra=fields)
     else:
         log.debug("workflow %r (%s) succeeded", run.id, run.name, extra=fields)
+
+
+async def _continued(engine: Engine, run: Run, next_run: ContinueAsNew) -> str | None:
+    """Start the workflow afresh (``"continued"``), once what the run recorded is durable."""
+    try:
+        await run.flush()
+    except Unwind:
+        return None
+    new_run = await engine.store.continue_as_new(run.id, run.owner, next_run.input)
+    if new_run is None:
+        return None  # the lease was lost: whoever holds it now goes on
+    log.debug("workflow %r (%s) continued as new run %s", run.id, run.name, new_run,
+              extra={"workflow_id": run.id, "workflow": run.name, "status": "continued"})
+    return "continued"
 
 
 async def _unwound(engine: Engine, run: Run, unwinding: Unwind) -> str | None:

@@ -47,15 +47,16 @@ class Run:
 
     __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "failed", "history",
                  "host", "id", "name", "news", "nondeterminism", "owner", "pending", "reach",
-                 "serializer", "signal_positions", "store", "suspend_after", "takes", "task",
-                 "unwinding")
+                 "run_id", "serializer", "signal_positions", "store", "suspend_after", "takes",
+                 "task", "unwinding")
 
     def __init__(
-        self, *, id: str, name: str, owner: str, history: list[StepRecord],
+        self, *, id: str, name: str, owner: str, history: list[StepRecord], run_id: str = "",
         store: Store, serializer: Serializer, clock: Clock, host: Host,
         suspend_after: float = 5.0,
     ) -> None:
         self.id = id
+        self.run_id = run_id  # which run of the workflow (a new one after continue-as-new)
         self.name = name
         self.owner = owner
         self.history = {step.position: step for step in history}

@@ -238,6 +238,10 @@ class Worker:
                 log.exception("workflow %r stopped on a store error; retrying in %.1f s",
                               record.id, backoff)
             else:
+                if status == "continued":  # the next run, at once and in this task
+                    record = await self._next_run(record)
+                    backoff = _RETRY_FIRST
+                    continue
                 if not isinstance(run.unwinding, Aborted):
                     return status
             finally:
@@ -247,6 +251,17 @@ class Worker:
                 return None  # another worker resumes it from its last checkpoint
             await asyncio.sleep(backoff)  # the lease is still ours: no one else takes it
             backoff = min(backoff * 2, _RETRY_MAX)
+
+    async def _next_run(self, record: WorkflowRecord) -> WorkflowRecord:
+        """The row of the run that ``record``'s run continued as (its new input and run id)."""
+        while True:
+            try:
+                current = await self.engine.store.get(record.id)
+            except LegatoError:
+                log.exception("reading workflow %r failed; retrying", record.id)
+                await asyncio.sleep(_RETRY_FIRST)
+                continue
+            return current if current is not None else record
 
     async def _claim_loop(self) -> None:
         backoff = _RETRY_FIRST

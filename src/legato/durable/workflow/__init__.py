@@ -4,6 +4,7 @@ sagas, versioning, recorded values, queues."""
 from __future__ import annotations
 
 from ._children import ChildHandle, run_child, start_child
+from ._continue import continue_as_new
 from ._queue import Queue, parse_rate
 from ._recorded import STEP_AT, idempotency_key, now, random, uuid4, workflow_id
 from ._saga import Saga, saga
@@ -13,7 +14,8 @@ from ._versioning import deprecate_patch, patched
 from ._workflow import Workflow, lookup, registered_names, workflow
 
 __all__ = [
-    "STEP_AT", "ChildHandle", "Queue", "Saga", "Step", "Workflow", "deprecate_patch",
+    "STEP_AT", "ChildHandle", "Queue", "Saga", "Step", "Workflow", "continue_as_new",
+    "deprecate_patch",
     "idempotency_key", "lookup", "now", "parse_rate", "patched", "random", "registered_names",
     "run_child", "saga", "set_event", "signal", "start_child", "step", "uuid4",
     "wait_for_signal", "workflow", "workflow_id",
