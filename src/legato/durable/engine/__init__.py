@@ -7,6 +7,7 @@ about claims, leases or the client.
 from __future__ import annotations
 
 from . import _asyncio_guard as asyncio_guard
+from . import _observe as observe
 from . import _task_factory as task_factory
 from ._code import WorkflowCode
 from ._execution import Engine, cancel_children, execute, load_run
@@ -21,6 +22,7 @@ from ._unwind import Aborted, LeaseLost, Shutdown, Suspend, Unwind
 __all__ = [
     "DEADLINE", "STARTED", "WATCH", "Aborted", "Engine", "Host", "LeaseLost", "Run", "Scope",
     "Shutdown", "Suspend", "Unwind", "WorkflowCode", "asyncio_guard", "cancel_children",
-    "current_scope", "detached", "durable_deadline", "execute", "load_run", "operation",
+    "current_scope", "detached", "durable_deadline", "execute", "load_run", "observe",
+    "operation",
     "step_label", "steps_running", "task_factory", "unrecorded",
 ]
