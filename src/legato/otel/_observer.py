@@ -112,8 +112,9 @@ class _Attempt:
         otel_context.detach(self._token)
         outcome = status or "left"
         self._span.set_attribute("legato.workflow.outcome", outcome)
-        if status == "failed" or (status is None and error is not None):
-            _record_error(self._span, error)
+        if status == "failed" or (status is None and error is not None
+                                  and not isinstance(error, asyncio.CancelledError)):
+            _record_error(self._span, error)  # failed, or an error escaped (a store outage)
         self._span.end()
         self._observer.attempts.add(1, {WORKFLOW_NAME: self._name,
                                         "legato.workflow.outcome": outcome})
