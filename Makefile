@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,postgres,agents,cli,ui]'
+	$(BIN)/python -m pip install -q -e '.[dev,postgres,agents,cli,ui,otel]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)

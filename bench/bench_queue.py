@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import legato
-from legato.durable._queue import Queue  # legato.Queue once exported
 
-DISPATCH = Queue("bench_dispatch", concurrency=100)
+DISPATCH = legato.Queue("bench_dispatch", concurrency=100)
 started: dict[str, float] = {}
 
 

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_compose
 import bench_durable
 import bench_flow
+import bench_otel
 import bench_postgres
 import bench_queue
 import bench_waiting
@@ -40,6 +41,8 @@ def main() -> None:
         ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
          flow_rows),
         ("compose", "composition: Graph vs asyncio.gather and durable steps", bench_compose.run),
+        ("otel", "observing (legato.otel) vs off, sequential durable steps (SQLite)",
+         bench_otel.run),
     ]:
         results[key] = bench()
         print_table(title, results[key])

@@ -13,8 +13,8 @@ def test_all_is_sorted_and_complete():
     assert legato.__all__ == EXPECTED
     # "@py_builtins" & co: pytest rewrites the asserts of a plugin's package (legato.testing)
     public = {n for n in dir(legato) if not n.startswith(("_", "@"))} - {
-        "annotations", "agents", "cli", "compose", "durable", "flow", "resilience", "store",
-        "testing", "ui"}
+        "annotations", "agents", "cli", "compose", "durable", "flow", "otel", "resilience",
+        "store", "testing", "ui"}
     assert public == set(legato.__all__)
 
 

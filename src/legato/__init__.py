@@ -25,6 +25,8 @@ from ._errors import WorkflowCancelled as WorkflowCancelled
 from ._errors import WorkflowConflict as WorkflowConflict
 from ._errors import WorkflowNotFound as WorkflowNotFound
 from ._errors import WorkflowTimeout as WorkflowTimeout
+from ._progress import Progress as Progress
+from ._progress import progress as progress
 from ._serde import JsonSerializer as JsonSerializer
 from ._serde import PickleSerializer as PickleSerializer
 from ._serde import Serializer as Serializer
@@ -123,6 +125,7 @@ __all__ = [
     "Pending",
     "PickleSerializer",
     "Pool",
+    "Progress",
     "Queue",
     "Results",
     "Retry",
@@ -157,6 +160,7 @@ __all__ = [
     "now",
     "parallel",
     "patched",
+    "progress",
     "race",
     "random",
     "registered_workflows",

@@ -15,6 +15,7 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -22,13 +23,14 @@ from rich.tree import Tree
 import legato
 
 __all__ = [
-    "console", "echo_json", "info_json", "render_events", "render_info", "render_list",
-    "step_json", "summary_json", "timeline_tree",
+    "console", "echo_json", "info_json", "progress_bar", "render_events", "render_info",
+    "render_list", "step_json", "summary_json", "timeline_tree",
 ]
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 80
 _PIPED_WIDTH = 200
+_BAR_WIDTH = 30
 _STATUS_STYLE = {
     "pending": "dim", "running": "cyan", "waiting": "yellow", "succeeded": "green",
     "failed": "bold red", "cancelled": "magenta",
@@ -116,6 +118,12 @@ def render_info(info: legato.WorkflowInfo) -> None:
         rows.append(("output", _short(info.output)))
     for label, value in rows:
         out.print(Text.assemble((f"  {label:<9}", "dim"), value))
+    if "progress" in info.events:
+        value = info.events["progress"]
+        shown = progress_bar(value) or Text(_short(value))
+        row = Table.grid()
+        row.add_row(Text("  progress ", style="dim"), shown)
+        out.print(row)
     out.print(timeline_tree(info))
     if info.error is not None:
         where = ("" if info.failed_step is None else
@@ -124,6 +132,21 @@ def render_info(info: legato.WorkflowInfo) -> None:
         if info.traceback:
             # plain echo: a traceback must not be re-wrapped or styled
             click.echo(info.traceback.rstrip())
+
+
+def progress_bar(value: Any, *, width: int = _BAR_WIDTH) -> Table | None:
+    """A ``"progress"`` event's value as a bar and its text (``━━━━╺━━━  3/10 fetching``).
+
+    ``None`` when the value doesn't follow the convention (see ``legato.progress``).
+    """
+    progress = legato.Progress.read(value)
+    if progress is None:
+        return None
+    bar = ProgressBar(total=progress.total, completed=min(progress.done, progress.total),
+                      width=width, complete_style="green", finished_style="bold green")
+    row = Table.grid(padding=(0, 2))
+    row.add_row(bar, Text(progress.text))
+    return row
 
 
 def render_events(events: Mapping[str, Any]) -> None:

@@ -23,7 +23,14 @@ from ...store import (
     WorkflowRecord,
     open_store,
 )
-from ..engine import Engine, asyncio_guard, cancel_children, task_factory, unrecorded
+from ..engine import (
+    Engine,
+    asyncio_guard,
+    cancel_children,
+    observe,
+    task_factory,
+    unrecorded,
+)
 from ..worker import ANNOUNCE_EVERY, NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
 from ..workflow import Queue, Workflow
 from ._bound_queue import BoundQueue, declare
@@ -212,7 +219,11 @@ class Runtime:
             raise TypeError(f"priority must be an int (higher starts first), not {priority!r}")
         if dedup_key is not None and queue_name is None:
             raise ValueError("dedup_key= needs a queue= (keys are unique within a queue)")
-        data = wf.encode_input(self.serializer, args, kwargs)
+        # the caller's current span is the parent of the workflow's whole trace
+        observer = observe.OBSERVER
+        observed = None if observer is None else observer.creating(workflow_id, wf.name, None)
+        data = wf.encode_input(self.serializer, args, kwargs,
+                               trace=None if observed is None else observed.trace)
         seconds = wf.timeout if timeout is None else to_seconds(timeout)
         deadline = None if seconds is None else self.clock.now() + seconds
         not_before = None if delay is None else self.clock.now() + to_seconds(delay)
@@ -224,6 +235,8 @@ class Runtime:
         else:  # a queued or delayed run waits for its claim; the rest may start here at once
             existing = await self._worker.admit(
                 wf, new, here=queue_name is None and not_before is None)
+        if observed is not None:
+            observed.end(existing is None)
         if existing is not None and existing.name != wf.name:
             raise WorkflowConflict(workflow_id, existing.name, wf.name)
         return WorkflowHandle(self, workflow_id)

@@ -7,6 +7,7 @@ about claims, leases or the client.
 from __future__ import annotations
 
 from . import _asyncio_guard as asyncio_guard
+from . import _observe as observe
 from . import _task_factory as task_factory
 from ._code import WorkflowCode
 from ._continued import ContinueAsNew
@@ -23,6 +24,7 @@ __all__ = [
     "DEADLINE", "STARTED", "WATCH", "Aborted", "ContinueAsNew", "Engine", "Host", "LeaseLost",
     "Run", "Scope",
     "Shutdown", "Suspend", "Unwind", "WorkflowCode", "asyncio_guard", "cancel_children",
-    "current_scope", "detached", "durable_deadline", "execute", "load_run", "operation",
+    "current_scope", "detached", "durable_deadline", "execute", "load_run", "observe",
+    "operation",
     "step_label", "steps_running", "task_factory", "unrecorded",
 ]

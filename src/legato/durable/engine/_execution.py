@@ -14,6 +14,7 @@ from ..._serde import Serializer, encode_error
 from ...flow._deterministic import deterministic
 from ...flow._hooks import RECORDER
 from ...store import Store, WorkflowRecord
+from . import _observe
 from ._code import WorkflowCode
 from ._continued import ContinueAsNew
 from ._host import Host
@@ -60,6 +61,24 @@ async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run:
     leave it as it is: the lease was lost, the runtime is shutting down, or a
     store write failed (the attempt resumes from its last checkpoint).
     """
+    inputs = engine.serializer.loads(record.input)
+    if (observer := _observe.OBSERVER) is None:
+        return (await _execute(engine, wf, record, run, inputs))[0]
+    observed = observer.attempt(run.id, run.name, inputs.get("trace"), len(run.history))
+    status, error = None, None
+    try:
+        status, error = await _execute(engine, wf, record, run, inputs)
+        return status
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        observed.end(status, error)
+
+
+async def _execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run: Run,
+                   inputs: Any) -> tuple[str | None, BaseException | None]:
+    """:func:`execute`; also the error the run failed with (for an observer)."""
     run.task = asyncio.current_task()
     log.debug("workflow %r (%s) %s", run.id, run.name,
               f"replaying {len(run.history)} records" if run.history else "starting",
@@ -69,7 +88,6 @@ async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run:
         run.cancel_requested, run.cancel_reason = True, _DEADLINE
     if run.cancel_requested and run.task is not None:
         run.task.cancel()  # delivered at the first await that really waits
-    inputs = engine.serializer.loads(record.input)
     token = RECORDER.set(Scope(run))
     value: Any = None
     raised: BaseException | None = None
@@ -96,9 +114,9 @@ async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run:
         with contextlib.suppress(Unwind):  # an Unwind is kept in run.unwinding
             await run.flush()  # values of legato.now() & co. the result may hold
     if run.unwinding is not None:
-        return await _unwound(engine, run, run.unwinding)
+        return await _unwound(engine, run, run.unwinding), None
     if isinstance(raised, ContinueAsNew) and run.nondeterminism is None:
-        return await _continued(engine, run, raised)
+        return await _continued(engine, run, raised), None
     status, result, error = _outcome(engine, run, record, value, raised)
     if status == "cancelled":
         await cancel_children(engine.store, run.id)
@@ -109,7 +127,7 @@ async def execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run:
                                      failed_at=failed_at)
     if done:
         _log_end(run, status, raised)
-    return status if done else None
+    return (status, run.nondeterminism or raised) if done else (None, None)
 
 
 def _log_end(run: Run, status: str, raised: BaseException | None) -> None:

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 from ..._errors import LegatoError, WorkflowCancelled
 from ..._serde import decode_error
-from ..engine import STARTED, Run, Scope, cancel_children, current_scope, detached, operation
+from ..engine import (
+    STARTED,
+    Run,
+    Scope,
+    cancel_children,
+    current_scope,
+    detached,
+    observe,
+    operation,
+)
 from ._signals import signal
 
 if TYPE_CHECKING:
@@ -48,8 +57,13 @@ async def run_child(scope: Scope, wf: Workflow[Any, R], args: tuple[Any, ...],
 
 async def _create(run: Run, wf: Workflow[Any, Any], child_id: str, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> None:
-    data = wf.encode_input(run.serializer, args, kwargs)
+    observer = observe.OBSERVER
+    observed = None if observer is None else observer.creating(child_id, wf.name, run.id)
+    data = wf.encode_input(run.serializer, args, kwargs,
+                           trace=None if observed is None else observed.trace)
     existing = await run.stored(run.host.start_child(wf, child_id, data, run))
+    if observed is not None:
+        observed.end(existing is None)
     if existing is not None and existing.name != wf.name:
         raise LegatoError(
             f"child workflow id {child_id!r} already belongs to workflow {existing.name!r}, "

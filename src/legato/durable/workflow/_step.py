@@ -26,7 +26,7 @@ from ...resilience import CircuitBreaker, Retry
 from ...resilience._deadline import within
 from ...resilience._retry import give_up
 from ...store import StepRecord
-from ..engine import Run, Scope, Unwind, operation, step_label, steps_running
+from ..engine import Run, Scope, Unwind, observe, operation, step_label, steps_running
 from ._recorded import STEP_AT, StepAt
 
 __all__ = ["Step", "step"]
@@ -95,7 +95,7 @@ class Step(Generic[P, R]):
                 error = _recorded_error(run, past)
             else:
                 try:
-                    return await self._unrecorded(at, args, kwargs)
+                    return await self._unrecorded(at, args, kwargs, attempt)
                 except Exception as exc:
                     error = exc
             errors.append(error)
@@ -108,27 +108,38 @@ class Step(Generic[P, R]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _unrecorded(self, at: StepAt, args: tuple[Any, ...],
-                          kwargs: dict[str, Any]) -> R:
+                          kwargs: dict[str, Any], attempt: int = 1) -> R:
         # The body is ordinary code: nothing inside it is recorded, and tasks
         # it creates are not workflow branches.
+        observer = observe.OBSERVER
+        observed = (None if observer is None
+                    else observer.step(at.run.id, at.position, self.name, attempt))
+        error: BaseException | None = None
         token, step_token = RECORDER.set(None), STEP_AT.set(at)
         task = asyncio.current_task()
         if task is not None:  # named in a warning if it blocks the event loop
             steps_running[task] = step_label(at.run.id, at.position, self.name)
         try:
             return await self._attempt(args, kwargs)
-        except (Exception, asyncio.CancelledError, Unwind):
+        except (Exception, asyncio.CancelledError) as exc:
+            error = exc
+            raise
+        except Unwind:  # the attempt stops (unloaded, taken over): not the step's failure
+            error = asyncio.CancelledError()
             raise
         except BaseException as exc:
             # SystemExit, KeyboardInterrupt or a custom BaseException raised by the
             # step's own code is its failure, recorded like any other; it must not
             # kill the worker (which a supervisor would restart into the same step).
-            raise _failure(self.name, exc) from exc
+            error = _failure(self.name, exc)
+            raise error from exc
         finally:
             RECORDER.reset(token)
             STEP_AT.reset(step_token)
             if task is not None:
                 steps_running.pop(task, None)
+            if observed is not None:
+                observed.end(error)
 
     async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         """One call of the function, through the circuit breaker, within the timeout."""

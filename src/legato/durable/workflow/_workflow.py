@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final, overload
 
 from ..._duration import Duration, to_seconds
@@ -61,9 +61,15 @@ class Workflow(Generic[P, R]):
         return await run_child(scope, self, args, kwargs)
 
     def encode_input(
-        self, serializer: Serializer, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, serializer: Serializer, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+        trace: Mapping[str, str] | None = None,
     ) -> bytes:
-        """Serialize a call's arguments, naming the argument that can't be stored."""
+        """Serialize a call's arguments, naming the argument that can't be stored.
+
+        The envelope is ``{"args": [...], "kwargs": {...}}``, plus ``"trace"``
+        (a W3C trace context, see ``legato.otel``) when one is given; readers
+        of the envelope ignore keys they don't know.
+        """
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -71,7 +77,9 @@ class Workflow(Generic[P, R]):
                 f"can't start workflow {self.name!r} with these arguments: {exc}; "
                 f"its signature is {self.name}{self.signature}"
             ) from None
-        payload = {"args": list(args), "kwargs": kwargs}
+        payload: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
+        if trace:
+            payload["trace"] = dict(trace)
         try:
             return serializer.dumps(payload, label=f"the arguments of workflow {self.name!r}")
         except SerializationError:
