@@ -275,6 +275,11 @@ class PostgresStore:
                 wf.run_id)
             if inserted is None:
                 return await self._select_one(conn, wf.id)
+            if wf.copy_from is not None:  # a fork: the source's records before a position
+                await conn.execute(
+                    "INSERT INTO steps SELECT $1, position, kind, name, ok, value, created_at"
+                    " FROM steps WHERE workflow_id = $2 AND split_part(position, '.', 1)::int < $3",
+                    wf.id, *wf.copy_from)
             if status == "pending":
                 await self._notify(conn, "pending", wf.id)
             return None

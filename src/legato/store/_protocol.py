@@ -128,6 +128,8 @@ class NewWorkflow:
     not_before: float | None = None
     dedup_key: str | None = None
     run_id: str = field(default_factory=lambda: new_run_id())
+    # (source workflow id, n): start with the source's records at top-level positions < n
+    copy_from: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         # Checked here, so nothing is written with a priority one store can't hold.

@@ -209,6 +209,12 @@ class SqliteStore:
             )
             if not cur.rowcount:
                 return _select_one(conn, wf.id)
+            if wf.copy_from is not None:  # a fork: the source's records before a position
+                conn.execute(
+                    "INSERT INTO steps SELECT ?, position, kind, name, ok, value, created_at"
+                    " FROM steps WHERE workflow_id = ? AND"
+                    " CAST(substr(position, 1, instr(position || '.', '.') - 1) AS INTEGER) < ?",
+                    (wf.id, *wf.copy_from))
             if not wf.owner:
                 announce(conn, "pending", wf.id)
             return None

@@ -34,6 +34,7 @@ from ..engine import (
 from ..worker import ANNOUNCE_EVERY, NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
 from ..workflow import Queue, Workflow
 from ._bound_queue import BoundQueue, declare
+from ._fork import fork_point
 from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
 from ._ids import check_id
 from ._inspection import HistoryRecord, decode_value, history, to_datetime
@@ -327,6 +328,46 @@ class Runtime:
         if self._worker is not None:
             self._worker.poke()
         return WorkflowHandle(self, workflow_id)
+
+    async def fork(self, workflow_id: str, at: str | int, new_id: str | None = None
+                   ) -> WorkflowHandle[Any]:
+        """Start a copy of a workflow that reuses its recorded outcomes before ``at``.
+
+        The new workflow has the same name and inputs; every record of the
+        original at a top-level position before ``at`` replays (its steps
+        don't run again), and the rest runs with the code deployed now. The
+        original is left as it is. For re-running the tail of a workflow
+        after fixing a bug, or recovering from a bad deploy (DBOS's
+        ``fork_workflow``, LangGraph's time travel).
+
+        >>> handle = await rt.fork("order-42", at="charge")        # from the step 'charge'
+        >>> handle = await rt.fork("order-42", at=4, new_id="order-42-retry")
+
+        Args:
+            at: a top-level position (``4`` or ``"4"``: records at 1..3 are reused), or
+                a step's name (its first call at the top level).
+            new_id: the new workflow's id (default: a fresh one). An id that
+                exists already returns its handle, as ``start`` does.
+
+        Raises:
+            WorkflowNotFound: no workflow has this id.
+            ValueError: ``at`` names no top-level position or step of it.
+        """
+        source = await self.store.get(workflow_id)
+        if source is None:
+            raise WorkflowNotFound(workflow_id)
+        before = fork_point(await self.store.history(workflow_id), at)
+        if new_id is None:
+            new_id = uuid.uuid4().hex
+        check_id(new_id)
+        existing = await self.store.create(NewWorkflow(
+            new_id, source.name, source.input, None, 0.0, parent_id=source.parent_id,
+            copy_from=(workflow_id, before)))
+        if existing is not None and existing.name != source.name:
+            raise WorkflowConflict(new_id, existing.name, source.name)
+        if self._worker is not None:
+            self._worker.poke()
+        return WorkflowHandle(self, new_id)
 
     # -- inspecting ----------------------------------------------------------------
 
