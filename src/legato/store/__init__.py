@@ -9,8 +9,13 @@ from ._protocol import (
     INFER,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    Claims,
     Infer,
+    Inspection,
+    Journal,
     Lease,
+    Mailbox,
+    News,
     NewWorkflow,
     QueueLimits,
     Renewer,
@@ -24,6 +29,7 @@ from ._protocol import (
 from ._sqlite import SqliteStore
 
 __all__ = [
+    "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",

@@ -2,7 +2,11 @@
 
 The engine talks only to :class:`Store`; SQLite and PostgreSQL implement it,
 and one contract test suite runs against both. Values arrive already
-serialized (``bytes``): a store never sees Python objects.
+serialized (``bytes``): a store never sees Python objects. ``Store`` is made
+of small protocols, one per concern — :class:`Journal` (a workflow's life and
+checkpoints), :class:`Claims` (who runs what), :class:`Mailbox` (signals and
+events), :class:`Inspection` (reads for people and tools), :class:`News`
+(changes as they happen) — so a part of the engine can say which it needs.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
-    "QueueLimits", "Renewer", "Store", "StepRecord", "WorkerRecord", "WorkflowRecord",
-    "check_priority", "check_resumable", "new_run_id", "owner_worker"]
+    "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits", "Renewer", "Store",
+    "StepRecord", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
+    "new_run_id", "owner_worker",
+]
 
 # A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
 # holds no more, and SQLite (which would take 64 bits) is held to the same.
@@ -209,22 +215,8 @@ class Renewer(Protocol):
         ...
 
 
-class Store(Protocol):
-    """Persistence for workflows and their checkpoints.
-
-    Writes made during one event-loop turn may be committed together; every
-    write method returns only once its write is durable.
-    """
-
-    url: str
-
-    async def open(self) -> None:
-        """Connect, create or migrate the schema."""
-        ...
-
-    async def close(self) -> None:
-        """Flush pending writes and disconnect."""
-        ...
+class Journal(Protocol):
+    """A workflow's life and its checkpoints: create, record, finish, continue, resume, cancel."""
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
         """Insert ``wf``; return ``None`` if inserted, else the existing row (nothing written).
@@ -259,6 +251,49 @@ class Store(Protocol):
         """
         ...
 
+    async def continue_as_new(self, workflow_id: str, owner: str, input: bytes) -> str | None:
+        """Start the workflow afresh as a new run with ``input``, if ``owner`` holds it.
+
+        In one transaction: the current run's history becomes the previous
+        run's (replacing the one kept before), the history empties, the input
+        and run id change, and the row stays ``running`` under ``owner``.
+        Returns the new run id; ``None`` when the lease was lost (nothing written).
+        """
+        ...
+
+    async def resume(self, workflow_id: str) -> WorkflowRecord:
+        """Make a failed or cancelled workflow pending again, forgetting the failure that ended it.
+
+        Only that one record goes (and its retry attempts): failures the
+        workflow handled replay as recorded. See ``finish``'s ``failed_at``.
+        A succeeded workflow is left as it is; a pending one (queued or
+        delayed) leaves its queue and delay, to be claimed now.
+
+        Raises:
+            WorkflowNotFound: no such workflow. LegatoError: it is running or waiting.
+        """
+        ...
+
+    async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
+        """Ask for cancellation; a pending one is cancelled at once, a waiting one woken.
+
+        Raises:
+            WorkflowNotFound: no such workflow.
+        """
+        ...
+
+    async def history(self, workflow_id: str, run_id: str | None = None) -> list[StepRecord]:
+        """Every checkpoint of a workflow's current run, in one query.
+
+        ``run_id``: of the run before the current one (``previous_run_id``),
+        kept by :meth:`continue_as_new`; ``[]`` for any other run id.
+        """
+        ...
+
+
+class Claims(Protocol):
+    """Who runs what: claims, leases, unloading, and when to look again."""
+
     async def claim(
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
         names: list[str], queues: Sequence[QueueLimits] = (),
@@ -284,6 +319,10 @@ class Store(Protocol):
         """
         ...
 
+    async def release(self, leases: Sequence[Lease]) -> None:
+        """Give up leases at once (a graceful shutdown), so another worker takes over."""
+        ...
+
     async def suspend(
         self, workflow_id: str, owner: str, wake_at: float | None,
         signal: str | None = None, child: str | None = None,
@@ -294,6 +333,49 @@ class Store(Protocol):
         that name, or ``child`` finished), it is due at once: no lost wake-up.
         """
         ...
+
+    async def next_lease_expiry(self) -> float | None:
+        """The earliest lease end among running workflows, or ``None``."""
+        ...
+
+    async def next_wake(
+        self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
+    ) -> float | None:
+        """The earliest durable time after ``clock_now`` something becomes due, or ``None``.
+
+        Times at or before ``clock_now`` are left out: what was due then was
+        claimed, or is blocked (a full worker or queue) until a slot frees,
+        which pokes the worker. That is ``wake_at`` or ``deadline`` among waiting workflows,
+        ``not_before`` among pending ones and, for each rate-limited queue in
+        ``queues`` whose window is full at ``clock_now`` with work pending,
+        the time its oldest start leaves the window.
+        """
+        ...
+
+    def renewer(self) -> Renewer:
+        """A new, unopened connection for renewing leases from another thread."""
+        ...
+
+    async def server_time(self) -> float | None:
+        """The store's clock (epoch seconds), or ``None`` when it is this machine's clock.
+
+        Workers on several machines compare lease ends and timers: they read
+        them against this clock (see ``durable``'s ``WallClock``), so a
+        machine whose clock is ahead doesn't take live workers' workflows.
+        """
+        ...
+
+    async def workers(self) -> list[WorkerRecord]:
+        """The workers that announced themselves (see :meth:`Renewer.announce`), by id."""
+        ...
+
+    async def retire(self, worker_id: str) -> None:
+        """Forget a worker that stopped."""
+        ...
+
+
+class Mailbox(Protocol):
+    """Messages to and from workflows: signals and events."""
 
     async def send_signal(
         self, workflow_id: str, name: str, payload: bytes,
@@ -321,16 +403,6 @@ class Store(Protocol):
         """
         ...
 
-    async def continue_as_new(self, workflow_id: str, owner: str, input: bytes) -> str | None:
-        """Start the workflow afresh as a new run with ``input``, if ``owner`` holds it.
-
-        In one transaction: the current run's history becomes the previous
-        run's (replacing the one kept before), the history empties, the input
-        and run id change, and the row stays ``running`` under ``owner``.
-        Returns the new run id; ``None`` when the lease was lost (nothing written).
-        """
-        ...
-
     async def untake_signal(self, workflow_id: str, owner: str, position: str) -> None:
         """Undo :meth:`take_signal` at ``position``: the signal waits again, the record goes."""
         ...
@@ -348,59 +420,34 @@ class Store(Protocol):
         """(found, value) of a workflow's event."""
         ...
 
-    async def request_cancel(self, workflow_id: str) -> WorkflowRecord:
-        """Ask for cancellation; a pending one is cancelled at once, a waiting one woken.
 
-        Raises:
-            WorkflowNotFound: no such workflow.
-        """
+class Inspection(Protocol):
+    """Reading workflows for people and tools."""
+
+    async def get(self, workflow_id: str) -> WorkflowRecord | None:
+        """One workflow's row."""
         ...
 
-    async def resume(self, workflow_id: str) -> WorkflowRecord:
-        """Make a failed or cancelled workflow pending again, forgetting the failure that ended it.
+    async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:
+        """Workflows matching ``query``, ordered by creation time, one page of them."""
+        ...
 
-        Only that one record goes (and its retry attempts): failures the
-        workflow handled replay as recorded. See ``finish``'s ``failed_at``.
-        A succeeded workflow is left as it is; a pending one (queued or
-        delayed) leaves its queue and delay, to be claimed now.
-
-        Raises:
-            WorkflowNotFound: no such workflow. LegatoError: it is running or waiting.
-        """
+    async def events(self, workflow_id: str) -> list[EventRecord]:
+        """Every event a workflow published (its latest value per key), by key."""
         ...
 
     async def children(self, workflow_id: str) -> list[str]:
         """Ids of the unfinished workflows whose parent is ``workflow_id``."""
         ...
 
-    async def release(self, leases: Sequence[Lease]) -> None:
-        """Give up leases at once (a graceful shutdown), so another worker takes over."""
+    async def list(
+        self, *, status: str | None, name: str | None, limit: int
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first."""
         ...
 
-    async def workers(self) -> list[WorkerRecord]:
-        """The workers that announced themselves (see :meth:`Renewer.announce`), by id."""
-        ...
-
-    async def retire(self, worker_id: str) -> None:
-        """Forget a worker that stopped."""
-        ...
-
-    def renewer(self) -> Renewer:
-        """A new, unopened connection for renewing leases from another thread."""
-        ...
-
-    async def server_time(self) -> float | None:
-        """The store's clock (epoch seconds), or ``None`` when it is this machine's clock.
-
-        Workers on several machines compare lease ends and timers: they read
-        them against this clock (see ``durable``'s ``WallClock``), so a
-        machine whose clock is ahead doesn't take live workers' workflows.
-        """
-        ...
-
-    async def next_lease_expiry(self) -> float | None:
-        """The earliest lease end among running workflows, or ``None``."""
-        ...
+class News(Protocol):
+    """Changes made by any process on the store, as they happen."""
 
     async def wait_for_news(self, timeout: float) -> list[tuple[str, str]]:
         """Wait up to ``timeout`` s for news from any process on the store.
@@ -413,42 +460,20 @@ class Store(Protocol):
         """
         ...
 
-    async def next_wake(
-        self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
-    ) -> float | None:
-        """The earliest durable time after ``clock_now`` something becomes due, or ``None``.
 
-        Times at or before ``clock_now`` are left out: what was due then was
-        claimed, or is blocked (a full worker or queue) until a slot frees,
-        which pokes the worker. That is ``wake_at`` or ``deadline`` among waiting workflows,
-        ``not_before`` among pending ones and, for each rate-limited queue in
-        ``queues`` whose window is full at ``clock_now`` with work pending,
-        the time its oldest start leaves the window.
-        """
+class Store(Journal, Claims, Mailbox, Inspection, News, Protocol):
+    """Persistence for workflows and their checkpoints.
+
+    Writes made during one event-loop turn may be committed together; every
+    write method returns only once its write is durable.
+    """
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema."""
         ...
 
-    async def get(self, workflow_id: str) -> WorkflowRecord | None:
-        """One workflow's row."""
-        ...
-
-    async def history(self, workflow_id: str, run_id: str | None = None) -> list[StepRecord]:
-        """Every checkpoint of a workflow's current run, in one query.
-
-        ``run_id``: of the run before the current one (``previous_run_id``),
-        kept by :meth:`continue_as_new`; ``[]`` for any other run id.
-        """
-        ...
-
-    async def find(self, query: WorkflowQuery) -> list[WorkflowRecord]:
-        """Workflows matching ``query``, ordered by creation time, one page of them."""
-        ...
-
-    async def events(self, workflow_id: str) -> list[EventRecord]:
-        """Every event a workflow published (its latest value per key), by key."""
-        ...
-
-    async def list(
-        self, *, status: str | None, name: str | None, limit: int
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first."""
+    async def close(self) -> None:
+        """Flush pending writes and disconnect."""
         ...
