@@ -22,6 +22,10 @@ class Host(Protocol):
         """Create (or find) a child workflow's row and run it here if there is room."""
         ...
 
+    def holds(self, workflow_id: str, owner: str) -> bool:
+        """Whether attempt ``owner`` surely still holds ``workflow_id`` (renewed within a lease)."""
+        ...
+
     def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
         """The task running ``workflow_id`` in this process, if any."""
         ...

@@ -60,6 +60,7 @@ async def operation(
         return value
     if run.pending:  # checked here: every step passes by, and most have nothing to flush
         await run.flush()
+    run.check_lease()
     if (watch := WATCH.get()) is not None:
         body = watch(run, position, kind, name, body)
     if not commits:

@@ -107,6 +107,17 @@ class Run:
         aborted.__cause__ = error
         return self.unwind(aborted)
 
+    def check_lease(self) -> None:
+        """Before an effect: unwind if this attempt's lease may have lapsed.
+
+        A checkpoint's reply (or the worker's loop) may come back after the
+        lease lapsed and another worker took the workflow over; the fence
+        refuses this attempt's later writes, but an effect started now would
+        happen twice. So no step starts unless a renewal was heard within a lease.
+        """
+        if not self.host.holds(self.id, self.owner):
+            raise self.lease_lost()
+
     def request_cancel(self, reason: str) -> None:
         """Cancel the workflow body now; it sees ``CancelledError`` at its current await."""
         if not self.cancel_requested:

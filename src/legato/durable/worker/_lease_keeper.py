@@ -33,16 +33,26 @@ log = logging.getLogger("legato.worker")
 
 _TICK = 0.1  # seconds between the loop's signs of life
 _CLOCK_EVERY = 10.0  # seconds between readings of the store's clock
+MAX_ROUND_TRIP = 0.1  # seconds; a slower reading of the store's clock is not trusted
 ANNOUNCE_EVERY = 2.0  # seconds between a worker's announcements of itself
 
 
-async def read_store_clock(store: Store | Renewer, wall: SystemClock) -> None:
-    """Set ``wall``'s offset to the store's clock (within half a round trip)."""
+async def read_store_clock(store: Store | Renewer, wall: SystemClock) -> bool:
+    """Set ``wall``'s offset to the store's clock (within half a round trip); whether it did.
+
+    A reading whose round trip took longer than ``MAX_ROUND_TRIP`` is dropped:
+    its error could be as large as half of it, enough to write leases that
+    have lapsed already.
+    """
     sent = time.time()
     server = await store.server_time()
     received = time.time()
-    if server is not None:
-        wall.offset = server - (sent + received) / 2
+    if server is None:
+        return True
+    if received - sent > MAX_ROUND_TRIP:
+        return False
+    wall.offset = server - (sent + received) / 2
+    return True
 
 
 class LeaseKeeper:
@@ -56,7 +66,9 @@ class LeaseKeeper:
         self, store: Store, wall: SystemClock, *, lease: float, stall_limit: float,
         leases: Callable[[], Sequence[Lease]], on_cancel: Callable[[list[str]], None],
         describe: Callable[[], WorkerRecord],
+        on_renewed: Callable[[list[Lease], float], None] = lambda leases, sent: None,
     ) -> None:
+        self.on_renewed = on_renewed  # (leases, time.monotonic() the renewal was sent)
         self.describe = describe  # this worker as the store lists it
         self._unknown: set[str] = set()  # workflow names already warned about
         self.renewer = store.renewer()
@@ -129,11 +141,13 @@ class LeaseKeeper:
             await store.close()
 
     async def _renew(self, store: Renewer) -> None:
+        leases, sent = list(self.leases()), time.monotonic()
         try:
-            cancelled = await store.heartbeat(self.leases(), self.wall.now() + self.lease)
+            cancelled = await store.heartbeat(leases, self.wall.now() + self.lease)
         except LegatoError:
             log.exception("renewing leases failed; retrying")
             return
+        self.on_renewed(leases, sent)
         if cancelled and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.on_cancel, cancelled)
 
@@ -155,7 +169,8 @@ class LeaseKeeper:
 
     async def _read_clock(self, renewer: Renewer) -> None:
         try:
-            await read_store_clock(renewer, self.wall)
+            if not await read_store_clock(renewer, self.wall):
+                log.info("the store's clock answered slowly; keeping the last offset")
         except LegatoError:
             log.exception("reading the store's clock failed; keeping the last offset")
 

@@ -57,11 +57,15 @@ class Worker:
         self.poll = SAFETY_POLL  # the store's news wakes it; polling catches lost news
         self.tasks: dict[str, asyncio.Task[str | None]] = {}
         self.owners: dict[str, str] = {}  # the attempt each task runs, by workflow id
+        # until when (time.monotonic) each run's lease is surely held, by workflow id:
+        # from when the claim, create or renewal that wrote it was sent
+        self.held: dict[str, float] = {}
         self.runs: dict[str, Run] = {}
         self._attempt = itertools.count(1)
         self._stopping = False
         self._keeper = LeaseKeeper(engine.store, wall, lease=lease, stall_limit=stall_limit,
                                    leases=self.leases, on_cancel=self._cancelled,
+                                   on_renewed=self._renewed,
                                    describe=self.describe)
         self._started_at = wall.now()
         self._reserved = 0
@@ -102,6 +106,16 @@ class Worker:
     def leases(self) -> list[Lease]:
         """The leases of the runs going on here (called from the lease keeper's thread too)."""
         return list(self.owners.copy().items())  # copy(): atomic, while the loop changes it
+
+    def holds(self, workflow_id: str, owner: str) -> bool:
+        return (self.owners.get(workflow_id) == owner
+                and self.held.get(workflow_id, 0.0) > time.monotonic())
+
+    def _renewed(self, leases: list[Lease], sent: float) -> None:
+        """From the keeper's thread: ``leases`` were renewed by a write sent at ``sent``."""
+        for workflow_id, owner in leases:
+            if self.owners.get(workflow_id) == owner:
+                self.held[workflow_id] = max(self.held.get(workflow_id, 0.0), sent + self.lease)
 
     def lease_until(self) -> float:
         return self.wall.now() + self.lease
@@ -156,9 +170,12 @@ class Worker:
 
     async def _admit(self, wf: WorkflowCode, new: NewWorkflow, here: bool
                      ) -> WorkflowRecord | None:
+        sent = time.monotonic()
         existing = await self.engine.store.create(new)
         if existing is None and here:
             self.launch(wf, _created(new))
+            if self.owners.get(new.id) == new.owner:  # not run here already
+                self.held[new.id] = sent + self.lease
         elif existing is None:
             self.poke()
         return existing
@@ -219,6 +236,7 @@ class Worker:
             self.runs.pop(record.id, None)
             del self.tasks[record.id]
             del self.owners[record.id]
+            self.held.pop(record.id, None)
             self.poke()
         if status is not None and status != "waiting":
             self.event_set(record.id)  # readers of events stop waiting on a finished run
@@ -284,12 +302,15 @@ class Worker:
     async def _claim(self, limit: int) -> list[WorkflowRecord]:
         clock_now = self.engine.clock.now()
         self._reserved += limit  # a start meanwhile must not take the slots being claimed
+        owner, sent = self.new_owner(), time.monotonic()
         try:
             claimed = await self.engine.store.claim(
-                self.new_owner(), self.lease_until(), self.wall.now(), clock_now,
+                owner, self.lease_until(), self.wall.now(), clock_now,
                 limit, registered_names(), list(self.queues.values()))
         finally:
             self._reserved -= limit
+        for record in claimed:
+            self.held[record.id] = sent + self.lease
         self._claimed_at = clock_now
         for record in claimed:
             wf = lookup(record.name)

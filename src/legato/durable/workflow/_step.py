@@ -111,6 +111,7 @@ class Step(Generic[P, R]):
                           kwargs: dict[str, Any], attempt: int = 1) -> R:
         # The body is ordinary code: nothing inside it is recorded, and tasks
         # it creates are not workflow branches.
+        at.run.check_lease()  # each attempt: a retry may come after the lease lapsed
         observer = observe.OBSERVER
         observed = (None if observer is None
                     else observer.step(at.run.id, at.position, self.name, attempt))
