@@ -265,10 +265,35 @@ class Worker:
             finally:
                 if run is not None:
                     self.bus.unwatch(record.id, run.news)
-            if self._stopping:
-                return None  # another worker resumes it from its last checkpoint
-            await asyncio.sleep(backoff)  # the lease is still ours: no one else takes it
-            backoff = min(backoff * 2, _RETRY_MAX)
+            # Not again until a write goes through: an attempt replayed while the disk
+            # is full or the server is gone would run its unrecorded step every time.
+            while True:
+                if self._stopping:
+                    return None  # another worker resumes it from its last checkpoint
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _RETRY_MAX)
+                ready = await self._still_ours(record.id)
+                if ready is not None:
+                    break
+            if not ready:
+                return None  # taken over meanwhile: the new owner goes on
+
+    async def _still_ours(self, workflow_id: str) -> bool | None:
+        """After a store error: ``None`` while the store takes no write; else whether we hold it.
+
+        The probe is a renewal of the run's own lease: a real write.
+        """
+        owner = self.owners[workflow_id]
+        sent = time.monotonic()
+        try:
+            await self.engine.store.heartbeat([(workflow_id, owner)], self.lease_until())
+            record = await self.engine.store.get(workflow_id)
+        except LegatoError:
+            return None
+        ours = record is not None and record.status == "running" and record.owner == owner
+        if ours:
+            self.held[workflow_id] = sent + self.lease
+        return ours
 
     async def _next_run(self, record: WorkflowRecord) -> WorkflowRecord:
         """The row of the run that ``record``'s run continued as (its new input and run id)."""
