@@ -26,11 +26,12 @@ class Workers:
     """One worker process per URL in ``urls`` (several may share one), logging to files."""
 
     def __init__(self, urls: list[str], tmp: Path, concurrency: int,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, first: int = 0) -> None:
         tmp.mkdir(exist_ok=True)
-        self.logs = [tmp / f"worker-{n}.err" for n in range(len(urls))]
+        self.numbers = range(first, first + len(urls))  # worker n serves queue probe-<n>
+        self.logs = [tmp / f"worker-{n}.err" for n in self.numbers]
         self.procs: list[subprocess.Popen[bytes]] = []
-        for n, (url, err) in enumerate(zip(urls, self.logs, strict=True)):
+        for n, url, err in zip(self.numbers, urls, self.logs, strict=True):
             with err.open("w") as stderr:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "legato", "worker", "fault_workflows",
@@ -60,7 +61,7 @@ class Workers:
     async def probe(self, client: legato.Runtime, name: str, timeout: float = 20) -> None:
         """Each worker runs a new workflow from its own queue (its claim loop works)."""
         handles = [await client.start(fault_workflows.probe, f"{name}-{n}", id=f"{name}-{n}",
-                                      queue=f"probe-{n}") for n in range(len(self.procs))]
+                                      queue=f"probe-{n}") for n in self.numbers]
         pids = await asyncio.gather(*(h.result(timeout=timeout) for h in handles))
         assert pids == self.pids, (pids, self.pids)
 

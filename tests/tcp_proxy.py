@@ -18,7 +18,15 @@ The faults:
 - :meth:`stall` stops forwarding bytes both ways, on open connections and on
   new ones, for ``seconds`` or until :meth:`resume`: nothing is closed, a
   query sent meanwhile waits and then completes (a network partition that
-  heals, a frozen load balancer).
+  heals, a frozen load balancer). ``stall(only="replies")`` holds only what
+  PostgreSQL sends: a statement sent meanwhile is carried out, its client
+  hears of it at :meth:`resume` (a reply lost in a congested path).
+- :meth:`stall_replies_after` does that at an exact point: once a client has
+  PostgreSQL execute a statement whose SQL contains a given text, the proxy
+  holds every reply from then on (the statement's own too) until
+  :meth:`resume`. For this it reads the messages clients send (PostgreSQL's
+  frontend protocol: ``Parse`` names a statement, ``Bind`` runs it), which
+  needs connections without TLS, as the test server's are (``ssl = off``).
 
 Why a thread: the proxy runs its own event loop in a daemon thread, so it
 forwards bytes however busy the test's loop is (a ``gather`` of thousands of
@@ -40,7 +48,7 @@ import struct
 import threading
 from collections.abc import Coroutine
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["TcpProxy"]
@@ -68,8 +76,12 @@ class TcpProxy:
         self._pairs: set[_Pair] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # one per accepted connection
         self._cut = False
-        self._flowing: asyncio.Event | None = None  # set: bytes move
+        # set: bytes move (to PostgreSQL, to the client)
+        self._requests: asyncio.Event | None = None
+        self._replies: asyncio.Event | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
+        self._trigger: str | None = None  # SQL text that starts a stall of the replies
+        self.tripped = threading.Event()  # set when it did
 
     # -- life ---------------------------------------------------------------------------
 
@@ -117,9 +129,23 @@ class TcpProxy:
         """End a cut and a stall: connections are accepted and bytes flow again."""
         self._call(self._do_restore())
 
-    def stall(self, seconds: float | None = None) -> None:
-        """Stop forwarding bytes both ways, for ``seconds`` or (``None``) until :meth:`resume`."""
-        self._call(self._do_stall(seconds))
+    def stall(self, seconds: float | None = None, *,
+              only: Literal["requests", "replies"] | None = None) -> None:
+        """Stop forwarding bytes, for ``seconds`` or (``None``) until :meth:`resume`.
+
+        Both ways, or ``only`` those to PostgreSQL (``"requests"``) or from it
+        (``"replies"``).
+        """
+        self._call(self._do_stall(seconds, only))
+
+    def stall_replies_after(self, sql: str) -> None:
+        """Once a statement containing ``sql`` is executed, hold every reply until :meth:`resume`.
+
+        The statement itself is carried out; its client hears of it only at
+        :meth:`resume`. :attr:`tripped` is set when the stall begins.
+        """
+        self.tripped.clear()
+        self._trigger = sql
 
     def resume(self) -> None:
         """Forward bytes again after :meth:`stall`."""
@@ -127,7 +153,7 @@ class TcpProxy:
 
     @property
     def stalled(self) -> bool:
-        return self._flowing is not None and not self._flowing.is_set()
+        return any(e is not None and not e.is_set() for e in (self._requests, self._replies))
 
     # -- in the proxy's thread ------------------------------------------------------------
 
@@ -135,8 +161,9 @@ class TcpProxy:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _start(self) -> None:
-        self._flowing = asyncio.Event()
-        self._flowing.set()
+        self._requests, self._replies = asyncio.Event(), asyncio.Event()
+        self._requests.set()
+        self._replies.set()
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -161,20 +188,28 @@ class TcpProxy:
         self._cut = False
         await self._do_resume()
 
-    async def _do_stall(self, seconds: float | None) -> None:
-        assert self._flowing is not None
-        self._flowing.clear()
+    async def _do_stall(self, seconds: float | None,
+                        only: Literal["requests", "replies"] | None) -> None:
+        assert self._requests is not None and self._replies is not None
+        if only != "replies":
+            self._requests.clear()
+        if only != "requests":
+            self._replies.clear()
         if self._stall_timer is not None:
             self._stall_timer.cancel()
         self._stall_timer = None if seconds is None else self._loop.call_later(
-            seconds, self._flowing.set)
+            seconds, self._flow)
 
     async def _do_resume(self) -> None:
-        assert self._flowing is not None
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
-        self._flowing.set()
+        self._flow()
+
+    def _flow(self) -> None:
+        assert self._requests is not None and self._replies is not None
+        self._requests.set()
+        self._replies.set()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -182,6 +217,8 @@ class TcpProxy:
         self._tasks.add(task)
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            pass  # closing: asyncio's server callback would log a cancelled handler
         finally:
             self._tasks.discard(task)
 
@@ -196,27 +233,39 @@ class TcpProxy:
         except OSError:
             _reset(writer)
             return
-        pair = _Pair(writer, up_writer)
+        pair = _Pair(writer, up_writer, _Frontend())
         if self._cut:  # cut while we connected upstream
             pair.reset()
             return
         self._pairs.add(pair)
         try:
-            await asyncio.gather(self._pump(reader, up_writer, pair),
-                                 self._pump(up_reader, writer, pair))
+            assert self._requests is not None and self._replies is not None
+            await asyncio.gather(self._pump(reader, up_writer, pair, self._requests, pair.frontend),
+                                 self._pump(up_reader, writer, pair, self._replies))
         finally:
             self._pairs.discard(pair)
             pair.close()
 
+    def _inspect(self, executed: list[str]) -> None:
+        """Before ``executed`` statements go out: a trigger among them stalls the replies."""
+        trigger = self._trigger
+        if trigger is not None and any(trigger in sql for sql in executed):
+            assert self._replies is not None
+            self._replies.clear()  # before the statement leaves: its reply can't slip through
+            self._trigger = None
+            self.tripped.set()
+
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    pair: _Pair) -> None:
-        assert self._flowing is not None
+                    pair: _Pair, flowing: asyncio.Event, frontend: _Frontend | None = None
+                    ) -> None:
         try:
             while True:
                 data = await reader.read(_CHUNK)
                 if not data:
                     break
-                await self._flowing.wait()  # stalled: hold the bytes, keep the sockets
+                await flowing.wait()  # stalled: hold the bytes, keep the sockets
+                if frontend is not None:
+                    self._inspect(frontend.feed(data))
                 if pair.dead:
                     break
                 writer.write(data)
@@ -229,8 +278,10 @@ class TcpProxy:
 class _Pair:
     """The two sockets of one proxied connection."""
 
-    def __init__(self, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter) -> None:
+    def __init__(self, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter,
+                 frontend: _Frontend) -> None:
         self.client, self.upstream = client, upstream
+        self.frontend = frontend  # reads what the client sends
         self.dead = False
 
     def reset(self) -> None:
@@ -253,3 +304,46 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+_SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
+
+
+class _Frontend:
+    """Reads the messages a PostgreSQL client sends, to tell which statements it executes."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._startup = True  # untyped messages first (SSLRequest, StartupMessage)
+        self._statements: dict[bytes, str] = {}  # by prepared statement name
+
+    def feed(self, data: bytes) -> list[str]:
+        """The SQL of each statement that ``data`` executes (a ``Bind`` or a simple ``Query``)."""
+        buf = self._buffer
+        buf += data
+        executed = []
+        while True:
+            if self._startup:
+                if len(buf) < 8:
+                    break
+                length, code = struct.unpack("!ii", buf[:8])
+                if len(buf) < length:
+                    break
+                del buf[:length]
+                self._startup = code in (_SSL_REQUEST, _GSSENC_REQUEST)
+                continue
+            if len(buf) < 5:
+                break
+            kind, (length,) = buf[0], struct.unpack("!i", buf[1:5])
+            if len(buf) < 1 + length:
+                break
+            body = bytes(buf[5:1 + length])
+            del buf[:1 + length]
+            if kind == ord("P"):  # Parse: name, query
+                name, query = body.split(b"\0")[:2]
+                self._statements[name] = query.decode(errors="replace")
+            elif kind == ord("B"):  # Bind: portal, statement name
+                executed.append(self._statements.get(body.split(b"\0")[1], ""))
+            elif kind == ord("Q"):  # a simple query
+                executed.append(body.split(b"\0")[0].decode(errors="replace"))
+        return executed
