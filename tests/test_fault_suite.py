@@ -353,7 +353,7 @@ LAPSED_AT_BIRTH = (
     "claim, which takes longer than the 1 s lease under load, so rows are stored or claimed "
     "with a lease that has already lapsed (500 of 500 rt.start launches, left=-0.39 s); "
     "another process claims them at once while this one launches them too, and both run the "
-    "step (100-350 double runs per run on SQLite)")
+    "step")
 CLAIMED_BACK = (
     "; and a row claimed back by its own worker (Worker.launch's in_tasks path) gets a new "
     "attempt id while a checkpoint already sent under the old one is refused: the task "
@@ -361,7 +361,8 @@ CLAIMED_BACK = (
     "and another worker runs the step again")
 
 
-@pytest.mark.xfail(strict=True, reason=LAPSED_AT_BIRTH)
+@pytest.mark.xfail(strict=False, reason=LAPSED_AT_BIRTH + " (SQLite: 100-350 double runs in "
+                   "10 of 11 runs; none once, on a machine loaded by other tests: not strict)")
 async def test_ten_thousand_starts_at_once_from_a_working_client_sqlite(
         sqlite_db, tmp_path, fleet_log):
     await _ten_thousand(sqlite_db, tmp_path, fleet_log, client_works=True)
