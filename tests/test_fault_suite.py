@@ -135,6 +135,12 @@ async def test_the_proxy_cuts_and_stalls_for_real(pg_url):
 CUTS = [(0.15, 0.5), (0.40, 3.0), (0.65, 1.5)]  # (share of the steps run, seconds cut)
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "intermittent, 2 runs in 20 under load: the bug test_a_worker_back_from_an_outage_runs_"
+    "no_step_another_worker_committed shows for certain (a retry after the outage runs a "
+    "step another worker committed meanwhile), and under CPU load the one of "
+    "test_ten_thousand_starts_at_once_from_a_working_client_sqlite (claims with a lapsed "
+    "lease: steps ran twice before any cut)"))
 async def test_proxy_cuts_three_workers_recover_by_themselves(pg_url, tmp_path, fleet_log):
     count, length = 120, 8
     with TcpProxy() as proxy:
@@ -235,6 +241,92 @@ async def test_a_stall_of_every_connection_past_the_lease(pg_url, tmp_path, flee
     await _stall(pg_url, tmp_path, fleet_log, through_proxy=2, direct=0)
 
 
+RETRY_AFTER_OUTAGE = (
+    "legato bug: after a store error, Worker._attempts retries the attempt as the same owner "
+    "once the store answers, without checking that it still holds the workflow; when the "
+    "outage outlasted the lease, another worker has taken it over, and the retry replays a "
+    "history read before that worker's later checkpoints and runs those steps again after "
+    "their outcome was committed. Here the late worker's connections were cut for ~3 s "
+    "mid-step, the other worker took 'o' over, the late worker's history read after the "
+    "cut was answered only once 'o' had finished, and it ran step(s) of 'o' again")
+
+
+@pytest.mark.xfail(strict=True, reason=RETRY_AFTER_OUTAGE)
+async def test_a_worker_back_from_an_outage_runs_no_step_another_worker_committed(
+        pg_url, tmp_path, fleet_log):
+    # The cut test's rare failure, made certain: the outage outlasts the lease, another
+    # worker takes over, and the late worker's first history read after it is answered
+    # only once the other worker has gone further.
+    with TcpProxy() as proxy:
+        late = Workers([proxy.url(pg_url)], tmp_path / "late", concurrency=10)
+        other: Workers | None = None
+        try:
+            await late.ready()
+            async with legato.Runtime(pg_url, worker=False) as client:
+                handle = await client.start(steps, "o", 6, 1.0, id="o")
+                await _progress(fleet_log, 1)  # o's step 1 is running
+                began = time.time()
+                proxy.cut()  # its checkpoint fails; it retries as the same attempt, with backoff
+                other = Workers([pg_url], tmp_path / "other", concurrency=10, first=1)
+                await other.ready()
+                by_other = other.pids[0]
+                await eventually(lambda: any(r.pid == by_other for r in step_runs(fleet_log)
+                                             .get("o-1", [])), timeout=15)  # taken over
+                proxy.stall_replies_after("created_at FROM steps")  # its next history read
+                proxy.restore()
+                await eventually(proxy.tripped.is_set, timeout=15)
+                assert await handle.result(timeout=20) == [1, 2, 3, 4, 5, 6]
+                proxy.resume()
+                faults = [Fault("cut, then replies held", began, time.time())]
+                await late.probe(client, "probe")
+                committed = await committed_steps(client, ["o"])
+            assert late.alive() == [True] and other.alive() == [True]
+        finally:
+            late.stop()
+            if other is not None:
+                other.stop()
+    runs = {k: v for k, v in step_runs(fleet_log).items() if k.startswith("o-")}
+    print({k: [(r.pid, f"{r.began - committed[k]:+.3f} s") for r in v] for k, v in runs.items()})
+    check_steps(runs, committed, {f"o-{i}" for i in range(1, 7)}, faults)
+
+
+SKEWED_BY_A_SLOW_REPLY = (
+    "legato bug: read_store_clock sets the worker's clock offset to server - (sent + "
+    "received) / 2 whatever the round trip took; a reply held 3 s puts the worker's clock "
+    "~1.5 s behind the database's, so every lease it writes (wall.now() + 1 s lease) has "
+    "lapsed when written, and another worker takes each workflow it claims at once: both "
+    "run the step (until the next reading, 10 s later). A reading with a round trip longer "
+    "than a small bound should be discarded")
+
+
+@pytest.mark.slow  # about 15 s: the worker reads the clock every 10 s
+@pytest.mark.xfail(strict=True, reason=SKEWED_BY_A_SLOW_REPLY)
+async def test_a_slow_reply_to_the_clock_reading_skews_no_lease(pg_url, tmp_path, fleet_log):
+    with TcpProxy() as proxy:
+        late = Workers([proxy.url(pg_url)], tmp_path / "late", concurrency=10)
+        other: Workers | None = None
+        try:
+            await late.ready()
+            proxy.stall_replies_after("clock_timestamp()")  # its next reading (every 10 s)
+            await eventually(proxy.tripped.is_set, timeout=15)
+            await asyncio.sleep(3.0)  # how long the reply takes: the fault
+            proxy.resume()
+            other = Workers([pg_url], tmp_path / "other", concurrency=10, first=1)
+            await other.ready()
+            async with legato.Runtime(pg_url, worker=False) as client:
+                slow = await client.start(steps, "k", 1, 2.0, id="k", queue="probe-0")  # late's
+                await _progress(fleet_log, 1)
+                await client.run(steps, "poke", 1, 0.0, id="poke")  # news: workers look now
+                assert await slow.result(timeout=10) == [1]
+            assert late.alive() == [True] and other.alive() == [True]
+        finally:
+            late.stop()
+            if other is not None:
+                other.stop()
+    assert [r.pid for r in step_runs(fleet_log)["k-1"]] == late.pids  # once, by its worker
+
+
+@pytest.mark.slow  # an intermittent xfail; its bug has a certain test in the default run
 @pytest.mark.xfail(strict=False, reason=(
     "intermittent (1 run in ~13): the bug that test_a_reply_that_comes_after_the_lease_"
     "runs_no_step_of_a_finished_workflow shows for certain, when the stall begins between "
@@ -404,7 +496,12 @@ def _starters(store: str, count: int, tmp: Path, processes: int) -> list[subproc
     return made
 
 
-async def test_three_processes_start_the_same_200_ids_at_once(db, tmp_path, fleet_log):
+async def test_three_processes_start_the_same_200_ids_at_once(db, tmp_path, fleet_log, request):
+    if db.startswith("postgresql"):
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "intermittent, 1 run in 20 under load: 't198' ran in two of the processes "
+            "0.3 s apart - the lapsed-lease bug of test_ten_thousand_starts_at_once_from_a_"
+            "working_client_sqlite")))
     count = 200
     starters = _starters(db, count, tmp_path, 3)
     try:
