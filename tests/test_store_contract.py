@@ -565,13 +565,23 @@ async def _sql(url: str, *statements: str) -> None:
                 conn.execute(statement)
 
 
+# What the "due" migration (SQLite 5, PostgreSQL 4) adds, undone.
+_UNDO_DUE = (
+    "DROP INDEX workflows_due", "DROP INDEX workflows_ready", "DROP INDEX workflows_ready_queued",
+    "DROP INDEX workflows_ready_fifo", "ALTER TABLE workflows DROP COLUMN due_at",
+    "ALTER TABLE workflows DROP COLUMN ready",
+    "CREATE INDEX workflows_by_wake ON workflows (wake_at) WHERE status = 'waiting'",
+    "CREATE INDEX workflows_delayed ON workflows (not_before)"
+    " WHERE status = 'pending' AND not_before IS NOT NULL")
+
+
 async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     s = open_store(url)
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "ALTER TABLE workflows DROP COLUMN run_id", "DROP TABLE IF EXISTS news",
-               "ALTER TABLE workflows DROP COLUMN failed_at",
+    await _sql(url, *_UNDO_DUE, "ALTER TABLE workflows DROP COLUMN run_id",
+               "DROP TABLE IF EXISTS news", "ALTER TABLE workflows DROP COLUMN failed_at",
                "DELETE FROM legato_schema WHERE version > 1")
     s = open_store(url)
     await s.open()
@@ -579,6 +589,9 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
         record = await s.get("kept")
         assert record is not None and record.status == "pending"
         assert len(record.run_id) == 32
+        # claimable after the migration that indexes what is due
+        claimed = await s.claim("w", 1e12, 0.0, 0.0, 10, ["wf"])
+        assert [r.id for r in claimed] == ["kept"]
         await s.create(new("fresh", run_id="r1"))
         fresh = await s.get("fresh")
         assert fresh is not None and fresh.run_id == "r1"

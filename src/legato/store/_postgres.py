@@ -29,6 +29,7 @@ from ._forget import forgotten, stored_failed_at
 from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, translated
+from ._postgres_due import CLAIM_SQL, NEXT_DUE_SQL
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
 from ._postgres_schema import migrate
 from ._protocol import (
@@ -183,7 +184,8 @@ class PostgresStore:
     async def _wake(self, conn: Any, workflow_id: str) -> None:
         """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
         await conn.execute(
-            "WITH w AS (UPDATE workflows SET wake_at = 0 WHERE id = $3 AND status = 'waiting'"
+            "WITH w AS (UPDATE workflows SET wake_at = 0, ready = true"
+            " WHERE id = $3 AND status = 'waiting'"
             f" RETURNING id) {_ANNOUNCE}", self.channel, "wake", workflow_id)
 
     # -- writes ----------------------------------------------------------------------
@@ -195,11 +197,11 @@ class PostgresStore:
             inserted = await conn.fetchval(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
                 " deadline, created_at, updated_at, queue, priority, not_before, dedup_key,"
-                " run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14)"
-                " ON CONFLICT (id) DO NOTHING RETURNING 1",
+                " run_id, ready) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12,"
+                " $13, $14, $15) ON CONFLICT (id) DO NOTHING RETURNING 1",
                 wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
                 wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
-                wf.run_id)
+                wf.run_id, status == "pending" and wf.not_before is None)
             if inserted is None:
                 return await self._select_one(conn, wf.id)
             if status == "pending":
@@ -232,7 +234,7 @@ class PostgresStore:
             now = time.time()
             row = await conn.fetchrow(
                 "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
-                " lease_until = 0, wake_at = NULL, cancel = false, updated_at = $4,"
+                " lease_until = 0, wake_at = NULL, cancel = false, ready = false, updated_at = $4,"
                 " finished_at = $4, failed_at = $7 WHERE id = $5 AND owner = $6"
                 " AND status = 'running' RETURNING parent_id",
                 status, result, error, now, workflow_id, owner, stored)
@@ -250,16 +252,7 @@ class PostgresStore:
         names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
         async def body(conn: Any) -> list[WorkflowRecord]:
-            rows = await conn.fetch(
-                "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
-                " wake_at = NULL, updated_at = $3 WHERE id IN (SELECT id FROM workflows"
-                " WHERE ((status = 'running' AND lease_until < $3) OR (queue IS NULL AND"
-                "  ((status = 'pending' AND (not_before IS NULL OR not_before <= $4))"
-                "   OR (status = 'waiting' AND (wake_at <= $4 OR deadline <= $4)))))"
-                " AND name = ANY($5::text[])"
-                " ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {WF_COLUMNS}",
-                owner, lease_until, now, clock_now, names, limit)
+            rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, clock_now, names, limit)
             rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
             for q in queues:
                 if len(rows) >= limit:
@@ -398,7 +391,7 @@ class PostgresStore:
                 raise WorkflowNotFound(workflow_id)
             if row[0] == "pending":
                 await conn.execute(
-                    "UPDATE workflows SET status = 'cancelled', finished_at = $1,"
+                    "UPDATE workflows SET status = 'cancelled', ready = false, finished_at = $1,"
                     " updated_at = $1 WHERE id = $2", now, workflow_id)
                 await self._notify(conn, "finish", workflow_id)
             elif row[0] in ("running", "waiting"):
@@ -431,7 +424,7 @@ class PostgresStore:
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
                 " not_before = NULL, finished_at = NULL, failed_at = NULL, updated_at = $1,"
-                " run_id = $3"
+                " run_id = $3, ready = true"
                 " WHERE id = $2", time.time(), workflow_id, new_run_id())
             await self._notify(conn, "pending", workflow_id)
             return await self._select_one(conn, workflow_id)
@@ -464,13 +457,8 @@ class PostgresStore:
         pool = self._open_pool()
         with translated("read timers"):
             async with pool.acquire() as conn:
-                timer, delayed = await conn.fetchrow(
-                    "SELECT (SELECT min(t) FROM (SELECT wake_at AS t FROM workflows"
-                    " WHERE status = 'waiting' AND wake_at > $1 UNION ALL SELECT deadline"
-                    " FROM workflows WHERE status = 'waiting' AND deadline > $1) AS due),"
-                    " (SELECT min(not_before) FROM workflows WHERE status = 'pending'"
-                    " AND not_before > $1)", after)
-                times = [float(t) for t in (timer, delayed) if t is not None]
+                due = await conn.fetchval(NEXT_DUE_SQL, after)
+                times = [] if due is None else [float(due)]
                 if queues and clock_now is not None:
                     times += await queue_next_wake(conn, clock_now, queues)
         return min(times, default=None)

@@ -96,6 +96,23 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN failed_at text;
     """,
+    # 4: claims and next_wake read only what is due (as SQLite's 5, see _postgres_due)
+    """
+    ALTER TABLE workflows ADD COLUMN ready boolean NOT NULL DEFAULT false;
+    ALTER TABLE workflows ADD COLUMN due_at double precision GENERATED ALWAYS AS (
+        CASE WHEN ready THEN NULL WHEN status = 'pending' THEN not_before
+        WHEN status = 'waiting' THEN LEAST(wake_at, deadline) END) STORED;
+    UPDATE workflows SET ready = true WHERE status = 'pending' AND not_before IS NULL;
+    DROP INDEX workflows_by_wake;
+    DROP INDEX workflows_delayed;
+    CREATE INDEX workflows_due ON workflows (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX workflows_ready ON workflows (priority DESC, created_at, name)
+        WHERE ready AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority DESC, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    CREATE INDEX workflows_ready_fifo ON workflows (queue, status, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,6 +32,7 @@ from ._protocol import (
 )
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
+from ._sqlite_due import PROMOTE_MAX, claim_unqueued, next_due, promote
 from ._sqlite_errors import translated
 from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
@@ -131,11 +132,13 @@ class SqliteStore:
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
                 " parent_id, deadline, created_at, updated_at, queue, priority, not_before,"
-                " dedup_key, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " dedup_key, run_id, ready)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
                  wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now,
-                 wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id),
+                 wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id,
+                 not wf.owner and wf.not_before is None),
             )
             if not cur.rowcount:
                 return _select_one(conn, wf.id)
@@ -160,8 +163,8 @@ class SqliteStore:
             now = _now()
             row = conn.execute(
                 "UPDATE workflows SET status = ?, result = ?, error = ?, owner = NULL,"
-                " lease_until = 0, wake_at = NULL, cancel = 0, updated_at = ?, finished_at = ?,"
-                " failed_at = ? WHERE id = ? AND owner = ? AND status = 'running'"
+                " lease_until = 0, wake_at = NULL, cancel = 0, ready = 0, updated_at = ?,"
+                " finished_at = ?, failed_at = ? WHERE id = ? AND owner = ? AND status = 'running'"
                 " RETURNING parent_id",
                 (status, result, error, now, now, stored, workflow_id, owner),
             ).fetchone()
@@ -182,18 +185,16 @@ class SqliteStore:
         names_json = json.dumps(names)
 
         def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
-            rows = conn.execute(
-                "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
-                " wake_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM workflows"
-                " WHERE ((status = 'running' AND lease_until < ?) OR (queue IS NULL AND"
-                "  ((status = 'pending' AND (not_before IS NULL OR not_before <= ?))"
-                "   OR (status = 'waiting' AND (wake_at <= ? OR deadline <= ?)))))"
-                " AND name IN (SELECT value FROM json_each(?))"
-                " ORDER BY priority DESC, created_at LIMIT ?)"
-                f" RETURNING {WF_COLUMNS}",
-                (owner, lease_until, now, now, clock_now, clock_now, clock_now, names_json,
-                 limit),
-            ).fetchall()
+            # What fell due by clock_now becomes ready, then ready ones are taken in
+            # claim order (see _sqlite_due). More due than one promotion marks: go on
+            # while this claim has room, so none is left behind a later-due one.
+            rows: list[tuple[Any, ...]] = []
+            while True:
+                promoted = promote(conn, clock_now)
+                rows += claim_unqueued(conn, owner=owner, lease_until=lease_until, now=now,
+                                       limit=limit - len(rows), names_json=names_json)
+                if promoted < PROMOTE_MAX or len(rows) >= limit:
+                    break
             for q in queues:
                 if len(rows) >= limit:
                     break
@@ -310,8 +311,9 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> WorkflowRecord:
             now = _now()
             if conn.execute(
-                    "UPDATE workflows SET status = 'cancelled', finished_at = ?, updated_at = ?"
-                    " WHERE id = ? AND status = 'pending'", (now, now, workflow_id)).rowcount:
+                    "UPDATE workflows SET status = 'cancelled', ready = 0, finished_at = ?,"
+                    " updated_at = ? WHERE id = ? AND status = 'pending'",
+                    (now, now, workflow_id)).rowcount:
                 announce(conn, "finish", workflow_id)
             if conn.execute(
                     "UPDATE workflows SET cancel = 1, updated_at = ?"
@@ -346,6 +348,7 @@ class SqliteStore:
             conn.execute(
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
+                " ready = 1,"
                 " finished_at = NULL, failed_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
                 (_now(), new_run_id(), workflow_id))
             announce(conn, "pending", workflow_id)
@@ -384,8 +387,8 @@ class SqliteStore:
 
     def _wake(self, conn: sqlite3.Connection, workflow_id: str) -> None:
         """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
-        if conn.execute("UPDATE workflows SET wake_at = 0 WHERE id = ? AND status = 'waiting'",
-                        (workflow_id,)).rowcount:
+        if conn.execute("UPDATE workflows SET wake_at = 0, ready = 1"
+                        " WHERE id = ? AND status = 'waiting'", (workflow_id,)).rowcount:
             announce(conn, "wake", workflow_id)
 
     # -- reads -------------------------------------------------------------------
@@ -406,17 +409,13 @@ class SqliteStore:
     async def next_wake(
         self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
     ) -> float | None:
+        if self._reader is None:
+            raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
         after = float("-inf") if clock_now is None else clock_now
-        ((timer, delayed),) = self._read(
-            "read timers",
-            "SELECT (SELECT min(t) FROM (SELECT wake_at AS t FROM workflows"
-            " WHERE status = 'waiting' AND wake_at > ? UNION ALL SELECT deadline FROM"
-            " workflows WHERE status = 'waiting' AND deadline > ?)),"
-            " (SELECT min(not_before) FROM workflows WHERE status = 'pending'"
-            " AND not_before IS NOT NULL AND not_before > ?)", (after, after, after))
-        times = [float(t) for t in (timer, delayed) if t is not None]
-        if queues and clock_now is not None and self._reader is not None:
-            with translated("read queue windows", self.path):
+        with translated("read timers", self.path):
+            due = next_due(self._reader, after)
+            times = [] if due is None else [due]
+            if queues and clock_now is not None:
                 times += queue_next_wake(self._reader, clock_now, queues)
         return min(times, default=None)
 

@@ -1,0 +1,133 @@
+"""Cost that stays flat as work grows (issue 19), each beside a baseline in the same run.
+
+(n) suspend N workflows (start them; each sleeps an hour and is unloaded) and
+    wake them all (the clock jumps an hour), for N = 1,000, 10,000, 100,000:
+    µs per workflow, against the same figure at the smallest N; the raw
+    sqlite3 WAL commit of the same run is given beside it;
+(o) with N workflows waiting and nothing due: the slowest of the store calls
+    the worker makes on its event loop when it goes idle (``claim``,
+    ``next_lease_expiry``, ``next_wake``), each timed 50 times, median.
+
+Run with ``python bench/bench_scale.py [N ...]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import legato
+
+SIZES = (1_000, 10_000, 100_000)
+
+
+@legato.workflow(name="bench_scale_nap")
+async def nap() -> None:
+    await legato.sleep("1h")
+
+
+def raw_sqlite_commit_us(path: Path, n: int = 2000) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID")
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (?, ?)", (str(i), b"x" * 100))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed / n * 1e6
+
+
+def _count(db: Path, status: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(
+            "SELECT count(*) FROM workflows WHERE status = ?", (status,)).fetchone()[0])
+
+
+async def _until(db: Path, status: str, n: int) -> None:
+    while _count(db, status) < n:  # noqa: ASYNC110 (the store is the only place it shows)
+        await asyncio.sleep(0.05)
+
+
+async def _timed(call: Any, repeat: int = 50) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+async def scale(db: Path, n: int) -> dict[str, float]:
+    """µs per workflow to suspend and to wake ``n`` sleepers; ms per idle store call."""
+    clock = legato.VirtualClock(start=0.0, autojump=False)
+    async with legato.Runtime(str(db), clock=clock, concurrency=n) as rt:
+        gc.collect()
+        start = time.perf_counter()
+        for first in range(0, n, 1000):
+            await asyncio.gather(*(rt.start(nap, id=f"nap-{i}")
+                                   for i in range(first, min(n, first + 1000))))
+        await _until(db, "waiting", n)
+        suspended = time.perf_counter() - start
+        store = rt.store
+        calls = {
+            "claim": lambda: store.claim("bench", time.time() + 60, time.time(), clock.now(),
+                                         100, ["bench_scale_nap"]),
+            "next_lease_expiry": store.next_lease_expiry,
+            "next_wake": lambda: store.next_wake(clock.now()),
+        }
+        idle = {name: await _timed(call) for name, call in calls.items()}
+        start = time.perf_counter()
+        await clock.advance(3600)
+        await _until(db, "succeeded", n)
+        woken = time.perf_counter() - start
+    return {"suspend_us": suspended / n * 1e6, "wake_us": woken / n * 1e6, **idle}
+
+
+def run(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
+    """Run the scale benchmarks; return one row per figure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        raw = raw_sqlite_commit_us(tmpdir / "raw.db")
+        figures = {n: asyncio.run(scale(tmpdir / f"scale{n}.db", n)) for n in sizes}
+    first = figures[sizes[0]]
+    rows: list[dict[str, Any]] = []
+    for what, key in (("suspend", "suspend_us"), ("wake", "wake_us")):
+        for n in sizes:
+            value = figures[n][key]
+            ratio = value / first[key]
+            rows.append({
+                "bench": f"(n) {what} {n:,} sleepers", "value": value, "unit": "µs/workflow",
+                "baseline": first[key], "baseline_name": f"same at {sizes[0]:,}",
+                "ratio": ratio, "target": "ratio ≤ 1.3", "ok": ratio <= 1.3})
+        last = figures[sizes[-1]][key]
+        rows.append({
+            "bench": f"(n) {what} {sizes[-1]:,} sleepers", "value": 1e6 / last,
+            "unit": "workflows/s", "baseline": raw, "baseline_name": "raw WAL commit, µs",
+            "ratio": last / raw, "target": "≥ 30,000/s" if what == "wake" else "-",
+            "ok": what != "wake" or 1e6 / last >= 30_000})
+    for n in sizes:
+        slowest = max(("claim", "next_lease_expiry", "next_wake"), key=lambda k: figures[n][k])
+        value = figures[n][slowest]
+        rows.append({
+            "bench": f"(o) idle store calls, {n:,} waiting ({slowest} slowest)", "value": value,
+            "unit": "ms", "baseline": raw / 1e3, "baseline_name": "raw WAL commit, ms",
+            "ratio": value / (raw / 1e3), "target": "≤ 2 ms", "ok": value <= 2.0})
+    return rows
+
+
+if __name__ == "__main__":
+    from table import print_table
+
+    sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
+    print_table("scale (SQLite)", run(sizes))
