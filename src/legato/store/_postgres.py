@@ -59,8 +59,36 @@ _ANNOUNCE = (
 )
 
 
+def _create_sql(announce: bool) -> str:
+    """The INSERT of :meth:`PostgresStore.create`: a row if inserted (announced, if asked)."""
+    first = 3 if announce else 1  # after _ANNOUNCE's $1 and $2
+    marks = [f"${first + i}" for i in range(15)]
+    marks.insert(9, marks[8])  # updated_at = created_at
+    sql = ("INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
+           " deadline, created_at, updated_at, queue, priority, not_before, dedup_key, run_id,"
+           f" ready) VALUES ({', '.join(marks)}) ON CONFLICT (id) DO NOTHING")
+    return f"WITH w AS ({sql} RETURNING id) {_ANNOUNCE}" if announce else f"{sql} RETURNING 1"
+
+
+# Each answers one row of 1 when inserted; a pending one announces itself, in the same statement.
+_CREATE_PENDING, _CREATE_RUNNING = _create_sql(True), _create_sql(False)
+
+
 def _record(row: Any) -> WorkflowRecord:
     return WorkflowRecord(*row)
+
+
+async def _keep_session(conn: Any) -> None:
+    """What the pool does to a connection given back, beyond asyncpg's own clean-up: nothing.
+
+    asyncpg rolls back an open transaction and drops listeners on release
+    anyway; its default reset also sends ``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` — four statements per release, more than a durable
+    step sends. None of them has anything to undo here: pooled connections
+    take only transaction-level advisory locks, open no cursor outside a
+    transaction, never LISTEN (news has a connection of its own) and ``SET``
+    only ``LOCAL``ly; nothing else ever gets a pooled connection.
+    """
 
 
 @final
@@ -93,7 +121,7 @@ class PostgresStore:
         with translated(f"connect to {redact_url(self.dsn)!r}"):
             pool = await asyncpg.create_pool(
                 self.dsn, min_size=1, max_size=self.pool_size,
-                server_settings=self._settings())
+                server_settings=self._settings(), reset=_keep_session)
             try:
                 async with pool.acquire() as conn:
                     await migrate(conn, self.schema)
@@ -191,22 +219,25 @@ class PostgresStore:
     # -- writes ----------------------------------------------------------------------
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
+        status = "running" if wf.owner else "pending"
+        args: tuple[Any, ...] = (
+            wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
+            wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
+            wf.run_id, status == "pending" and wf.not_before is None)
+        insert = _CREATE_RUNNING
+        if status == "pending":
+            insert, args = _CREATE_PENDING, (self.channel, "pending", *args)
+        if wf.dedup_key is None or wf.queue is None:  # one statement, one round trip
+            rows = await self._write(f"create workflow {wf.id!r}", insert, *args)
+            if rows and rows[0][0]:
+                return None
+            return await self.get(wf.id)
+
         async def body(conn: Any) -> WorkflowRecord | None:
             await check_dedup(conn, wf)
-            status = "running" if wf.owner else "pending"
-            inserted = await conn.fetchval(
-                "INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
-                " deadline, created_at, updated_at, queue, priority, not_before, dedup_key,"
-                " run_id, ready) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12,"
-                " $13, $14, $15) ON CONFLICT (id) DO NOTHING RETURNING 1",
-                wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
-                wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
-                wf.run_id, status == "pending" and wf.not_before is None)
-            if inserted is None:
-                return await self._select_one(conn, wf.id)
-            if status == "pending":
-                await self._notify(conn, "pending", wf.id)
-            return None
+            if await conn.fetchval(insert, *args):
+                return None
+            return await self._select_one(conn, wf.id)
 
         for attempt in range(2):
             try:
@@ -230,22 +261,22 @@ class PostgresStore:
     ) -> bool:
         stored = stored_failed_at(status, failed_at)
 
-        async def body(conn: Any) -> bool:
-            now = time.time()
-            row = await conn.fetchrow(
-                "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
-                " lease_until = 0, wake_at = NULL, cancel = false, ready = false, updated_at = $4,"
-                " finished_at = $4, failed_at = $7 WHERE id = $5 AND owner = $6"
-                " AND status = 'running' RETURNING parent_id",
-                status, result, error, now, workflow_id, owner, stored)
-            if row is None:
-                return False
-            await self._notify(conn, "finish", workflow_id)
-            if row[0] is not None:  # a parent waiting on this child wakes up
-                await self._wake(conn, row[0])
-            return True
-
-        return await self._tx(f"finish workflow {workflow_id!r}", body)
+        # One statement: the row (fenced), a parent waiting on this child woken (locked
+        # after the child, as suspend locks them), news of both.
+        rows = await self._write(
+            f"finish workflow {workflow_id!r}",
+            "WITH f AS (UPDATE workflows SET status = $2, result = $3, error = $4, owner = NULL,"
+            " lease_until = 0, wake_at = NULL, cancel = false, ready = false, updated_at = $5,"
+            " finished_at = $5, failed_at = $8 WHERE id = $6 AND owner = $7"
+            " AND status = 'running' RETURNING id, parent_id),"
+            " p AS (UPDATE workflows SET wake_at = 0, ready = true"
+            " WHERE id = (SELECT parent_id FROM f) AND status = 'waiting' RETURNING id),"
+            " w AS (SELECT id, 'finish' AS kind FROM f UNION ALL SELECT id, 'wake' FROM p)"
+            " SELECT count(*) FILTER (WHERE kind = 'finish'), count(pg_notify($1,"
+            f" CASE WHEN octet_length(id) < {_ID_KEPT} THEN kind || ' ' || id ELSE kind END))"
+            " FROM w",
+            self.channel, status, result, error, time.time(), workflow_id, owner, stored)
+        return bool(rows[0][0])
 
     async def claim(
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
