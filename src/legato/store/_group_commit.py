@@ -65,6 +65,11 @@ class GroupCommitter:
             loop.call_soon(self._flush)
         return fut
 
+    def idle(self) -> bool:
+        """Whether the connection is free for a read on the loop: it commits inline, and
+        no commit is under way in the writer thread."""
+        return self._inline and not self._in_thread
+
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or failed)."""
         while self._writes or self._in_thread or self._scheduled:
