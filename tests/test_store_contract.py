@@ -441,6 +441,33 @@ async def test_resume_forgets_nothing_when_no_record_ended_the_run(store):
         assert await positions(store, wid) == ["1"]
 
 
+async def test_waiting_workflows_fall_due_in_claim_order(store):
+    # Due at different times, claimed by priority then age once due, like pending ones.
+    for wid, priority, wake_at in (("old", 0, 10.0), ("urgent", 9, 30.0), ("late", 5, 90.0)):
+        await running(store, wid, priority=priority)
+        assert await store.suspend(wid, "A", wake_at)
+    assert await store.next_wake(0.0) == 10.0
+    assert await store.next_wake(10.0) == 30.0
+    claimed = await store.claim("W", time.time() + 30, time.time(), 50.0, 1, ["wf"])
+    assert [r.id for r in claimed] == ["urgent"]
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 50.0, 5, ["wf"])
+            ] == ["old"]
+    assert await store.next_wake(50.0) == 90.0
+
+
+async def test_more_fall_due_at_once_than_one_claim_looks_at(store):
+    # Past the batch a claim makes ready at once (1,000): every one is claimed, once.
+    n = 1_200
+    for i in range(n):
+        await store.create(new(f"w{i:04}", not_before=5.0))
+    assert await store.claim("W", time.time() + 30, time.time(), 4.0, 100, ["wf"]) == []
+    taken: list[str] = []
+    while batch := await store.claim("W", time.time() + 30, time.time(), 5.0, 100, ["wf"]):
+        taken += [r.id for r in batch]
+    assert sorted(taken) == [f"w{i:04}" for i in range(n)]
+    assert await store.next_wake(5.0) is None
+
+
 async def test_next_wake_and_lease_expiry_when_idle(store):
     assert await store.next_wake() is None
     assert await store.next_lease_expiry() is None
