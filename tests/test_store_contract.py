@@ -468,6 +468,23 @@ async def test_more_fall_due_at_once_than_one_claim_looks_at(store):
     assert await store.next_wake(5.0) is None
 
 
+async def test_calls_cancelled_midway_leave_the_store_usable(store):
+    # PostgreSQL: a call cancelled with its query on the wire must not leave the
+    # connection it used (the held one, or a pooled one) unfit for the next call.
+    await store.create(new("w"))
+    for delay in (0, 1, 2, 3, 5):
+        calls = [asyncio.ensure_future(store.get("w")) for _ in range(3)]
+        for _ in range(delay):
+            await asyncio.sleep(0)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        assert (await record(store, "w")).id == "w"
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 5, ["wf"])
+            ] == ["w"]
+    assert await store.append("w", "W", step("1"))
+
+
 async def test_next_wake_and_lease_expiry_when_idle(store):
     assert await store.next_wake() is None
     assert await store.next_lease_expiry() is None

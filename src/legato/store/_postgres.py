@@ -30,6 +30,7 @@ from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, translated
 from ._postgres_due import CLAIM_SQL, NEXT_DUE_SQL
+from ._postgres_pool import Connections, keep_session
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
 from ._postgres_schema import migrate
 from ._protocol import (
@@ -78,19 +79,6 @@ def _record(row: Any) -> WorkflowRecord:
     return WorkflowRecord(*row)
 
 
-async def _keep_session(conn: Any) -> None:
-    """What the pool does to a connection given back, beyond asyncpg's own clean-up: nothing.
-
-    asyncpg rolls back an open transaction and drops listeners on release
-    anyway; its default reset also sends ``pg_advisory_unlock_all(); CLOSE ALL;
-    UNLISTEN *; RESET ALL`` — four statements per release, more than a durable
-    step sends. None of them has anything to undo here: pooled connections
-    take only transaction-level advisory locks, open no cursor outside a
-    transaction, never LISTEN (news has a connection of its own) and ``SET``
-    only ``LOCAL``ly; nothing else ever gets a pooled connection.
-    """
-
-
 @final
 class PostgresStore:
     """A :class:`~legato.store.Store` on a PostgreSQL database, shared by many workers.
@@ -102,7 +90,8 @@ class PostgresStore:
     Args:
         url: ``postgresql://...``; ``?schema=`` names the PostgreSQL schema (default
             ``legato``), created on first use.
-        pool_size: connections in the pool (one more listens for news).
+        pool_size: connections in the pool, one of them held for calls of a
+            single statement (see ``_postgres_pool``); one more listens for news.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -110,7 +99,7 @@ class PostgresStore:
         self.dsn, self.schema = parse_postgres_url(url)
         self.channel = f"legato.{self.schema}"
         self.pool_size = pool_size
-        self._pool: Any = None
+        self._conns: Connections | None = None
         self._news = News(self.dsn, self.channel, self._settings())
         self._appends = AppendBatcher(self._insert_steps)
 
@@ -121,22 +110,24 @@ class PostgresStore:
         with translated(f"connect to {redact_url(self.dsn)!r}"):
             pool = await asyncpg.create_pool(
                 self.dsn, min_size=1, max_size=self.pool_size,
-                server_settings=self._settings(), reset=_keep_session)
+                server_settings=self._settings(), reset=keep_session)
+            conns = Connections(pool, hold=self.pool_size > 1)
             try:
                 async with pool.acquire() as conn:
                     await migrate(conn, self.schema)
                 await self._news.listen()
+                await conns.open()
             except BaseException:
-                await pool.close()
+                await conns.close()
                 raise
-        self._pool = pool
+        self._conns = conns
 
     async def close(self) -> None:
         await self._appends.barrier()
         await self._news.close()
-        if self._pool is not None:
-            await self._pool.close()
-        self._pool = None
+        if self._conns is not None:
+            await self._conns.close()
+        self._conns = None
 
     def _settings(self) -> dict[str, str]:
         return {"search_path": f'"{self.schema}"', "application_name": "legato"}
@@ -158,16 +149,17 @@ class PostgresStore:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _open_pool(self) -> Any:
-        if self._pool is None:
+    def _open(self) -> Connections:
+        if self._conns is None:
             raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
-        return self._pool
+        return self._conns
 
     async def _read(self, action: str, sql: str, *args: Any) -> list[Any]:
-        pool = self._open_pool()
+        conns = self._open()
         with translated(action):
-            rows: list[Any] = await pool.fetch(sql, *args)
-            return rows
+            async with conns.one() as conn:
+                rows: list[Any] = await conn.fetch(sql, *args)
+                return rows
 
     async def _write(self, action: str, sql: str, *args: Any) -> list[Any]:
         """One statement (one implicit transaction), after earlier appends."""
@@ -177,7 +169,7 @@ class PostgresStore:
     async def _tx(self, action: str, body: Callable[[Any], Awaitable[T]]) -> T:
         """``body(conn)`` in one transaction, after earlier appends; deadlock victims retry."""
         await self._appends.barrier()
-        pool = self._open_pool()
+        pool = self._open().pool
         for attempt in range(_RETRIES):
             try:
                 with translated(action):
@@ -190,18 +182,19 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     async def _tx_free(self, action: str, body: Callable[[Any], Awaitable[T]]) -> T:
-        """``body(conn)`` on a pooled connection, outside a transaction, after earlier appends."""
+        """``body(conn)`` outside a transaction, after earlier appends."""
         await self._appends.barrier()
-        pool = self._open_pool()
+        conns = self._open()
         with translated(action):
-            async with pool.acquire() as conn:
+            async with conns.one() as conn:
                 return await body(conn)
 
     async def _insert_steps(self, batch: list[Item]) -> set[tuple[str, str]]:
-        pool = self._open_pool()
+        conns = self._open()
         with translated(f"record {len(batch)} checkpoint(s)"):
-            rows = await pool.fetch(
-                APPEND_SQL, *append_args([(w, o, s, s.value) for w, o, s, _ in batch]))
+            async with conns.one() as conn:
+                rows = await conn.fetch(
+                    APPEND_SQL, *append_args([(w, o, s, s.value) for w, o, s, _ in batch]))
         return {(r[0], r[1]) for r in rows}
 
     async def _notify(self, conn: Any, kind: str, workflow_id: str) -> None:
@@ -252,7 +245,7 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
-        self._open_pool()
+        self._open()
         return self._appends.submit(workflow_id, owner, step)
 
     async def finish(
@@ -485,9 +478,9 @@ class PostgresStore:
         self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
     ) -> float | None:
         after = float("-inf") if clock_now is None else clock_now
-        pool = self._open_pool()
+        conns = self._open()
         with translated("read timers"):
-            async with pool.acquire() as conn:
+            async with conns.one() as conn:
                 due = await conn.fetchval(NEXT_DUE_SQL, after)
                 times = [] if due is None else [float(due)]
                 if queues and clock_now is not None:
