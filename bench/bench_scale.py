@@ -3,7 +3,8 @@
 (n) suspend N workflows (start them; each sleeps an hour and is unloaded) and
     wake them all (the clock jumps an hour), for N = 1,000, 10,000, 100,000:
     µs per workflow, against the same figure at the smallest N; the raw
-    sqlite3 WAL commit of the same run is given beside it;
+    sqlite3 WAL commit of the same run is given beside it. The best of three
+    tries up to 10,000, one try at 100,000;
 (o) with N workflows waiting and nothing due: the slowest of the store calls
     the worker makes on its event loop when it goes idle (``claim``,
     ``next_lease_expiry``, ``next_wake``), each timed 50 times, median.
@@ -96,12 +97,18 @@ async def scale(db: Path, n: int) -> dict[str, float]:
     return {"suspend_us": suspended / n * 1e6, "wake_us": woken / n * 1e6, **idle}
 
 
+def _best(tries: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's best of ``tries`` (this machine is shared: others' load only adds)."""
+    return {key: min(t[key] for t in tries) for key in tries[0]}
+
+
 def run(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
     """Run the scale benchmarks; return one row per figure."""
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         raw = raw_sqlite_commit_us(tmpdir / "raw.db")
-        figures = {n: asyncio.run(scale(tmpdir / f"scale{n}.db", n)) for n in sizes}
+        figures = {n: _best([asyncio.run(scale(tmpdir / f"scale{n}-{r}.db", n))
+                             for r in range(3 if n <= 10_000 else 1)]) for n in sizes}
     first = figures[sizes[0]]
     rows: list[dict[str, Any]] = []
     for what, key in (("suspend", "suspend_us"), ("wake", "wake_us")):
