@@ -70,6 +70,10 @@ class GroupCommitter:
         no commit is under way in the writer thread."""
         return self._inline and not self._in_thread
 
+    def quiet(self) -> bool:
+        """Idle (see :meth:`idle`), with no write waiting: a read now sees every write made."""
+        return self.idle() and not self._writes
+
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or failed)."""
         while self._writes or self._in_thread or self._scheduled:

@@ -32,7 +32,7 @@ from ._protocol import (
 )
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
-from ._sqlite_due import PROMOTE_MAX, claim_unqueued, next_due, promote
+from ._sqlite_due import PROMOTE_MAX, claim_unqueued, claimable, next_due, promote
 from ._sqlite_errors import translated
 from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
@@ -183,6 +183,15 @@ class SqliteStore:
         names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
         names_json = json.dumps(names)
+        commits = self._commits
+        if not queues and commits is not None and commits.quiet():
+            # Nothing to take (the usual answer of an idle worker): no write transaction.
+            # Quiet: no write is waiting to commit, so this read sees every one made.
+            assert self._writer is not None
+            with translated("look for claimable workflows", self.path):
+                if not claimable(self._writer, now=now, clock_now=clock_now,
+                                 names_json=names_json):
+                    return []
 
         def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
             # What fell due by clock_now becomes ready, then ready ones are taken in

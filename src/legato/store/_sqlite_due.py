@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from ._protocol import WF_COLUMNS
 
-__all__ = ["PROMOTE_MAX", "claim_unqueued", "next_due", "promote"]
+__all__ = ["PROMOTE_MAX", "claim_unqueued", "claimable", "next_due", "promote"]
 
 # Workflows made ready per claim at most: bounds a claim's time on the event
 # loop when many fall due at once (100,000 sleepers woken by one clock jump);
@@ -70,6 +70,23 @@ def claim_unqueued(
         f" RETURNING {WF_COLUMNS}",
         (owner, lease_until, now, json.dumps([r for (r,) in chosen]))).fetchall()
     return rows
+
+
+def claimable(conn: sqlite3.Connection, *, now: float, clock_now: float, names_json: str
+              ) -> bool:
+    """Whether a claim without queues could take anything: due, ready, or a lapsed lease.
+
+    Three index probes, outside any transaction (5-8 µs): a claim that would
+    take nothing (most, once a worker is idle) skips its write transaction.
+    """
+    (found,) = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM workflows WHERE due_at <= ?)"
+        " OR EXISTS (SELECT 1 FROM workflows WHERE ready = 1 AND queue IS NULL"
+        "  AND name IN (SELECT value FROM json_each(?)))"
+        " OR EXISTS (SELECT 1 FROM workflows WHERE status = 'running' AND lease_until < ?"
+        "  AND name IN (SELECT value FROM json_each(?)))",
+        (clock_now, names_json, now, names_json)).fetchone()
+    return bool(found)
 
 
 def next_due(conn: sqlite3.Connection, after: float) -> float | None:
