@@ -406,9 +406,10 @@ class SqliteStore:
         """The connection for a read on the loop: the writer's when it is idle, else the reader.
 
         Whenever a connection starts reading after another one wrote, SQLite
-        drops its whole page cache: on the reader, every read after a commit
-        paid for that (60 µs for a first lookup, 20 afterwards). The writer's
-        cache holds what it wrote. Between group commits made inline it is
+        drops its whole page cache: on the reader, every first read after a
+        commit paid for that (a point lookup after a commit: 11 µs on the
+        reader, 7 on the writer, in a table of 5,000 rows; more as the file
+        grows). The writer's cache holds what it wrote. Between group commits made inline it is
         in no transaction and sees exactly what the reader would; while its
         thread commits (``synchronous=FULL``, a lock held by another process)
         reads go to the reader, as they must not see a transaction in flight.
