@@ -254,22 +254,36 @@ class PostgresStore:
     ) -> bool:
         stored = stored_failed_at(status, failed_at)
 
-        # One statement: the row (fenced), a parent waiting on this child woken (locked
-        # after the child, as suspend locks them), news of both.
+        now = time.time()
+        # A workflow without a parent: one statement, the row (fenced) and its news.
         rows = await self._write(
             f"finish workflow {workflow_id!r}",
-            "WITH f AS (UPDATE workflows SET status = $2, result = $3, error = $4, owner = NULL,"
-            " lease_until = 0, wake_at = NULL, cancel = false, ready = false, updated_at = $5,"
-            " finished_at = $5, failed_at = $8 WHERE id = $6 AND owner = $7"
-            " AND status = 'running' RETURNING id, parent_id),"
-            " p AS (UPDATE workflows SET wake_at = 0, ready = true"
-            " WHERE id = (SELECT parent_id FROM f) AND status = 'waiting' RETURNING id),"
-            " w AS (SELECT id, 'finish' AS kind FROM f UNION ALL SELECT id, 'wake' FROM p)"
-            " SELECT count(*) FILTER (WHERE kind = 'finish'), count(pg_notify($1,"
-            f" CASE WHEN octet_length(id) < {_ID_KEPT} THEN kind || ' ' || id ELSE kind END))"
-            " FROM w",
-            self.channel, status, result, error, time.time(), workflow_id, owner, stored)
-        return bool(rows[0][0])
+            "WITH w AS (UPDATE workflows SET status = $3, result = $4, error = $5,"
+            " owner = NULL, lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
+            " updated_at = $6, finished_at = $6, failed_at = $9 WHERE id = $7 AND owner = $8"
+            f" AND status = 'running' AND parent_id IS NULL RETURNING id) {_ANNOUNCE}",
+            self.channel, "finish", status, result, error, now, workflow_id, owner, stored)
+        if rows[0][0]:
+            return True
+
+        # A child (or a lost lease): its parent, if waiting, is woken in the same
+        # transaction by a statement of its own, which sees a suspend of the parent
+        # that committed while this one waited for the child's row (see suspend).
+        async def body(conn: Any) -> bool:
+            row = await conn.fetchrow(
+                "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
+                " lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
+                " updated_at = $4, finished_at = $4, failed_at = $7 WHERE id = $5"
+                " AND owner = $6 AND status = 'running' RETURNING parent_id",
+                status, result, error, now, workflow_id, owner, stored)
+            if row is None:
+                return False
+            await self._notify(conn, "finish", workflow_id)
+            if row[0] is not None:  # a parent waiting on this child wakes up
+                await self._wake(conn, row[0])
+            return True
+
+        return await self._tx(f"finish workflow {workflow_id!r}", body)
 
     async def claim(
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
