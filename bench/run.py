@@ -13,9 +13,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_compose
 import bench_durable
 import bench_flow
+import bench_gc
 import bench_otel
+import bench_pg_trips
 import bench_postgres
 import bench_queue
+import bench_scale
 import bench_waiting
 from table import print_table
 
@@ -37,7 +40,10 @@ def main() -> None:
         ("durable", "durable engine (SQLite, synchronous=NORMAL)", bench_durable.run),
         ("waiting", "waiting (SQLite)", bench_waiting.run),
         ("queue", "queues (SQLite)", bench_queue.run),
+        ("scale", "cost as waiting work grows (SQLite)", bench_scale.run),
         ("postgres", "PostgreSQL (news-driven workers) vs SQLite", bench_postgres.run),
+        ("pg_trips", "PostgreSQL round trips vs raw asyncpg", bench_pg_trips.run),
+        ("gc", "garbage collection as fan-outs grow", bench_gc.run),
         ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
          flow_rows),
         ("compose", "composition: Graph vs asyncio.gather and durable steps", bench_compose.run),

@@ -71,6 +71,14 @@ async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
     async with legato.Runtime(sqlite_db) as rt:
         await rt.run(echo_twice, "kept", id="old")
     with sqlite3.connect(sqlite_db) as conn:  # as legato 0.1's first release left it
+        for index in ("due", "ready", "ready_queued", "ready_fifo"):
+            conn.execute(f"DROP INDEX workflows_{index}")
+        conn.execute("ALTER TABLE workflows DROP COLUMN due_at")
+        conn.execute("ALTER TABLE workflows DROP COLUMN ready")
+        conn.execute("CREATE INDEX workflows_by_wake ON workflows (wake_at)"
+                     " WHERE status = 'waiting'")
+        conn.execute("CREATE INDEX workflows_delayed ON workflows (not_before)"
+                     " WHERE status = 'pending' AND not_before IS NOT NULL")
         conn.execute("ALTER TABLE workflows DROP COLUMN run_id")
         conn.execute("ALTER TABLE workflows DROP COLUMN failed_at")
         conn.execute("DROP TABLE news")

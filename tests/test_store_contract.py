@@ -471,6 +471,50 @@ async def test_resume_forgets_nothing_when_no_record_ended_the_run(store):
         assert await positions(store, wid) == ["1"]
 
 
+async def test_waiting_workflows_fall_due_in_claim_order(store):
+    # Due at different times, claimed by priority then age once due, like pending ones.
+    for wid, priority, wake_at in (("old", 0, 10.0), ("urgent", 9, 30.0), ("late", 5, 90.0)):
+        await running(store, wid, priority=priority)
+        assert await store.suspend(wid, "A", wake_at)
+    assert await store.next_wake(0.0) == 10.0
+    assert await store.next_wake(10.0) == 30.0
+    claimed = await store.claim("W", time.time() + 30, time.time(), 50.0, 1, ["wf"])
+    assert [r.id for r in claimed] == ["urgent"]
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 50.0, 5, ["wf"])
+            ] == ["old"]
+    assert await store.next_wake(50.0) == 90.0
+
+
+async def test_more_fall_due_at_once_than_one_claim_looks_at(store):
+    # Past the batch a claim makes ready at once (1,000): every one is claimed, once.
+    n = 1_200
+    for i in range(n):
+        await store.create(new(f"w{i:04}", not_before=5.0))
+    assert await store.claim("W", time.time() + 30, time.time(), 4.0, 100, ["wf"]) == []
+    taken: list[str] = []
+    while batch := await store.claim("W", time.time() + 30, time.time(), 5.0, 100, ["wf"]):
+        taken += [r.id for r in batch]
+    assert sorted(taken) == [f"w{i:04}" for i in range(n)]
+    assert await store.next_wake(5.0) is None
+
+
+async def test_calls_cancelled_midway_leave_the_store_usable(store):
+    # PostgreSQL: a call cancelled with its query on the wire must not leave the
+    # connection it used (the held one, or a pooled one) unfit for the next call.
+    await store.create(new("w"))
+    for delay in (0, 1, 2, 3, 5):
+        calls = [asyncio.ensure_future(store.get("w")) for _ in range(3)]
+        for _ in range(delay):
+            await asyncio.sleep(0)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        assert (await record(store, "w")).id == "w"
+    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 5, ["wf"])
+            ] == ["w"]
+    assert await store.append("w", "W", step("1"))
+
+
 async def test_next_wake_and_lease_expiry_when_idle(store):
     assert await store.next_wake() is None
     assert await store.next_lease_expiry() is None
@@ -595,14 +639,25 @@ async def _sql(url: str, *statements: str) -> None:
                 conn.execute(statement)
 
 
+# What the "due" migration (SQLite 5, PostgreSQL 4) adds, undone.
+_UNDO_DUE = (
+    "DROP INDEX workflows_due", "DROP INDEX workflows_ready", "DROP INDEX workflows_ready_queued",
+    "DROP INDEX workflows_ready_fifo", "ALTER TABLE workflows DROP COLUMN due_at",
+    "ALTER TABLE workflows DROP COLUMN ready",
+    "CREATE INDEX workflows_by_wake ON workflows (wake_at) WHERE status = 'waiting'",
+    "CREATE INDEX workflows_delayed ON workflows (not_before)"
+    " WHERE status = 'pending' AND not_before IS NOT NULL")
+
+
 async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     s = open_store(url)
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "ALTER TABLE workflows DROP COLUMN run_id", "DROP TABLE IF EXISTS news",
-               "ALTER TABLE workflows DROP COLUMN failed_at", "DROP TABLE workers",
-               "DROP TABLE previous_steps", "ALTER TABLE workflows DROP COLUMN previous_run_id",
+    await _sql(url, "DROP TABLE workers", "DROP TABLE previous_steps",
+               "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
+               "ALTER TABLE workflows DROP COLUMN run_id",
+               "DROP TABLE IF EXISTS news", "ALTER TABLE workflows DROP COLUMN failed_at",
                "DELETE FROM legato_schema WHERE version > 1")
     s = open_store(url)
     await s.open()
@@ -610,6 +665,9 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
         record = await s.get("kept")
         assert record is not None and record.status == "pending"
         assert len(record.run_id) == 32
+        # claimable after the migration that indexes what is due
+        claimed = await s.claim("w", 1e12, 0.0, 0.0, 10, ["wf"])
+        assert [r.id for r in claimed] == ["kept"]
         await s.create(new("fresh", run_id="r1"))
         fresh = await s.get("fresh")
         assert fresh is not None and fresh.run_id == "r1"

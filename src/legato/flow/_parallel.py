@@ -261,6 +261,19 @@ async def _fail(branches: Branches, fork: Fork | None) -> list[Any]:
     fatal = branches.fatal()
     if fatal is not None:
         raise fatal
+    index, error = _first_failure(branches)
+    if fork is not None and isinstance(error, Exception):
+        await fork.decide(index)
+    try:
+        raise error
+    finally:
+        # the traceback keeps this frame: were it to keep the error, that would be a
+        # cycle (error -> traceback -> frame -> error) left to the garbage collector
+        del error
+
+
+def _first_failure(branches: Branches) -> tuple[int, BaseException]:
+    """The first failure in argument order, noting the others on it."""
     ours = branches.ours
     failures: list[tuple[int, BaseException]] = []  # before the cancellation
     cleanup: list[tuple[int, BaseException]] = []  # raised by branches while being cancelled
@@ -276,6 +289,4 @@ async def _fail(branches: Branches, fork: Fork | None) -> list[Any]:
         listed = "; ".join(f"branch {i}: {e!r}" for i, e in others[:8])
         more = "; ..." if len(others) > 8 else ""
         first.add_note(f"parallel(): {len(others)} other branch(es) failed too: {listed}{more}")
-    if fork is not None and isinstance(first, Exception):
-        await fork.decide(index)
-    raise first
+    return index, first

@@ -11,7 +11,7 @@ from legato._duration import Duration, to_seconds
 
 from ._deterministic import SCHEDULER
 from ._hooks import RECORDER, UNDECIDED, Fork
-from ._kernel import ANY, Branches, discard_all, durable_timer, outcome
+from ._kernel import ANY, Branches, decidable, discard_all, durable_timer
 
 __all__ = ["Selected", "select"]
 
@@ -106,12 +106,10 @@ async def select(*, timeout: Duration | None = None, **arms: Awaitable[Any]) -> 
         branches.cancel()
         if winner < n:
             branches.used = winner
-            task = tasks[winner]
-            assert task is not None
-            error = outcome(task)
-            if fork is not None and (error is None or isinstance(error, Exception)):
+            # no local for the task: a frame that raises its error must not hold it
+            if fork is not None and decidable(tasks[winner]):  # type: ignore[arg-type]
                 await fork.decide(winner)
-            return Selected(names[winner], task.result())
+            return Selected(names[winner], tasks[winner].result())  # type: ignore[union-attr]
         if fork is not None:
             tasks[n].result()  # type: ignore[union-attr]  # a failed durable timer: its error
             await fork.decide(n)

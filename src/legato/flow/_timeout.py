@@ -10,7 +10,7 @@ from typing import Any, Final, TypeVar, final, overload
 from legato._duration import Duration, to_seconds
 
 from ._hooks import RECORDER, UNDECIDED, Recorder
-from ._kernel import ANY, Branches, discard, durable_timer, outcome, start
+from ._kernel import ANY, Branches, decidable, discard, durable_timer, start
 
 __all__ = ["TimeoutScope", "timeout"]
 
@@ -110,18 +110,17 @@ async def _durable(recorder: Recorder, seconds: float, aw: Awaitable[Any], defau
     try:
         branches.fill()
         await branches.wait()
-        inner, timer = branches.tasks
-        assert inner is not None and timer is not None
-        fired = not inner.done()
+        # no locals for the tasks: a frame that raises their error must not hold them
+        tasks = branches.tasks
+        fired = not tasks[0].done()  # type: ignore[union-attr]
         branches.cancel()
         if fired:
-            timer.result()  # a failed durable timer raises its error; nothing is recorded
+            tasks[1].result()  # type: ignore[union-attr]  # a failed durable timer raises its error
             await fork.decide(True)
             return default
-        error = outcome(inner)
-        if error is None or isinstance(error, Exception):
+        if decidable(tasks[0]):  # type: ignore[arg-type]
             await fork.decide(False)
-        return inner.result()
+        return tasks[0].result()  # type: ignore[union-attr]
     finally:
         await branches.aclose()
 

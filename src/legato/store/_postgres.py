@@ -29,6 +29,8 @@ from ._forget import forgotten, stored_failed_at
 from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, translated
+from ._postgres_due import CLAIM_SQL, NEXT_DUE_SQL
+from ._postgres_pool import Connections, keep_session
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
 from ._postgres_schema import migrate
 from ._protocol import (
@@ -59,6 +61,21 @@ _ANNOUNCE = (
     "SELECT count(pg_notify($1, CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id"
     " ELSE $2 END)) FROM w"
 )
+
+
+def _create_sql(announce: bool) -> str:
+    """The INSERT of :meth:`PostgresStore.create`: a row if inserted (announced, if asked)."""
+    first = 3 if announce else 1  # after _ANNOUNCE's $1 and $2
+    marks = [f"${first + i}" for i in range(15)]
+    marks.insert(9, marks[8])  # updated_at = created_at
+    sql = ("INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
+           " deadline, created_at, updated_at, queue, priority, not_before, dedup_key, run_id,"
+           f" ready) VALUES ({', '.join(marks)}) ON CONFLICT (id) DO NOTHING")
+    return f"WITH w AS ({sql} RETURNING id) {_ANNOUNCE}" if announce else f"{sql} RETURNING 1"
+
+
+# Each answers one row of 1 when inserted; a pending one announces itself, in the same statement.
+_CREATE_PENDING, _CREATE_RUNNING = _create_sql(True), _create_sql(False)
 
 
 def _record(row: Any) -> WorkflowRecord:
@@ -146,7 +163,8 @@ class PostgresStore:
     Args:
         url: ``postgresql://...``; ``?schema=`` names the PostgreSQL schema (default
             ``legato``), created on first use.
-        pool_size: connections in the pool (one more listens for news).
+        pool_size: connections in the pool, one of them held for calls of a
+            single statement (see ``_postgres_pool``); one more listens for news.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -154,7 +172,7 @@ class PostgresStore:
         self.dsn, self.schema = parse_postgres_url(url)
         self.channel = f"legato.{self.schema}"
         self.pool_size = pool_size
-        self._pool: Any = None
+        self._conns: Connections | None = None
         self._news = News(self.dsn, self.channel, self._settings())
         self._appends = AppendBatcher(self._insert_steps)
 
@@ -165,22 +183,24 @@ class PostgresStore:
         with translated(f"connect to {redact_url(self.dsn)!r}"):
             pool = await asyncpg.create_pool(
                 self.dsn, min_size=1, max_size=self.pool_size,
-                server_settings=self._settings())
+                server_settings=self._settings(), reset=keep_session)
+            conns = Connections(pool, hold=self.pool_size > 1)
             try:
                 async with pool.acquire() as conn:
                     await migrate(conn, self.schema)
                 await self._news.listen()
+                await conns.open()
             except BaseException:
-                await pool.close()
+                await conns.close()
                 raise
-        self._pool = pool
+        self._conns = conns
 
     async def close(self) -> None:
         await self._appends.barrier()
         await self._news.close()
-        if self._pool is not None:
-            await self._pool.close()
-        self._pool = None
+        if self._conns is not None:
+            await self._conns.close()
+        self._conns = None
 
     def _settings(self) -> dict[str, str]:
         return {"search_path": f'"{self.schema}"', "application_name": "legato"}
@@ -202,16 +222,17 @@ class PostgresStore:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _open_pool(self) -> Any:
-        if self._pool is None:
+    def _open(self) -> Connections:
+        if self._conns is None:
             raise StoreError(f"{self!r} is not open; use it inside 'async with Runtime(...)'")
-        return self._pool
+        return self._conns
 
     async def _read(self, action: str, sql: str, *args: Any) -> list[Any]:
-        pool = self._open_pool()
+        conns = self._open()
         with translated(action):
-            rows: list[Any] = await pool.fetch(sql, *args)
-            return rows
+            async with conns.one() as conn:
+                rows: list[Any] = await conn.fetch(sql, *args)
+                return rows
 
     async def _write(self, action: str, sql: str, *args: Any) -> list[Any]:
         """One statement (one implicit transaction), after earlier appends."""
@@ -221,7 +242,7 @@ class PostgresStore:
     async def _tx(self, action: str, body: Callable[[Any], Awaitable[T]]) -> T:
         """``body(conn)`` in one transaction, after earlier appends; deadlock victims retry."""
         await self._appends.barrier()
-        pool = self._open_pool()
+        pool = self._open().pool
         for attempt in range(_RETRIES):
             try:
                 with translated(action):
@@ -234,18 +255,19 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     async def _tx_free(self, action: str, body: Callable[[Any], Awaitable[T]]) -> T:
-        """``body(conn)`` on a pooled connection, outside a transaction, after earlier appends."""
+        """``body(conn)`` outside a transaction, after earlier appends."""
         await self._appends.barrier()
-        pool = self._open_pool()
+        conns = self._open()
         with translated(action):
-            async with pool.acquire() as conn:
+            async with conns.one() as conn:
                 return await body(conn)
 
     async def _insert_steps(self, batch: list[Item]) -> set[tuple[str, str]]:
-        pool = self._open_pool()
+        conns = self._open()
         with translated(f"record {len(batch)} checkpoint(s)"):
-            rows = await pool.fetch(
-                APPEND_SQL, *append_args([(w, o, s, s.value) for w, o, s, _ in batch]))
+            async with conns.one() as conn:
+                rows = await conn.fetch(
+                    APPEND_SQL, *append_args([(w, o, s, s.value) for w, o, s, _ in batch]))
         return {(r[0], r[1]) for r in rows}
 
     async def _notify(self, conn: Any, kind: str, workflow_id: str) -> None:
@@ -256,32 +278,36 @@ class PostgresStore:
     async def _wake(self, conn: Any, workflow_id: str) -> None:
         """A waiting workflow becomes claimable now (it re-checks what it waits for)."""
         await conn.execute(
-            "WITH w AS (UPDATE workflows SET wake_at = 0 WHERE id = $3 AND status = 'waiting'"
+            "WITH w AS (UPDATE workflows SET wake_at = 0, ready = true"
+            " WHERE id = $3 AND status = 'waiting'"
             f" RETURNING id) {_ANNOUNCE}", self.channel, "wake", workflow_id)
 
     # -- writes ----------------------------------------------------------------------
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
+        status = "running" if wf.owner else "pending"
+        args: tuple[Any, ...] = (
+            wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
+            wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
+            wf.run_id, status == "pending" and wf.not_before is None)
+        insert = _CREATE_RUNNING
+        if status == "pending":
+            insert, args = _CREATE_PENDING, (self.channel, "pending", *args)
+        if (wf.dedup_key is None or wf.queue is None) and wf.copy_from is None:  # one statement
+            rows = await self._write(f"create workflow {wf.id!r}", insert, *args)
+            if rows and rows[0][0]:
+                return None
+            return await self.get(wf.id)
+
         async def body(conn: Any) -> WorkflowRecord | None:
             await check_dedup(conn, wf)
-            status = "running" if wf.owner else "pending"
-            inserted = await conn.fetchval(
-                "INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
-                " deadline, created_at, updated_at, queue, priority, not_before, dedup_key,"
-                " run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14)"
-                " ON CONFLICT (id) DO NOTHING RETURNING 1",
-                wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
-                wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
-                wf.run_id)
-            if inserted is None:
+            if not await conn.fetchval(insert, *args):
                 return await self._select_one(conn, wf.id)
             if wf.copy_from is not None:  # a fork: the source's records before a position
                 await conn.execute(
                     "INSERT INTO steps SELECT $1, position, kind, name, ok, value, created_at"
                     " FROM steps WHERE workflow_id = $2 AND split_part(position, '.', 1)::int < $3",
                     wf.id, *wf.copy_from)
-            if status == "pending":
-                await self._notify(conn, "pending", wf.id)
             return None
 
         for attempt in range(2):
@@ -297,7 +323,7 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
-        self._open_pool()
+        self._open()
         return self._appends.submit(workflow_id, owner, step)
 
     async def finish(
@@ -306,13 +332,27 @@ class PostgresStore:
     ) -> bool:
         stored = stored_failed_at(status, failed_at)
 
+        now = time.time()
+        # A workflow without a parent: one statement, the row (fenced) and its news.
+        rows = await self._write(
+            f"finish workflow {workflow_id!r}",
+            "WITH w AS (UPDATE workflows SET status = $3, result = $4, error = $5,"
+            " owner = NULL, lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
+            " updated_at = $6, finished_at = $6, failed_at = $9 WHERE id = $7 AND owner = $8"
+            f" AND status = 'running' AND parent_id IS NULL RETURNING id) {_ANNOUNCE}",
+            self.channel, "finish", status, result, error, now, workflow_id, owner, stored)
+        if rows[0][0]:
+            return True
+
+        # A child (or a lost lease): its parent, if waiting, is woken in the same
+        # transaction by a statement of its own, which sees a suspend of the parent
+        # that committed while this one waited for the child's row (see suspend).
         async def body(conn: Any) -> bool:
-            now = time.time()
             row = await conn.fetchrow(
                 "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
-                " lease_until = 0, wake_at = NULL, cancel = false, updated_at = $4,"
-                " finished_at = $4, failed_at = $7 WHERE id = $5 AND owner = $6"
-                " AND status = 'running' RETURNING parent_id",
+                " lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
+                " updated_at = $4, finished_at = $4, failed_at = $7 WHERE id = $5"
+                " AND owner = $6 AND status = 'running' RETURNING parent_id",
                 status, result, error, now, workflow_id, owner, stored)
             if row is None:
                 return False
@@ -328,16 +368,7 @@ class PostgresStore:
         names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
         async def body(conn: Any) -> list[WorkflowRecord]:
-            rows = await conn.fetch(
-                "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
-                " wake_at = NULL, updated_at = $3 WHERE id IN (SELECT id FROM workflows"
-                " WHERE ((status = 'running' AND lease_until < $3) OR (queue IS NULL AND"
-                "  ((status = 'pending' AND (not_before IS NULL OR not_before <= $4))"
-                "   OR (status = 'waiting' AND (wake_at <= $4 OR deadline <= $4)))))"
-                " AND name = ANY($5::text[])"
-                " ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {WF_COLUMNS}",
-                owner, lease_until, now, clock_now, names, limit)
+            rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, clock_now, names, limit)
             rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
             for q in queues:
                 if len(rows) >= limit:
@@ -508,7 +539,7 @@ class PostgresStore:
                 raise WorkflowNotFound(workflow_id)
             if row[0] == "pending":
                 await conn.execute(
-                    "UPDATE workflows SET status = 'cancelled', finished_at = $1,"
+                    "UPDATE workflows SET status = 'cancelled', ready = false, finished_at = $1,"
                     " updated_at = $1 WHERE id = $2", now, workflow_id)
                 await self._notify(conn, "finish", workflow_id)
             elif row[0] in ("running", "waiting"):
@@ -533,8 +564,9 @@ class PostgresStore:
             if status == "succeeded":
                 return record
             if status == "pending":  # queued or delayed: started now, past the queue
-                await conn.execute("UPDATE workflows SET queue = NULL, not_before = NULL,"
-                                   " updated_at = $1 WHERE id = $2", time.time(), workflow_id)
+                await conn.execute(
+                    "UPDATE workflows SET queue = NULL, not_before = NULL, ready = true,"
+                    " updated_at = $1 WHERE id = $2", time.time(), workflow_id)
                 await self._notify(conn, "pending", workflow_id)
                 return await self._select_one(conn, workflow_id)
             check_resumable(record)
@@ -547,7 +579,7 @@ class PostgresStore:
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
                 " not_before = NULL, finished_at = NULL, failed_at = NULL, updated_at = $1,"
-                " run_id = $3"
+                " run_id = $3, ready = true"
                 " WHERE id = $2", time.time(), workflow_id, new_run_id())
             await self._notify(conn, "pending", workflow_id)
             return await self._select_one(conn, workflow_id)
@@ -588,16 +620,11 @@ class PostgresStore:
         self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
     ) -> float | None:
         after = float("-inf") if clock_now is None else clock_now
-        pool = self._open_pool()
+        conns = self._open()
         with translated("read timers"):
-            async with pool.acquire() as conn:
-                timer, delayed = await conn.fetchrow(
-                    "SELECT (SELECT min(t) FROM (SELECT wake_at AS t FROM workflows"
-                    " WHERE status = 'waiting' AND wake_at > $1 UNION ALL SELECT deadline"
-                    " FROM workflows WHERE status = 'waiting' AND deadline > $1) AS due),"
-                    " (SELECT min(not_before) FROM workflows WHERE status = 'pending'"
-                    " AND not_before > $1)", after)
-                times = [float(t) for t in (timer, delayed) if t is not None]
+            async with conns.one() as conn:
+                due = await conn.fetchval(NEXT_DUE_SQL, after)
+                times = [] if due is None else [float(due)]
                 if queues and clock_now is not None:
                     times += await queue_next_wake(conn, clock_now, queues)
         return min(times, default=None)

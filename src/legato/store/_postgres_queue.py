@@ -53,16 +53,19 @@ async def claim_queue(
         return []
     order = "priority DESC, created_at" if q.priority else "created_at"
 
-    async def taken(condition: str, limit: int) -> list[Any]:
+    # Only ready ones, which the claim's first statement made of what fell due
+    # (see _postgres_due), read in this order from the workflows_ready_* indexes.
+    async def taken(status: str, limit: int) -> list[Any]:
         rows: list[Any] = await conn.fetch(
             "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
-            " wake_at = NULL, updated_at = $3 WHERE id IN (SELECT id FROM workflows"
-            f" WHERE queue = $4 AND {condition} AND name = ANY($5::text[])"
-            f" ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED) RETURNING {WF_COLUMNS}",
-            owner, lease_until, now, q.name, names, limit, clock_now)
+            " wake_at = NULL, ready = false, updated_at = $3 WHERE id IN (SELECT id"
+            " FROM workflows WHERE queue = $4 AND status = $7 AND ready"
+            f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {WF_COLUMNS}",
+            owner, lease_until, now, q.name, names, limit, status)
         return sorted(rows, key=lambda r: (-r["priority"] if q.priority else 0, r["created_at"]))
 
-    woken = await taken("status = 'waiting' AND (wake_at <= $7 OR deadline <= $7)", take)
+    woken = await taken("waiting", take)
     take -= len(woken)
     if take > 0 and q.rate is not None:
         count, window = q.rate
@@ -72,8 +75,7 @@ async def claim_queue(
         take = min(take, count - used)
     if take <= 0:
         return woken
-    started = await taken(
-        "status = 'pending' AND (not_before IS NULL OR not_before <= $7)", take)
+    started = await taken("pending", take)
     if q.rate is not None and started:
         await conn.executemany("INSERT INTO queue_starts (queue, at) VALUES ($1, $2)",
                                [(q.name, clock_now)] * len(started))
@@ -94,8 +96,9 @@ async def queue_next_wake(conn: Any, clock_now: float, queues: Sequence[QueueLim
         if used < count or oldest is None:
             continue
         due = await conn.fetchval(
-            "SELECT 1 FROM workflows WHERE queue = $1 AND status = 'pending'"
-            " AND (not_before IS NULL OR not_before <= $2) LIMIT 1", q.name, clock_now)
+            "SELECT 1 FROM workflows WHERE queue = $1 AND status = 'pending' AND ready"
+            " UNION ALL SELECT 1 FROM workflows WHERE due_at <= $2 AND queue = $1"
+            " AND status = 'pending' LIMIT 1", q.name, clock_now)
         if due is not None:
             times.append(float(oldest) + window)
     return times

@@ -96,7 +96,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN failed_at text;
     """,
-    # 4: the workers serving the store and the workflows they know (see WorkerRecord)
+    # 4: claims and next_wake read only what is due (as SQLite's 5, see _postgres_due)
+    """
+    ALTER TABLE workflows ADD COLUMN ready boolean NOT NULL DEFAULT false;
+    ALTER TABLE workflows ADD COLUMN due_at double precision GENERATED ALWAYS AS (
+        CASE WHEN ready THEN NULL WHEN status = 'pending' THEN not_before
+        WHEN status = 'waiting' THEN LEAST(wake_at, deadline) END) STORED;
+    UPDATE workflows SET ready = true WHERE status = 'pending' AND not_before IS NULL;
+    DROP INDEX workflows_by_wake;
+    DROP INDEX workflows_delayed;
+    CREATE INDEX workflows_due ON workflows (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX workflows_ready ON workflows (priority DESC, created_at, name)
+        WHERE ready AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority DESC, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    CREATE INDEX workflows_ready_fifo ON workflows (queue, status, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    """,
+    # 5: the workers serving the store and the workflows they know (see WorkerRecord)
     """
     CREATE TABLE workers (
         id          text PRIMARY KEY,
@@ -106,7 +123,7 @@ MIGRATIONS: list[str] = [
         seen_at     double precision NOT NULL
     );
     """,
-    # 5: continue-as-new keeps the run before the current one (see continue_as_new)
+    # 6: continue-as-new keeps the run before the current one (see continue_as_new)
     """
     ALTER TABLE workflows ADD COLUMN previous_run_id text;
     CREATE TABLE previous_steps (

@@ -60,20 +60,22 @@ def claim_queue(
         take = q.room(room, running, mine)
     if take <= 0:
         return []
+    # Read in this order from the workflows_ready_queued (or _fifo) index: only
+    # ready ones, which the claim made of what fell due (see _sqlite_due).
     order = "priority DESC, created_at, rowid" if q.priority else "created_at, rowid"
     claim = (owner, lease_until, now, q.name)
 
-    def taken(condition: str, params: tuple[Any, ...], limit: int) -> list[tuple[Any, ...]]:
+    def taken(status: str, limit: int) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = conn.execute(
             "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
-            " wake_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM workflows"
-            f" WHERE queue = ? AND {condition} AND name IN (SELECT value FROM json_each(?))"
+            " wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN (SELECT rowid"
+            " FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
+            " AND name IN (SELECT value FROM json_each(?))"
             f" ORDER BY {order} LIMIT ?) RETURNING {WF_COLUMNS}",
-            (*claim, *params, names_json, limit)).fetchall()
+            (*claim, status, names_json, limit)).fetchall()
         return rows
 
-    woken = taken("status = 'waiting' AND (wake_at <= ? OR deadline <= ?)",
-                  (clock_now, clock_now), take)
+    woken = taken("waiting", take)
     take -= len(woken)
     if take > 0 and q.rate is not None:
         count, window = q.rate
@@ -84,8 +86,7 @@ def claim_queue(
         take = min(take, count - used)
     if take <= 0:
         return woken
-    started = taken("status = 'pending' AND (not_before IS NULL OR not_before <= ?)",
-                    (clock_now,), take)
+    started = taken("pending", take)
     if q.rate is not None and started:
         conn.executemany("INSERT INTO queue_starts (queue, at) VALUES (?, ?)",
                          [(q.name, clock_now)] * len(started))
@@ -107,9 +108,9 @@ def queue_next_wake(
         if used < count or oldest is None:
             continue
         due = conn.execute(
-            "SELECT 1 FROM workflows WHERE queue = ? AND status = 'pending'"
-            " AND (not_before IS NULL OR not_before <= ?) LIMIT 1",
-            (q.name, clock_now)).fetchone()
+            "SELECT 1 FROM workflows WHERE queue = ? AND status = 'pending' AND ready = 1"
+            " UNION ALL SELECT 1 FROM workflows WHERE due_at <= ? AND queue = ?"
+            " AND status = 'pending' LIMIT 1", (q.name, clock_now, q.name)).fetchone()
         if due is not None:
             times.append(float(oldest) + window)
     return times

@@ -13,6 +13,14 @@ from .._errors import SchemaVersionError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
+# When a workflow that is not ready becomes due: a pending one at ``not_before``,
+# a waiting one at the earlier of ``wake_at`` and ``deadline`` (``min`` of SQLite
+# is NULL if either is). A ready one is due already; the others never are.
+DUE_AT = (
+    "CASE WHEN ready THEN NULL WHEN status = 'pending' THEN not_before"
+    " WHEN status = 'waiting' THEN min(coalesce(wake_at, deadline), coalesce(deadline, wake_at))"
+    " END")
+
 MIGRATIONS: list[str] = [
     # 1: workflows, their checkpoints, signals, events and queues
     """
@@ -96,7 +104,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN failed_at TEXT;
     """,
-    # 5: the workers serving the store and the workflows they know (see WorkerRecord)
+    # 5: claims and next_wake read only what is due (see _sqlite_due). ``ready``:
+    # claimable now, whatever the time; ``due_at``: the durable time a pending or
+    # waiting workflow that is not ready yet becomes so, kept by SQLite itself
+    f"""
+    ALTER TABLE workflows ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE workflows ADD COLUMN due_at REAL GENERATED ALWAYS AS ({DUE_AT}) VIRTUAL;
+    UPDATE workflows SET ready = 1 WHERE status = 'pending' AND not_before IS NULL;
+    DROP INDEX workflows_by_wake;
+    DROP INDEX workflows_delayed;
+    CREATE INDEX workflows_due ON workflows (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX workflows_ready ON workflows (priority DESC, created_at, name)
+        WHERE ready = 1 AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority DESC, created_at)
+        WHERE ready = 1 AND queue IS NOT NULL;
+    CREATE INDEX workflows_ready_fifo ON workflows (queue, status, created_at)
+        WHERE ready = 1 AND queue IS NOT NULL;
+    """,
+    # 6: the workers serving the store and the workflows they know (see WorkerRecord)
     """
     CREATE TABLE workers (
         id          TEXT PRIMARY KEY,
@@ -106,7 +131,7 @@ MIGRATIONS: list[str] = [
         seen_at     REAL NOT NULL
     );
     """,
-    # 6: continue-as-new keeps the run before the current one (see continue_as_new)
+    # 7: continue-as-new keeps the run before the current one (see continue_as_new)
     """
     ALTER TABLE workflows ADD COLUMN previous_run_id TEXT;
     CREATE TABLE previous_steps (
