@@ -286,22 +286,28 @@ class PostgresStore:
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
         status = "running" if wf.owner else "pending"
-        args: tuple[Any, ...] = (
-            wf.id, wf.name, status, wf.input, wf.owner, wf.lease_until, wf.parent_id,
-            wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
-            wf.run_id, status == "pending" and wf.not_before is None)
-        insert = _CREATE_RUNNING
-        if status == "pending":
-            insert, args = _CREATE_PENDING, (self.channel, "pending", *args)
+        insert = _CREATE_RUNNING if status == "running" else _CREATE_PENDING
+        called = time.monotonic()
+
+        def args() -> tuple[Any, ...]:
+            # created running: its lease starts now, not when it was asked for (see claim)
+            lease_until = wf.lease_until + (time.monotonic() - called) if wf.owner else 0.0
+            values = (
+                wf.id, wf.name, status, wf.input, wf.owner, lease_until, wf.parent_id,
+                wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
+                wf.run_id, status == "pending" and wf.not_before is None)
+            return values if status == "running" else (self.channel, "pending", *values)
+
         if (wf.dedup_key is None or wf.queue is None) and wf.copy_from is None:  # one statement
-            rows = await self._write(f"create workflow {wf.id!r}", insert, *args)
+            await self._appends.barrier()
+            rows = await self._read(f"create workflow {wf.id!r}", insert, *args())
             if rows and rows[0][0]:
                 return None
             return await self.get(wf.id)
 
         async def body(conn: Any) -> WorkflowRecord | None:
             await check_dedup(conn, wf)
-            if not await conn.fetchval(insert, *args):
+            if not await conn.fetchval(insert, *args()):
                 return await self._select_one(conn, wf.id)
             if wf.copy_from is not None:  # a fork: the source's records before a position
                 await conn.execute(
@@ -367,7 +373,14 @@ class PostgresStore:
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
         names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
+        lease_until_asked, now_asked = lease_until, now
+        called = time.monotonic()
+
         async def body(conn: Any) -> list[WorkflowRecord]:
+            # The lease starts when the claim is made, not when it was asked for: a
+            # claim that waited for a connection must not take a lease that has lapsed.
+            waited = time.monotonic() - called
+            lease_until, now = lease_until_asked + waited, now_asked + waited
             rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, clock_now, names, limit)
             rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
             for q in queues:

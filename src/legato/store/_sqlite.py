@@ -196,8 +196,12 @@ class SqliteStore:
         return await self._submit(op, action)
 
     async def create(self, wf: NewWorkflow) -> WorkflowRecord | None:
+        called = time.monotonic()
+
         def op(conn: sqlite3.Connection) -> WorkflowRecord | None:
             now = _now()
+            # created running: its lease starts now, not when it was asked for (see claim)
+            lease_until = wf.lease_until + (time.monotonic() - called) if wf.owner else 0.0
             check_dedup(conn, wf)
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
@@ -206,7 +210,7 @@ class SqliteStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
-                 wf.owner, wf.lease_until, wf.parent_id, wf.deadline, now, now,
+                 wf.owner, lease_until, wf.parent_id, wf.deadline, now, now,
                  wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id,
                  not wf.owner and wf.not_before is None),
             )
@@ -258,7 +262,9 @@ class SqliteStore:
         self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
         names: list[str], queues: Sequence[QueueLimits] = (),
     ) -> list[WorkflowRecord]:
+        lease_until_asked, now_asked = lease_until, now
         names_json = json.dumps(names)
+        called = time.monotonic()
         commits = self._commits
         if not queues and commits is not None and commits.quiet():
             # Nothing to take (the usual answer of an idle worker): no write transaction.
@@ -270,6 +276,11 @@ class SqliteStore:
                     return []
 
         def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
+            # The lease starts when the claim is made, not when it was asked for: a
+            # claim that waited its turn (a burst of writes) must not take a lease
+            # that has lapsed already, which another process would take over at once.
+            waited = time.monotonic() - called
+            lease_until, now = lease_until_asked + waited, now_asked + waited
             # What fell due by clock_now becomes ready, then ready ones are taken in
             # claim order (see _sqlite_due). More due than one promotion marks: go on
             # while this claim has room, so none is left behind a later-due one.
