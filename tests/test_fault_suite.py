@@ -300,17 +300,15 @@ async def test_a_worker_back_from_an_outage_runs_no_step_another_worker_committe
     check_steps(runs, committed, {f"o-{i}" for i in range(1, 7)}, faults)
 
 
-SKEWED_BY_A_SLOW_REPLY = (
-    "legato bug: read_store_clock sets the worker's clock offset to server - (sent + "
-    "received) / 2 whatever the round trip took; a reply held 3 s puts the worker's clock "
-    "~1.5 s behind the database's, so every lease it writes (wall.now() + 1 s lease) has "
-    "lapsed when written, and another worker takes each workflow it claims at once: both "
-    "run the step (until the next reading, 10 s later). A reading with a round trip longer "
-    "than a small bound should be discarded")
+# Guards against (a bug this suite found, fixed): read_store_clock sets the worker's clock
+# offset to server - (sent + received) / 2 whatever the round trip took; a reply held 3 s
+# puts the worker's clock ~1.5 s behind the database's, so every lease it writes
+# (wall.now() + 1 s lease) has lapsed when written, and another worker takes each workflow
+# it claims at once: both run the step (until the next reading, 10 s later). A reading
+# with a round trip longer than a small bound should be discarded
 
 
 @pytest.mark.slow  # about 15 s: the worker reads the clock every 10 s
-@pytest.mark.xfail(strict=True, reason=SKEWED_BY_A_SLOW_REPLY)
 async def test_a_slow_reply_to_the_clock_reading_skews_no_lease(pg_url, tmp_path, fleet_log):
     with TcpProxy() as proxy:
         late = Workers([proxy.url(pg_url)], tmp_path / "late", concurrency=10)
@@ -447,13 +445,12 @@ async def _ten_thousand(store: str, tmp_path: Path, log: Path, *, client_works: 
     assert len(runs) == count * length
 
 
-LAPSED_AT_BIRTH = (
-    "legato bug (issue 13 item 7, not fixed): under a burst of starts, Worker.admit (rt.start) "
-    "and Worker._claim compute lease_until = wall.now() + lease before the awaited insert / "
-    "claim, which takes longer than the 1 s lease under load, so rows are stored or claimed "
-    "with a lease that has already lapsed (500 of 500 rt.start launches, left=-0.39 s); "
-    "another process claims them at once while this one launches them too, and both run the "
-    "step")
+# Guards against (a bug this suite found, fixed: leases now start when the write is
+# carried out): under a burst of starts, Worker.admit (rt.start) and Worker._claim compute
+# lease_until = wall.now() + lease before the awaited insert / claim, which takes longer
+# than the 1 s lease under load, so rows are stored or claimed with a lease that has
+# already lapsed (500 of 500 rt.start launches, left=-0.39 s); another process claims them
+# at once while this one launches them too, and both run the step
 CLAIMED_BACK = (
     "; and a row claimed back by its own worker (Worker.launch's in_tasks path) gets a new "
     "attempt id while a checkpoint already sent under the old one is refused: the task "
@@ -461,8 +458,6 @@ CLAIMED_BACK = (
     "and another worker runs the step again")
 
 
-@pytest.mark.xfail(strict=False, reason=LAPSED_AT_BIRTH + " (SQLite: 100-350 double runs in "
-                   "10 of 11 runs; none once, on a machine loaded by other tests: not strict)")
 async def test_ten_thousand_starts_at_once_from_a_working_client_sqlite(
         sqlite_db, tmp_path, fleet_log):
     await _ten_thousand(sqlite_db, tmp_path, fleet_log, client_works=True)
@@ -474,7 +469,7 @@ async def test_ten_thousand_starts_at_once_from_a_client_sqlite(sqlite_db, tmp_p
 
 @pytest.mark.slow  # about 55 s
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason=LAPSED_AT_BIRTH + CLAIMED_BACK + " (PostgreSQL: "
+@pytest.mark.xfail(strict=False, reason="legato bug (open)" + CLAIMED_BACK + " (PostgreSQL: "
                    "18-266 double runs in most runs, not all: hence not strict)")
 async def test_ten_thousand_starts_at_once_from_a_working_client_postgres(
         pg_url, tmp_path, fleet_log):
@@ -483,7 +478,7 @@ async def test_ten_thousand_starts_at_once_from_a_working_client_postgres(
 
 @pytest.mark.slow  # about 45 s
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason=LAPSED_AT_BIRTH + CLAIMED_BACK + " (PostgreSQL: "
+@pytest.mark.xfail(strict=False, reason="legato bug (open)" + CLAIMED_BACK + " (PostgreSQL: "
                    "70-200 double runs in most runs, not all: hence not strict)")
 async def test_ten_thousand_starts_at_once_from_a_client_postgres(pg_url, tmp_path, fleet_log):
     await _ten_thousand(pg_url, tmp_path, fleet_log, client_works=False)
