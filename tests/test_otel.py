@@ -18,10 +18,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import crash_workflows
 import legato
 import legato.otel
-from conftest import TESTS
 from crash_workflows import ran
 from legato.testing import History, replay
 from otel_child import span_json
+
+TESTS = Path(__file__).parent
 
 
 class Telemetry:
