@@ -309,12 +309,13 @@ async def test_delay_holds_a_workflow_pending_until_a_durable_time(db):
         await stamp(label)
 
     async with legato.Runtime(db, clock=clock, queues=[Queue("d")]) as rt:
+        # first, and done before any timer exists: with a timer pending, the virtual
+        # clock may jump to it while a store round trip is in flight
+        await rt.run(delayed, "now")
         later = await rt.queue("d").enqueue(delayed, "queued", delay="1h")
         plain = await rt.start(delayed, "plain", delay=90)  # delay works without a queue
         assert await later.status() == "pending"
-        now = await rt.start(delayed, "now")
-        await asyncio.gather(later.result(timeout=5), plain.result(timeout=5),
-                             now.result(timeout=5))
+        await asyncio.gather(later.result(timeout=5), plain.result(timeout=5))
     assert stamps["now"] == clock.start
     assert stamps["plain"] >= clock.start + 90
     assert stamps["queued"] >= clock.start + 3600
