@@ -109,6 +109,11 @@ class LeaseKeeper:
     def _main(self) -> None:
         try:
             asyncio.run(self._renewing())
+        except BaseException:
+            # without renewals this worker's runs unwind at their next step (their
+            # leases lapse) and other workers, or its own claims, take them over
+            log.exception("the lease keeper stopped: this worker's leases are no longer renewed")
+            raise
         finally:
             self._ready.set()
 
