@@ -35,7 +35,7 @@ def translated(action: str) -> Iterator[None]:
     """asyncpg's errors as :class:`StoreError`, most specific first.
 
     (asyncpg makes tasks of its own; the engine calls the store outside its
-    workflows' positions, see ``durable._unrecorded``.)
+    workflows' positions, see ``durable.engine._unrecorded``.)
     """
     try:
         yield
