@@ -19,7 +19,8 @@ CHROMIUM = os.environ.get("LEGATO_CHROMIUM", "/usr/bin/chromium")
 WORKFLOW = "trip-ana-lisbon"
 
 
-async def main(store: str = "legato.db", out: str = "docs/dashboard.png") -> None:
+def main(store: str = "legato.db", out: str = "docs/dashboard.png") -> None:
+    """Serve ``store`` with ``legato ui`` and screenshot the demo workflow's page to ``out``."""
     server = subprocess.Popen(
         [sys.executable, "-m", "legato", "ui", "--store", store, "--port", "0"],
         stdout=subprocess.PIPE, text=True)
@@ -28,20 +29,23 @@ async def main(store: str = "legato.db", out: str = "docs/dashboard.png") -> Non
         line = server.stdout.readline()  # "legato ui: serving ... on http://127.0.0.1:PORT/"
         if "http://" not in line:
             raise SystemExit(f"legato ui did not start: {line!r}")
-        url = line.rsplit(" ", 1)[-1].strip()
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM)
-            page = await browser.new_page(viewport={"width": 1280, "height": 900},
-                                          device_scale_factor=1)
-            await page.goto(f"{url}workflows/{WORKFLOW}")
-            await page.wait_for_selector("#gantt .bar")
-            await page.screenshot(path=out, full_page=True)
-            await browser.close()
+        asyncio.run(_shoot(line.rsplit(" ", 1)[-1].strip(), out))
         print(f"wrote {Path(out).resolve()}")
     finally:
         server.terminate()
         server.wait()
 
 
+async def _shoot(url: str, out: str) -> None:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900},
+                                      device_scale_factor=1)
+        await page.goto(f"{url}workflows/{WORKFLOW}")
+        await page.wait_for_selector("#gantt .bar")
+        await page.screenshot(path=out, full_page=True)
+        await browser.close()
+
+
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:3]))
+    main(*sys.argv[1:3])
