@@ -44,12 +44,10 @@ class WakeBus:
         if not events:
             self._watchers.pop(workflow_id, None)
 
-    def wake(self, workflow_id: str) -> bool:
-        """Set every watcher of ``workflow_id``; whether there was one."""
-        events = self._watchers.get(workflow_id, ())
-        for event in events:
+    def wake(self, workflow_id: str) -> None:
+        """Set every watcher of ``workflow_id``."""
+        for event in self._watchers.get(workflow_id, ()):
             event.set()
-        return bool(events)
 
     def wake_all(self) -> None:
         for events in self._watchers.values():

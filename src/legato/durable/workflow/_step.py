@@ -94,6 +94,8 @@ class Step(Generic[P, R]):
             if past is not None:  # failed before a crash: not run again
                 error = _recorded_error(run, past)
             else:
+                if attempt > 1:  # the first was checked by operation(); a retry comes later
+                    run.check_lease()
                 try:
                     return await self._unrecorded(at, args, kwargs, attempt)
                 except Exception as exc:
@@ -111,7 +113,6 @@ class Step(Generic[P, R]):
                           kwargs: dict[str, Any], attempt: int = 1) -> R:
         # The body is ordinary code: nothing inside it is recorded, and tasks
         # it creates are not workflow branches.
-        at.run.check_lease()  # each attempt: a retry may come after the lease lapsed
         observer = observe.OBSERVER
         observed = (None if observer is None
                     else observer.step(at.run.id, at.position, self.name, attempt))
