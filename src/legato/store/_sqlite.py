@@ -14,7 +14,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
@@ -41,6 +40,7 @@ from ._sqlite_errors import translated
 from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
 from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
+from ._sqlite_renewer import SqliteRenewer, renew
 from ._sqlite_schema import migrate
 from ._sqlite_wal import WalKeeper
 
@@ -59,72 +59,6 @@ def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | 
     row = conn.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
                        ).fetchone()
     return _record(row) if row is not None else None
-
-
-def _renew(conn: sqlite3.Connection, leases: Sequence[Lease], lease_until: float) -> list[str]:
-    rows = conn.execute(
-        "UPDATE workflows SET lease_until = ? WHERE status = 'running' AND (id, owner)"
-        " IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) RETURNING id, cancel",
-        (lease_until, json.dumps(leases))).fetchall()
-    return [wid for wid, cancel in rows if cancel]
-
-
-@final
-class SqliteRenewer:
-    """Renews leases on a connection of its own (see :class:`~legato.store.Renewer`)."""
-
-    def __init__(self, path: Path, synchronous: str) -> None:
-        self.path, self.synchronous = path, synchronous
-        self._conn: sqlite3.Connection | None = None
-
-    async def open(self) -> None:
-        with translated("open the database", self.path):
-            self._conn = _connect(self.path, self.synchronous)
-            # a few small updates: a page cache of its own would only hold memory
-            self._conn.execute("PRAGMA cache_size = -64")
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
-        if not leases or self._conn is None:
-            return []
-        with translated("renew leases", self.path):
-            return _renew(self._conn, leases, lease_until)
-
-    async def server_time(self) -> float | None:
-        return None
-
-    async def announce(self, worker: WorkerRecord) -> None:
-        if self._conn is not None:
-            with translated("announce the worker", self.path):
-                _announce_worker(self._conn, worker)
-
-    async def unknown_names(self, known: Sequence[str]) -> list[str]:
-        if self._conn is None:
-            return []
-        with translated("read pending workflows", self.path):
-            return [r[0] for r in self._conn.execute(
-                "SELECT DISTINCT name FROM workflows WHERE status = 'pending'"
-                " AND name NOT IN (SELECT value FROM json_each(?)) LIMIT 20",
-                (json.dumps(list(known)),))]
-
-
-_FORGET_WORKERS_AFTER = 86400.0  # seconds without a sign of life
-
-
-def _announce_worker(conn: sqlite3.Connection, worker: WorkerRecord) -> None:
-    with conn:
-        conn.execute(
-            "INSERT INTO workers (id, names, queues, started_at, seen_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (id) DO UPDATE SET names = excluded.names, queues = excluded.queues,"
-            " seen_at = excluded.seen_at",
-            (worker.id, json.dumps(worker.names), json.dumps(worker.queues), worker.started_at,
-             worker.seen_at))
-        conn.execute("DELETE FROM workers WHERE seen_at < ?",
-                     (worker.seen_at - _FORGET_WORKERS_AFTER,))
 
 
 def _insert_step(conn: sqlite3.Connection, workflow_id: str, owner: str, step: StepRecord,
@@ -306,7 +240,7 @@ class SqliteStore:
         if not leases:
             return []
         cancelled: list[str] = await self._write(
-            "renew leases", lambda conn: _renew(conn, leases, lease_until))
+            "renew leases", lambda conn: renew(conn, leases, lease_until))
         return cancelled
 
     def renewer(self) -> SqliteRenewer:
