@@ -70,7 +70,7 @@ class Connections:
     async def one(self) -> AsyncIterator[Any]:
         """A connection for a call outside a transaction: the held one if it is free."""
         held = self._held
-        if held is not None and not self._busy and held.is_closed():  # the server went away
+        if held is not None and not self._busy and _gone(held):  # the server went away
             self._held = None
             self._take(given_back=held)
             held = None
@@ -97,14 +97,19 @@ class Connections:
         if not self._hold or self._closing or (
                 self._taking is not None and not self._taking.done()):
             if given_back is not None:
-                self._background(self.pool.release(given_back))
+                self._background(self._give_back(given_back))
             return
         self._taking = self._background(self._swap(given_back))
 
+    async def _give_back(self, conn: Any) -> None:
+        # a lost connection's holder went back to the pool by itself: nothing to give
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
+
     async def _swap(self, given_back: Any) -> None:
+        if given_back is not None:
+            await self._give_back(given_back)
         with contextlib.suppress(Exception):  # the pool serves every call meanwhile
-            if given_back is not None:
-                await self.pool.release(given_back)
             if not self._closing:
                 conn = await self.pool.acquire()
                 if self._closing or self._held is not None:
@@ -124,5 +129,18 @@ class Connections:
 
 def _clean_after(conn: Any, exc: BaseException) -> bool:
     """Whether ``conn`` is fit for the next call after ``exc`` ended one."""
-    return (isinstance(exc, asyncpg.PostgresError) and not conn.is_closed()
+    return (isinstance(exc, asyncpg.PostgresError) and not _gone(conn)
             and not conn.is_in_transaction())
+
+
+def _gone(conn: Any) -> bool:
+    """Whether a pooled connection we hold is closed or lost.
+
+    When asyncpg sees a connection lost, it puts the connection's holder back
+    in the pool itself and detaches our proxy, whose every method then raises
+    ``InterfaceError``, ``is_closed`` too.
+    """
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
