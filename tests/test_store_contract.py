@@ -27,6 +27,7 @@ from legato.store import (
     PRIORITY_MIN,
     NewWorkflow,
     QueueLimits,
+    Renewal,
     StepRecord,
     Store,
     WorkflowRecord,
@@ -260,20 +261,20 @@ async def test_two_concurrent_claimers_never_take_the_same_workflow(store, other
     assert owners == Counter({"A": len(a), "B": len(b), "C": len(c)})
 
 
-async def test_heartbeat_extends_leases_and_reports_cancel_requests(store):
+async def test_heartbeat_extends_leases_held_and_reports_cancel_requests(store):
     await running(store, "a", lease=time.time() + 1)
     await running(store, "b", lease=time.time() + 1)
     await running(store, "theirs", owner="B")
     await running(store, "dead")  # ours, but no task runs it any more: it must lapse
     mine = [("a", "A"), ("b", "A"), ("theirs", "A")]
-    assert await store.heartbeat(mine, 5000.0) == []
+    assert await store.heartbeat(mine, 5000.0) == Renewal(frozenset({"a", "b"}), ())
     assert (await record(store, "a")).lease_until == 5000.0
     assert (await record(store, "theirs")).lease_until != 5000.0
     assert (await record(store, "dead")).lease_until != 5000.0
     cancelled = await store.request_cancel("b")
     assert (cancelled.status, cancelled.cancel) == ("running", True)
-    assert await store.heartbeat(mine, 6000.0) == ["b"]
-    assert await store.heartbeat([], 7000.0) == []
+    assert await store.heartbeat(mine, 6000.0) == Renewal(frozenset({"a", "b"}), ("b",))
+    assert await store.heartbeat([], 7000.0) == Renewal()
 
 
 async def test_release_gives_leases_back_at_once(store, other):

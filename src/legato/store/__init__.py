@@ -18,6 +18,7 @@ from ._protocol import (
     News,
     NewWorkflow,
     QueueLimits,
+    Renewal,
     Renewer,
     StepRecord,
     Store,
@@ -31,7 +32,7 @@ from ._sqlite import SqliteStore
 __all__ = [
     "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
-    "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
+    "QueueLimits", "Renewal", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",
     "check_priority", "open_store", "owner_worker",
 ]

@@ -46,6 +46,7 @@ from ._protocol import (
     Lease,
     NewWorkflow,
     QueueLimits,
+    Renewal,
     StepRecord,
     WorkerRecord,
     WorkflowRecord,
@@ -331,11 +332,11 @@ class PostgresStore:
             return await self._tx_free("claim workflows", body)
         return await self._tx("claim workflows", body)
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:
-            return []
+            return Renewal()
         rows = await self._write("renew leases", RENEW_SQL, *renew_args(leases, lease_until))
-        return [wid for wid, cancel in rows if cancel]
+        return Renewal.of(rows)
 
     def renewer(self) -> PostgresRenewer:
         return PostgresRenewer(self.dsn, self._settings())

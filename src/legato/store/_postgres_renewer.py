@@ -12,7 +12,7 @@ from typing import Any, final
 import asyncpg
 
 from ._postgres_connect import translated
-from ._protocol import Lease, WorkerRecord
+from ._protocol import Lease, Renewal, WorkerRecord
 
 __all__ = ["RENEW_SQL", "SERVER_TIME_SQL", "PostgresRenewer", "renew_args"]
 
@@ -64,11 +64,11 @@ class PostgresRenewer:
                 self._conn = None
                 raise
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:
-            return []
+            return Renewal()
         rows = await self._fetch("renew leases", RENEW_SQL, *renew_args(leases, lease_until))
-        return [wid for wid, cancel in rows if cancel]
+        return Renewal.of(rows)
 
     async def server_time(self) -> float | None:
         rows = await self._fetch("read the server's clock", SERVER_TIME_SQL)

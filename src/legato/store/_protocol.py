@@ -23,8 +23,8 @@ from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
-    "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits", "Renewer", "Store",
-    "StepRecord", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
+    "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits", "Renewal", "Renewer",
+    "Store", "StepRecord", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
     "new_run_id", "owner_worker",
 ]
 
@@ -88,6 +88,23 @@ class WorkflowRecord:
 
 # The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
 WF_COLUMNS = ", ".join(f.name for f in fields(WorkflowRecord))
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """What one heartbeat did: the leases it extended, and those whose cancellation was asked.
+
+    A lease given to a heartbeat and missing from ``renewed`` is held no more
+    (another worker took the workflow over, or its run ended).
+    """
+
+    renewed: frozenset[str] = frozenset()
+    cancelled: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[str, object]]) -> Renewal:
+        """From ``(workflow id, cancel asked)`` rows of the renewing statement."""
+        return cls(frozenset(wid for wid, _ in rows), tuple(wid for wid, cancel in rows if cancel))
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +215,7 @@ class Renewer(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         """As :meth:`Store.heartbeat`."""
         ...
 
@@ -311,8 +328,8 @@ class Claims(Protocol):
         """
         ...
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
-        """Extend ``leases`` still held; return the ids among them whose cancellation was asked.
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
+        """Extend ``leases`` still held; say which were, and which of those have a cancel asked.
 
         Only the given (workflow id, owner) pairs are renewed, so a row whose
         run ended without finishing it (a failed write) lapses and is taken over.

@@ -27,6 +27,7 @@ from ._protocol import (
     Lease,
     NewWorkflow,
     QueueLimits,
+    Renewal,
     StepRecord,
     WorkerRecord,
     WorkflowRecord,
@@ -236,12 +237,12 @@ class SqliteStore:
         claimed: list[WorkflowRecord] = await self._write("claim workflows", op)
         return claimed
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:
-            return []
-        cancelled: list[str] = await self._write(
+            return Renewal()
+        renewal: Renewal = await self._write(
             "renew leases", lambda conn: renew(conn, leases, lease_until))
-        return cancelled
+        return renewal
 
     def renewer(self) -> SqliteRenewer:
         return SqliteRenewer(self.path, self.synchronous)

@@ -12,19 +12,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import final
 
-from ._protocol import Lease, WorkerRecord
+from ._protocol import Lease, Renewal, WorkerRecord
 from ._sqlite_connect import connect as _connect
 from ._sqlite_errors import translated
 
 __all__ = ["SqliteRenewer", "announce_worker", "renew"]
 
 
-def renew(conn: sqlite3.Connection, leases: Sequence[Lease], lease_until: float) -> list[str]:
+def renew(conn: sqlite3.Connection, leases: Sequence[Lease], lease_until: float) -> Renewal:
     rows = conn.execute(
         "UPDATE workflows SET lease_until = ? WHERE status = 'running' AND (id, owner)"
         " IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) RETURNING id, cancel",
         (lease_until, json.dumps(leases))).fetchall()
-    return [wid for wid, cancel in rows if cancel]
+    return Renewal.of(rows)
 
 
 @final
@@ -46,9 +46,9 @@ class SqliteRenewer:
             self._conn.close()
             self._conn = None
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases or self._conn is None:
-            return []
+            return Renewal()
         with translated("renew leases", self.path):
             return renew(self._conn, leases, lease_until)
 

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from .._clock import Clock
-from ..store import Lease, NewWorkflow, QueueLimits, Renewer, StepRecord, Store, WorkflowRecord
+from ..store import (
+    Lease,
+    NewWorkflow,
+    QueueLimits,
+    Renewal,
+    Renewer,
+    StepRecord,
+    Store,
+    WorkflowRecord,
+)
 
 __all__ = ["CommitPoint", "Tap"]
 
@@ -179,9 +188,9 @@ class Tap:
         return await self._store.claim(owner, lease_until, max(now, self.lease_floor),
                                        clock_now, limit, names, queues)
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if self.crashed:
-            return []
+            return Renewal()
         self.lease_max = max(self.lease_max, lease_until)
         return await self._store.heartbeat(leases, lease_until)
 
@@ -203,9 +212,9 @@ class _TapRenewer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._renewer, name)
 
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:
+    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if self._tap.crashed:
-            return []
+            return Renewal()
         self._tap.lease_max = max(self._tap.lease_max, lease_until)
         return await self._renewer.heartbeat(leases, lease_until)
 

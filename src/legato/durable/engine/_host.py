@@ -26,6 +26,10 @@ class Host(Protocol):
         """Whether attempt ``owner`` surely still holds ``workflow_id`` (renewed within a lease)."""
         ...
 
+    async def renew(self, workflow_id: str, owner: str) -> bool:
+        """Renew attempt ``owner``'s lease now, in the store; whether it still held it."""
+        ...
+
     def local_task(self, workflow_id: str) -> asyncio.Task[Any] | None:
         """The task running ``workflow_id`` in this process, if any."""
         ...

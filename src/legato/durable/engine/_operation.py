@@ -60,7 +60,8 @@ async def operation(
         return value
     if run.pending:  # checked here: every step passes by, and most have nothing to flush
         await run.flush()
-    run.check_lease()
+    if not run.lease_held():
+        await run.confirm_lease()
     if (watch := WATCH.get()) is not None:
         body = watch(run, position, kind, name, body)
     if not commits:

@@ -107,15 +107,21 @@ class Run:
         aborted.__cause__ = error
         return self.unwind(aborted)
 
-    def check_lease(self) -> None:
-        """Before an effect: unwind if this attempt's lease may have lapsed.
+    def lease_held(self) -> bool:
+        """Whether this attempt surely holds its lease: a renewal was heard within a lease."""
+        return self.host.holds(self.id, self.owner)
+
+    async def confirm_lease(self) -> None:
+        """Before an effect, when :meth:`lease_held` is false: renew, or unwind if taken over.
 
         A checkpoint's reply (or the worker's loop) may come back after the
         lease lapsed and another worker took the workflow over; the fence
         refuses this attempt's later writes, but an effect started now would
-        happen twice. So no step starts unless a renewal was heard within a lease.
+        happen twice. Yet a late reply alone (a claim that queued behind other
+        writes, a renewal answered slowly) does not mean the workflow was taken:
+        the store renews the lease only if this attempt still owns the row.
         """
-        if not self.host.holds(self.id, self.owner):
+        if not (await self.host.renew(self.id, self.owner) and self.lease_held()):
             raise self.lease_lost()
 
     def request_cancel(self, reason: str) -> None:

@@ -68,7 +68,8 @@ class LeaseKeeper:
         describe: Callable[[], WorkerRecord],
         on_renewed: Callable[[list[Lease], float], None] = lambda leases, sent: None,
     ) -> None:
-        self.on_renewed = on_renewed  # (leases, time.monotonic() the renewal was sent)
+        # (the leases a renewal extended, time.monotonic() it was sent)
+        self.on_renewed = on_renewed
         self.describe = describe  # this worker as the store lists it
         self._unknown: set[str] = set()  # workflow names already warned about
         self.renewer = store.renewer()
@@ -148,13 +149,13 @@ class LeaseKeeper:
     async def _renew(self, store: Renewer) -> None:
         leases, sent = list(self.leases()), time.monotonic()
         try:
-            cancelled = await store.heartbeat(leases, self.wall.now() + self.lease)
+            renewal = await store.heartbeat(leases, self.wall.now() + self.lease)
         except LegatoError:
             log.exception("renewing leases failed; retrying")
             return
-        self.on_renewed(leases, sent)
-        if cancelled and self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.on_cancel, cancelled)
+        self.on_renewed([lease for lease in leases if lease[0] in renewal.renewed], sent)
+        if renewal.cancelled and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.on_cancel, list(renewal.cancelled))
 
     async def _announce(self, store: Renewer) -> None:
         me = self.describe()

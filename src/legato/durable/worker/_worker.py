@@ -111,8 +111,16 @@ class Worker:
         return (self.owners.get(workflow_id) == owner
                 and self.held.get(workflow_id, 0.0) > time.monotonic())
 
+    async def renew(self, workflow_id: str, owner: str) -> bool:
+        sent = time.monotonic()
+        renewal = await self.engine.store.heartbeat([(workflow_id, owner)], self.lease_until())
+        if workflow_id not in renewal.renewed:
+            return False
+        self._renewed([(workflow_id, owner)], sent)
+        return True
+
     def _renewed(self, leases: list[Lease], sent: float) -> None:
-        """From the keeper's thread: ``leases`` were renewed by a write sent at ``sent``."""
+        """``leases`` were extended by a write sent at ``sent`` (also from the keeper's thread)."""
         for workflow_id, owner in leases:
             if self.owners.get(workflow_id) == owner:
                 self.held[workflow_id] = max(self.held.get(workflow_id, 0.0), sent + self.lease)
@@ -283,17 +291,10 @@ class Worker:
 
         The probe is a renewal of the run's own lease: a real write.
         """
-        owner = self.owners[workflow_id]
-        sent = time.monotonic()
         try:
-            await self.engine.store.heartbeat([(workflow_id, owner)], self.lease_until())
-            record = await self.engine.store.get(workflow_id)
+            return await self.renew(workflow_id, self.owners[workflow_id])
         except LegatoError:
             return None
-        ours = record is not None and record.status == "running" and record.owner == owner
-        if ours:
-            self.held[workflow_id] = sent + self.lease
-        return ours
 
     async def _next_run(self, record: WorkflowRecord) -> WorkflowRecord:
         """The row of the run that ``record``'s run continued as (its new input and run id)."""

@@ -94,8 +94,9 @@ class Step(Generic[P, R]):
             if past is not None:  # failed before a crash: not run again
                 error = _recorded_error(run, past)
             else:
-                if attempt > 1:  # the first was checked by operation(); a retry comes later
-                    run.check_lease()
+                # the first was checked by operation(); a retry comes later
+                if attempt > 1 and not run.lease_held():
+                    await run.confirm_lease()
                 try:
                     return await self._unrecorded(at, args, kwargs, attempt)
                 except Exception as exc:
