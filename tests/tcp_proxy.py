@@ -148,7 +148,7 @@ class TcpProxy:
         self._trigger = sql
 
     def resume(self) -> None:
-        """Forward bytes again after :meth:`stall`."""
+        """Forward bytes again after :meth:`stall`; a :meth:`stall_replies_after` not tripped is off."""
         self._call(self._do_resume())
 
     @property
@@ -201,6 +201,7 @@ class TcpProxy:
             seconds, self._flow)
 
     async def _do_resume(self) -> None:
+        self._trigger = None
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None

@@ -203,11 +203,11 @@ async def _stall(pg_url: str, tmp_path: Path, log: Path, through_proxy: int,
 # + lease < now)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open (issue 13): after replies held past the lease, the late worker's probe workflow "
-    "is sometimes taken over by the other worker (its lease lapsed: the late worker's "
-    "renewals are not heard for a while after the stall); no step runs twice, but the "
-    "worker does not get back to work by itself within the probe's 20 s"))
+# Guards against (a bug this suite found, fixed): after the replies came, the late worker
+# claimed its probe, but the claim had queued behind the held connection for longer than a
+# lease, so Worker.held (counted from when the claim was called) said the lease had lapsed
+# at once: the run unwound before its first step and left the row to lapse and be taken by
+# the other worker. A run whose lease looks lapsed now asks the store (Run.confirm_lease)
 async def test_a_reply_that_comes_after_the_lease_runs_no_step_of_a_finished_workflow(
         pg_url, tmp_path, fleet_log):
     # The partition test's rare failure, made certain: PostgreSQL carries out the late
@@ -256,12 +256,10 @@ async def test_a_stall_of_every_connection_past_the_lease(pg_url, tmp_path, flee
 # step(s) of 'o' again
 
 
-@pytest.mark.slow  # an open xfail that waits out its timeouts: make test-slow
-@pytest.mark.xfail(strict=False, reason=(
-    "open (issue 13): after replies held past the lease, the late worker's probe workflow "
-    "is sometimes taken over by the other worker (its lease lapsed: the late worker's "
-    "renewals are not heard for a while after the stall); no step runs twice, but the "
-    "worker does not get back to work by itself within the probe's 20 s"))
+# And (fixed): asyncpg gives a connection lost while idle back to its pool by itself; the
+# store kept using its detached handle, so every later call failed and the worker never
+# came back (see test_pg_connection_loss.py)
+@pytest.mark.slow  # about 8 s
 async def test_a_worker_back_from_an_outage_runs_no_step_another_worker_committed(
         pg_url, tmp_path, fleet_log):
     # The cut test's rare failure, made certain: the outage outlasts the lease, another
@@ -334,11 +332,7 @@ async def test_a_slow_reply_to_the_clock_reading_skews_no_lease(pg_url, tmp_path
     assert [r.pid for r in step_runs(fleet_log)["k-1"]] == late.pids  # once, by its worker
 
 
-@pytest.mark.slow  # an intermittent xfail; its bug has a certain test in the default run
-@pytest.mark.xfail(strict=False, reason=(
-    "intermittent (1 run in ~13): the bug that test_a_reply_that_comes_after_the_lease_"
-    "runs_no_step_of_a_finished_workflow shows for certain, when the stall begins between "
-    "PostgreSQL writing a checkpoint and the worker hearing of it"))
+@pytest.mark.slow  # about 8 s; test_a_reply_that_comes_after_the_lease_... is its fast kin
 async def test_a_stall_past_the_lease_while_another_worker_takes_over(
         pg_url, tmp_path, fleet_log):
     await _stall(pg_url, tmp_path, fleet_log, through_proxy=2, direct=1)
