@@ -173,3 +173,30 @@ async def test_two_processes_bursting_on_one_key_make_one_run(db):
         await clock.advance(5)
         assert await rt.handle(run_id, debounced_echo).result() in (["a", 49], ["b", 49])
         assert [r.id for r in await _runs(rt, "debounced_echo")] == [run_id]
+
+
+@legato.workflow(name="debounced_fails_once")
+async def fails_once(i: int) -> int:
+    if legato.workflow_id() not in _FAILED:
+        _FAILED.add(legato.workflow_id())
+        raise RuntimeError("first run fails")
+    return i
+
+
+_FAILED: set[str] = set()
+
+
+async def test_a_resumed_run_takes_no_more_starts_into_it(db):
+    clock = VirtualClock(T0, autojump=False)
+    async with legato.Runtime(db, clock=clock) as rt:
+        first = await rt.start(fails_once, 1, debounce=("k", "5s"))
+        await clock.advance(5)
+        with pytest.raises(RuntimeError):
+            await first.result()
+        await rt.resume(first.id)  # pending again, under a new run id
+        second = await rt.start(fails_once, 2, debounce=("k", "5s"))
+        assert second.id != first.id
+        assert await first.result() == 1  # with its own arguments
+        await clock.advance(5)
+        with pytest.raises(RuntimeError):
+            await second.result()
