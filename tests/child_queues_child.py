@@ -2,7 +2,8 @@
 
 Usage: child_queues_child.py DB LOG N — start ``fan_out(N)`` as ``fan`` and
 serve until killed. Each child's step appends ``<child id> <pid>`` to LOG and
-prints ``done <child id>`` when it ends.
+prints ``done <child id>`` when it ends. With N = 0 it only serves (queue
+``shared_fanout`` too), after printing ``ready``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 import legato
 from legato import Queue
 
 FANOUT = Queue("fanout", concurrency=5)
+# neither process may run all 5 at once: both take part
+SHARED_FANOUT = Queue("shared_fanout", concurrency=5, worker_concurrency=3)
 PEAK: dict[str, int] = {}  # the most children's steps running at once in this process
 _running = [0]
 
@@ -59,9 +63,33 @@ async def fan_out_called(n: int) -> list[int]:
     return list(await asyncio.gather(*(square_child(i) for i in range(n))))
 
 
+@legato.step
+async def timed_square(n: int) -> int:
+    start = time.time()
+    await asyncio.sleep(0.01)
+    with open(os.environ["LEGATO_CHILDQ_LOG"], "a") as log:  # noqa: ASYNC230
+        log.write(f"{legato.workflow_id()} {os.getpid()} {start!r} {time.time()!r}\n")
+    return n * n
+
+
+@legato.workflow(name="childq_timed", queue=SHARED_FANOUT)
+async def timed_child(n: int) -> int:
+    return await timed_square(n)
+
+
+@legato.workflow(name="childq_fan_out_shared")
+async def fan_out_shared(n: int) -> list[int]:
+    """Start ``n`` children on the shared queue (by their workflow's queue), then gather."""
+    handles = [await legato.start_child(timed_child, i) for i in range(n)]
+    return [await h.result() for h in handles]
+
+
 async def main(db: str, n: int) -> None:
-    async with legato.Runtime(db, queues=[FANOUT], lease=0.5) as rt:
-        await rt.start(fan_out, n, id="fan")
+    async with legato.Runtime(db, queues=[FANOUT, SHARED_FANOUT], lease=0.5) as rt:
+        if n:
+            await rt.start(fan_out, n, id="fan")
+        else:
+            print("ready", flush=True)
         await asyncio.Event().wait()
 
 

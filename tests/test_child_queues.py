@@ -10,23 +10,32 @@ import pytest
 
 import child_queues_child
 import legato
-from child_queues_child import FANOUT, fan_out, fan_out_called
+from child_queues_child import FANOUT, SHARED_FANOUT, fan_out, fan_out_called, fan_out_shared
 from conftest import Child
 from legato import Queue
 
 TESTS = Path(__file__).parent
 
 
-async def test_200_children_on_a_concurrency_5_queue_never_run_more_than_5(db):
+async def _fan_out_within_the_limit(db: str, n: int) -> None:
     child_queues_child.PEAK.clear()
     async with legato.Runtime(db, queues=[FANOUT]) as rt:
-        result = await rt.run(fan_out, 200, id="parent")
-        assert result == [i * i for i in range(200)]
+        result = await rt.run(fan_out, n, id="parent")
+        assert result == [i * i for i in range(n)]
         assert 2 <= child_queues_child.PEAK["max"] <= FANOUT.concurrency  # limited, in parallel
         children = await rt.list(parent="parent", limit=1000)
-        assert len(children) == 200
+        assert len(children) == n
         assert {c.queue for c in children} == {"fanout"}
         assert {c.status for c in children} == {"succeeded"}
+
+
+async def test_200_children_on_a_concurrency_5_queue_never_run_more_than_5(sqlite_db):
+    await _fan_out_within_the_limit(sqlite_db, 200)
+
+
+@pytest.mark.parametrize("n", [50, pytest.param(200, marks=pytest.mark.slow)])
+async def test_children_on_a_concurrency_5_queue_on_each_store(db, n):
+    await _fan_out_within_the_limit(db, n)
 
 
 async def test_a_workflow_queue_applies_to_the_children_it_is_called_as(db):
@@ -113,3 +122,32 @@ async def test_a_parent_killed_mid_fan_out_recovers_and_runs_no_finished_child_a
     again = {cid for cid, n in runs.items() if n > 1}
     assert not again & finished_before, "a finished child ran again"
     assert len(again) <= FANOUT.concurrency  # only those cut off mid-step
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = most = 0
+    for _, change in edges:  # an end sorts before a start at the same instant
+        running += change
+        most = max(most, running)
+    return most
+
+
+async def test_children_on_a_queue_share_its_limit_across_worker_processes(
+        db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "children.log"
+    log.touch()
+    monkeypatch.setenv("LEGATO_CHILDQ_LOG", str(log))
+    other = Child(db, str(log), "0", script=TESTS / "child_queues_child.py")
+    try:
+        other.wait_for("ready")
+        async with legato.Runtime(db, queues=[FANOUT, SHARED_FANOUT]) as rt:
+            result = await rt.run(fan_out_shared, 40, id="shared")
+    finally:
+        other.proc.send_signal(signal.SIGKILL)
+        other.proc.wait()
+    assert result == [i * i for i in range(40)]
+    rows = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(r[0] for r in rows) == sorted(f"shared/{i + 1}" for i in range(40))
+    assert len({r[1] for r in rows}) == 2, "both processes ran children"
+    assert _most_at_once([(float(r[2]), float(r[3])) for r in rows]) <= 5
