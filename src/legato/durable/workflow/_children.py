@@ -11,7 +11,7 @@ A child goes on a queue when ``start_child(..., queue=)`` or its
 when a claim finds room within the queue's limits, in whichever worker
 process, rather than at once in the parent's worker. That is the fan-out
 with a limit: a parent starts 1,000 children on a concurrency-10 queue and
-awaits them; the parent gives its own slot back while it waits.
+awaits them, unloaded while it has nothing else to do.
 """
 
 from __future__ import annotations
@@ -187,6 +187,7 @@ async def start_child(wf: Workflow[Any, R], /, *args: Any, id: str | None = None
         raise LegatoError(
             "legato.start_child() only works inside a workflow; from outside use rt.start()")
     run = scope.run
+    _limits(queue)  # a bad queue= fails here, before the start is recorded
 
     async def create(position: str) -> str:
         child_id = id or f"{run.id}/{position}"
