@@ -13,6 +13,7 @@ import legato
 from child_queues_child import FANOUT, SHARED_FANOUT, fan_out, fan_out_called, fan_out_shared
 from conftest import Child
 from legato import Queue
+from polling import eventually
 
 TESTS = Path(__file__).parent
 
@@ -151,3 +152,35 @@ async def test_children_on_a_queue_share_its_limit_across_worker_processes(
     assert sorted(r[0] for r in rows) == sorted(f"shared/{i + 1}" for i in range(40))
     assert len({r[1] for r in rows}) == 2, "both processes ran children"
     assert _most_at_once([(float(r[2]), float(r[3])) for r in rows]) <= 5
+
+
+ONE_AT_A_TIME = Queue("one_at_a_time", concurrency=1)
+
+
+@legato.workflow(name="childq_waits")
+async def waits_for_signal() -> None:
+    await legato.wait_for_signal("never")
+
+
+@legato.workflow(name="childq_cancelled_parent")
+async def parent_of_queued(n: int) -> None:
+    handles = [await legato.start_child(waits_for_signal, queue=ONE_AT_A_TIME)
+               for _ in range(n)]
+    await legato.set_event("started", True)
+    for h in handles:
+        await h.result()
+
+
+async def test_cancelling_the_parent_cancels_its_children_still_pending_on_the_queue(db):
+    async with legato.Runtime(db, queues=[ONE_AT_A_TIME]) as rt:
+        parent = await rt.start(parent_of_queued, 3, id="p")
+        assert await parent.get_event("started", timeout=10)
+        await rt.cancel("p")
+        with pytest.raises(legato.WorkflowCancelled):
+            await parent.result()
+
+        async def all_cancelled() -> bool:
+            return {c.status for c in await rt.list(parent="p")} == {"cancelled"}
+
+        await eventually(all_cancelled)
+        assert len(await rt.list(parent="p")) == 3
