@@ -643,6 +643,10 @@ async def _sql(url: str, *statements: str) -> None:
 
 
 # What the "due" migration (SQLite 5, PostgreSQL 4) adds, undone.
+_UNDO_DEBOUNCE = (
+    "DROP INDEX workflows_debounce", "ALTER TABLE workflows DROP COLUMN debounce_key",
+    "ALTER TABLE workflows DROP COLUMN debounce_run",
+    "ALTER TABLE workflows DROP COLUMN debounce_until")
 _UNDO_DUE = (
     "DROP INDEX workflows_due", "DROP INDEX workflows_ready", "DROP INDEX workflows_ready_queued",
     "DROP INDEX workflows_ready_fifo", "ALTER TABLE workflows DROP COLUMN due_at",
@@ -657,7 +661,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "DROP TABLE workers", "DROP TABLE previous_steps",
+    await _sql(url, *_UNDO_DEBOUNCE, "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
                "ALTER TABLE workflows DROP COLUMN run_id",
                "DROP TABLE IF EXISTS news", "ALTER TABLE workflows DROP COLUMN failed_at",

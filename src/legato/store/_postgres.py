@@ -29,6 +29,7 @@ from ._forget import forgotten, stored_failed_at
 from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_connect import News, parse_postgres_url, translated
+from ._postgres_debounce import debounce as debounce_start
 from ._postgres_due import CLAIM_SQL, NEXT_DUE_SQL
 from ._postgres_pool import Connections, keep_session
 from ._postgres_queue import check_dedup, claim_queue, queue_next_wake
@@ -264,6 +265,12 @@ class PostgresStore:
                         cause.constraint_name != "workflows_dedup"):
                     raise
         raise AssertionError("unreachable")
+
+    async def debounce(self, wf: NewWorkflow, key: str, until: float | None
+                       ) -> WorkflowRecord | None:
+        return await self._tx_free(
+            f"debounce workflow {wf.id!r}",
+            lambda conn: debounce_start(conn, self.channel, wf, key, until, time.time()))
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
         self._open()

@@ -244,6 +244,20 @@ class Journal(Protocol):
         """
         ...
 
+    async def debounce(self, wf: NewWorkflow, key: str, until: float | None
+                       ) -> WorkflowRecord | None:
+        """Fold a debounced start into the pending run of ``wf.name`` holding ``key``, or insert it.
+
+        A pending run of that name holding ``key`` takes ``wf``'s input and
+        deadline, and its ``not_before`` becomes ``wf.not_before`` (the new
+        end of the window) capped by its own ``until``: that row is returned.
+        Else ``wf`` is inserted ``pending``, holding ``key`` with ``until``
+        (the latest it may be pushed to; ``None``: no cap), and ``None`` is
+        returned, unless its id is taken: then that row is returned (nothing
+        written). One pending run per name and key, across processes.
+        """
+        ...
+
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:
         """Record a checkpoint if ``owner`` still holds the workflow's lease.
 

@@ -36,6 +36,7 @@ from ._protocol import (
 )
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
+from ._sqlite_debounce import debounce as debounce_start
 from ._sqlite_due import PROMOTE_MAX, claim_unqueued, claimable, next_due, promote
 from ._sqlite_errors import translated
 from ._sqlite_file import FileWatch
@@ -162,6 +163,13 @@ class SqliteStore:
             return None
 
         result: WorkflowRecord | None = await self._write(f"create workflow {wf.id!r}", op)
+        return result
+
+    async def debounce(self, wf: NewWorkflow, key: str, until: float | None
+                       ) -> WorkflowRecord | None:
+        result: WorkflowRecord | None = await self._write(
+            f"debounce workflow {wf.id!r}",
+            lambda conn: debounce_start(conn, wf, key, until, _now()))
         return result
 
     def append(self, workflow_id: str, owner: str, step: StepRecord) -> asyncio.Future[bool]:

@@ -146,6 +146,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     ) WITHOUT ROWID;
     """,
+    # debounced starts: one pending run per workflow name and key; a run holds its key
+    # until its first start (a resumed run is pending again under a new run id)
+    """
+    ALTER TABLE workflows ADD COLUMN debounce_key TEXT;
+    ALTER TABLE workflows ADD COLUMN debounce_run TEXT;
+    ALTER TABLE workflows ADD COLUMN debounce_until REAL;
+    CREATE UNIQUE INDEX workflows_debounce ON workflows (name, debounce_key)
+        WHERE debounce_key IS NOT NULL AND status = 'pending' AND run_id = debounce_run;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

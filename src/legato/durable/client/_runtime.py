@@ -34,6 +34,7 @@ from ..engine import (
 from ..worker import ANNOUNCE_EVERY, NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
 from ..workflow import Queue, Workflow
 from ._bound_queue import BoundQueue, declare
+from ._debounce import Debounced, DebounceSpec
 from ._fork import fork_point
 from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
 from ._ids import check_id
@@ -182,7 +183,8 @@ class Runtime:
     async def start(
         self, fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, id: str | None = None,
         timeout: Duration | None = None, queue: Queue | str | None = None, priority: int = 0,
-        delay: Duration | None = None, dedup_key: str | None = None, **kwargs: Any,
+        delay: Duration | None = None, dedup_key: str | None = None,
+        debounce: DebounceSpec | None = None, **kwargs: Any,
     ) -> WorkflowHandle[R]:
         """Store a new workflow run and return its handle; it runs on a worker.
 
@@ -200,18 +202,29 @@ class Runtime:
         ``priority``, ``delay`` and ``dedup_key``); ``delay`` and ``priority``
         also work without a queue. Until it starts, it is ``pending``.
 
+        ``debounce=(key, window)`` (or ``(key, window, max_wait)``) folds a
+        burst of starts into one run: while a run of this workflow with that
+        key is still pending, a start gives it its arguments (the last
+        start's win) and moves its start to ``window`` after this one, at
+        most ``max_wait`` after the first. The handle is the pending run's
+        (its id is the first start's; a later start's ``id=`` is unused).
+
         >>> handle = await rt.start(onboard, "ana", id="onboard-ana")
+        >>> await rt.start(reindex, doc, debounce=(f"doc-{doc.id}", "5s"))
 
         Raises:
             WorkflowConflict: the id belongs to a different workflow.
             DuplicateWorkflow: ``dedup_key`` is held by an unfinished workflow
                 of the queue.
+            ValueError: a bad ``debounce=`` (or with ``delay=``/``dedup_key=``).
             SerializationError: an argument can't be stored (named in the message).
             TypeError: ``fn`` is not a ``@legato.workflow``, or the arguments
                 don't fit its signature.
         """
         workflow_id = id
         wf = _as_workflow(fn)
+        debounced = None if debounce is None else Debounced.parse(
+            debounce, delay=delay, dedup_key=dedup_key)
         queue = wf.queue if queue is None else queue
         if workflow_id is None:
             workflow_id = uuid.uuid4().hex
@@ -233,7 +246,13 @@ class Runtime:
         new = NewWorkflow(
             workflow_id, wf.name, data, None, 0.0, deadline=deadline, queue=queue_name,
             priority=priority, not_before=not_before, dedup_key=dedup_key)
-        if self._worker is None:
+        if debounced is not None:
+            existing = await debounced.start(self.store, new, self.clock.now())
+            if existing is not None:  # folded into the key's pending run (or the id's run)
+                workflow_id = existing.id
+            if self._worker is not None:
+                self._worker.poke()
+        elif self._worker is None:
             existing = await self.store.create(new)
         else:  # a queued or delayed run waits for its claim; the rest may start here at once
             existing = await self._worker.admit(

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ...store import WorkflowRecord
+    from ...store import QueueLimits, WorkflowRecord
     from ._code import WorkflowCode
     from ._run import Run
 
@@ -17,9 +17,14 @@ class Host(Protocol):
     """What a run asks of the worker hosting it (children, in-process news)."""
 
     async def start_child(
-        self, wf: WorkflowCode, child_id: str, data: bytes, parent: Run
+        self, wf: WorkflowCode, child_id: str, data: bytes, parent: Run,
+        queue: QueueLimits | str | None = None,
     ) -> WorkflowRecord | None:
-        """Create (or find) a child workflow's row and run it here if there is room."""
+        """Create (or find) a child workflow's row and run it here if there is room.
+
+        A child on ``queue`` is stored ``pending`` on it instead, and starts
+        when a claim finds room within the queue's limits.
+        """
         ...
 
     def holds(self, workflow_id: str, owner: str) -> bool:

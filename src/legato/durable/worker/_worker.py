@@ -213,11 +213,29 @@ class Worker:
     # -- Host (what runs ask of their worker) ----------------------------------------
 
     async def start_child(
-        self, wf: WorkflowCode, child_id: str, data: bytes, parent: Run
+        self, wf: WorkflowCode, child_id: str, data: bytes, parent: Run,
+        queue: QueueLimits | str | None = None,
     ) -> WorkflowRecord | None:
+        name = None if queue is None else self._child_queue(queue)
         return await self.admit(wf, NewWorkflow(
             child_id, wf.name, data, None, 0.0, parent_id=parent.id,
-            deadline=_deadline(self.engine, wf.timeout)), here=True)
+            deadline=_deadline(self.engine, wf.timeout), queue=name), here=name is None)
+
+    def _child_queue(self, queue: QueueLimits | str) -> str:
+        """The name of the queue a child goes on; a new ``Queue`` is declared in this worker."""
+        if isinstance(queue, str):
+            if queue not in self.queues:
+                raise ValueError(
+                    f"queue {queue!r} is not declared in this Runtime, so its worker would "
+                    f"never run the child; declare it: Runtime(..., queues=[legato.Queue("
+                    f"{queue!r}, ...)]), or pass the Queue itself")
+            return queue
+        known = self.queues.setdefault(queue.name, queue)
+        if known != queue:
+            raise ValueError(
+                f"queue {queue.name!r} is declared here with other limits ({known!r}, not "
+                f"{queue!r}); declare each queue once, with the same limits in every process")
+        return queue.name
 
     def cancelled(self, workflow_id: str) -> None:
         if not self.cancel_local(workflow_id):

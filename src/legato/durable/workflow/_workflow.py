@@ -5,15 +5,13 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final, overload
+from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 from ..._duration import Duration, to_seconds
 from ..._errors import SerializationError
 from ..._serde import Serializer
 from ..engine import current_scope
-
-if TYPE_CHECKING:
-    from ._queue import Queue
+from ._queue import Queue
 
 __all__ = ["Workflow", "lookup", "registered_names", "workflow"]
 
@@ -36,6 +34,9 @@ class Workflow(Generic[P, R]):
                 f"@legato.workflow needs an 'async def' function, and {fn.__qualname__} is not "
                 "one; put blocking work in a @legato.step and await it from an async workflow"
             )
+        if not (queue is None or isinstance(queue, Queue) or (isinstance(queue, str) and queue)):
+            raise TypeError(
+                f"@legato.workflow(queue=...) takes a legato.Queue or its name, not {queue!r}")
         self.fn = fn
         self.name = name or fn.__qualname__
         self.named = name is not None  # chosen by the author, not taken from the function
@@ -139,7 +140,8 @@ def workflow(
             the code (default: the function's qualname). Keep it stable while
             runs of it may still be in flight.
         queue: the :class:`~legato.Queue` (or its name) its runs go on when
-            ``rt.start`` names none.
+            ``rt.start`` names none; its child runs too (called from a parent,
+            or ``legato.start_child`` without ``queue=``).
         timeout: a deadline for each run, from its start, in durable time; a run
             still going then is cancelled (status ``cancelled``). ``rt.start(...,
             timeout=...)`` overrides it.
