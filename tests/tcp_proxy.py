@@ -148,7 +148,7 @@ class TcpProxy:
         self._trigger = sql
 
     def resume(self) -> None:
-        """Forward bytes again after :meth:`stall`; an untripped :meth:`stall_replies_after` ends."""
+        """Forward bytes again after :meth:`stall`; end a :meth:`stall_replies_after` too."""
         self._call(self._do_resume())
 
     @property
