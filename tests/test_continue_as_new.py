@@ -81,3 +81,15 @@ async def test_explore_finds_every_crash_around_a_continue_as_new_safe():
     assert report.ok, report
     points = [str(p) for p in report.commits]
     assert sum("continue_as_new" in p for p in points) == 2
+
+
+@pytest.mark.slow  # about a minute: the year of hourly polls, in virtual time
+@pytest.mark.timeout(600)
+async def test_a_hundred_thousand_iterations_keep_the_history_bounded(sqlite_db):
+    clock = legato.VirtualClock()
+    async with legato.Runtime(sqlite_db, clock=clock) as rt:
+        assert await rt.run(poller, 0, 100_000, id="p") == 100_000
+        assert [r.kind for r in await rt.history("p")] == ["step", "sleep"]
+    assert len(calls) == 100_000 and set(calls.values()) == {1}
+    assert _rows(sqlite_db, "steps") == 2 and _rows(sqlite_db, "previous_steps") == 2
+    assert _rows(sqlite_db, "workflows") == 1
