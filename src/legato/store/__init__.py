@@ -9,6 +9,7 @@ from ._protocol import (
     INFER,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    ClaimRequest,
     Claims,
     Infer,
     Inspection,
@@ -29,7 +30,7 @@ from ._protocol import (
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "Claims", "Inspection", "Journal", "Mailbox", "News",
+    "ClaimRequest", "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",

@@ -42,6 +42,7 @@ from ._postgres_schema import migrate
 from ._protocol import (
     INFER,
     WF_COLUMNS,
+    ClaimRequest,
     Infer,
     Lease,
     NewWorkflow,
@@ -305,29 +306,28 @@ class PostgresStore:
 
         return await self._tx(f"finish workflow {workflow_id!r}", body)
 
-    async def claim(
-        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str], queues: Sequence[QueueLimits] = (),
-    ) -> list[WorkflowRecord]:
-        lease_until_asked, now_asked = lease_until, now
+    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+        owner, limit, names = request.owner, request.limit, list(request.names)
+        durable_now = request.durable_now
         called = time.monotonic()
 
         async def body(conn: Any) -> list[WorkflowRecord]:
             # The lease starts when the claim is made, not when it was asked for: a
             # claim that waited for a connection must not take a lease that has lapsed.
             waited = time.monotonic() - called
-            lease_until, now = lease_until_asked + waited, now_asked + waited
-            rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, clock_now, names, limit)
+            lease_until, now = request.lease_until + waited, request.real_now + waited
+            rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, durable_now, names,
+                                    limit)
             rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
-            for q in queues:
+            for q in request.queues:
                 if len(rows) >= limit:
                     break
                 rows += await claim_queue(
                     conn, q, schema=self.schema, owner=owner, lease_until=lease_until,
-                    now=now, clock_now=clock_now, room=limit - len(rows), names=names)
+                    now=now, clock_now=durable_now, room=limit - len(rows), names=names)
             return [_record(r) for r in rows]
 
-        if not queues:  # one statement: no transaction of our own to open
+        if not request.queues:  # one statement: no transaction of our own to open
             return await self._tx_free("claim workflows", body)
         return await self._tx("claim workflows", body)
 

@@ -22,7 +22,8 @@ from .._errors import LegatoError
 from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
-    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "ClaimRequest", "Infer",
+    "Lease", "NewWorkflow",
     "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits", "Renewer", "Store",
     "StepRecord", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
     "new_run_id", "owner_worker",
@@ -116,6 +117,31 @@ class QueueLimits:
         if self.worker_concurrency is not None:
             wanted = min(wanted, self.worker_concurrency - mine)
         return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a worker asks of :meth:`Claims.claim`: who takes what, until when.
+
+    Two clocks, named for what they are: ``real_now`` is the wall clock (as
+    the store tells it, see :meth:`Claims.server_time`), which leases are read
+    against; ``durable_now`` is the workflows' clock (a ``VirtualClock`` in
+    tests), which timers, delays and rate windows are read against.
+
+    Example::
+
+        await store.claim(ClaimRequest(owner="host:1:w#7", lease_until=time.time() + 30,
+                                       real_now=time.time(), durable_now=clock.now(),
+                                       limit=100, names=["send_email"]))
+    """
+
+    owner: str  # the attempt that takes them: "<worker id>#<n>"
+    lease_until: float  # real time the lease ends unless renewed
+    real_now: float  # real time: running workflows whose lease ended before are taken over
+    durable_now: float  # durable time: timers, delays and rate windows due by then
+    limit: int  # at most this many
+    names: Sequence[str]  # only workflows whose code the worker has
+    queues: Sequence[QueueLimits] = ()  # the queues it serves, with their limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,20 +320,17 @@ class Journal(Protocol):
 class Claims(Protocol):
     """Who runs what: claims, leases, unloading, and when to look again."""
 
-    async def claim(
-        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str], queues: Sequence[QueueLimits] = (),
-    ) -> list[WorkflowRecord]:
-        """Take up to ``limit`` workflows that can run now, in one write transaction.
+    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+        """Take up to ``request.limit`` workflows that can run now, in one write transaction.
 
         That is: pending ones whose ``not_before`` has passed (durable time),
-        running ones whose lease lapsed before ``now`` (real time), and waiting
-        ones whose ``wake_at`` or ``deadline`` is at or before ``clock_now``.
-        Only workflows whose name is in ``names`` (the code this worker has).
-        Pending and waiting workflows of a queue are taken only if the queue
-        is in ``queues``, within its limits (counted in the same transaction,
-        so they hold across processes); taking over a lapsed lease ignores
-        limits (that workflow holds its slot already).
+        running ones whose lease lapsed before ``real_now`` (real time), and
+        waiting ones whose ``wake_at`` or ``deadline`` is at or before
+        ``durable_now``. Only workflows whose name is in ``names`` (the code
+        this worker has). Pending and waiting workflows of a queue are taken
+        only if the queue is in ``queues``, within its limits (counted in the
+        same transaction, so they hold across processes); taking over a
+        lapsed lease ignores limits (that workflow holds its slot already).
         """
         ...
 

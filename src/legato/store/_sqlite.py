@@ -23,6 +23,7 @@ from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._protocol import (
     INFER,
     WF_COLUMNS,
+    ClaimRequest,
     Infer,
     Lease,
     NewWorkflow,
@@ -192,12 +193,10 @@ class SqliteStore:
         done: bool = await self._write(f"finish workflow {workflow_id!r}", op)
         return done
 
-    async def claim(
-        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str], queues: Sequence[QueueLimits] = (),
-    ) -> list[WorkflowRecord]:
-        lease_until_asked, now_asked = lease_until, now
-        names_json = json.dumps(names)
+    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+        owner, limit, queues = request.owner, request.limit, request.queues
+        durable_now = request.durable_now
+        names_json = json.dumps(list(request.names))
         called = time.monotonic()
         commits = self._commits
         if not queues and commits is not None and commits.quiet():
@@ -205,7 +204,7 @@ class SqliteStore:
             # Quiet: no write is waiting to commit, so this read sees every one made.
             assert self._writer is not None
             with translated("look for claimable workflows", self.path):
-                if not claimable(self._writer, now=now, clock_now=clock_now,
+                if not claimable(self._writer, now=request.real_now, clock_now=durable_now,
                                  names_json=names_json):
                     return []
 
@@ -214,13 +213,13 @@ class SqliteStore:
             # claim that waited its turn (a burst of writes) must not take a lease
             # that has lapsed already, which another process would take over at once.
             waited = time.monotonic() - called
-            lease_until, now = lease_until_asked + waited, now_asked + waited
-            # What fell due by clock_now becomes ready, then ready ones are taken in
+            lease_until, now = request.lease_until + waited, request.real_now + waited
+            # What fell due by durable_now becomes ready, then ready ones are taken in
             # claim order (see _sqlite_due). More due than one promotion marks: go on
             # while this claim has room, so none is left behind a later-due one.
             rows: list[tuple[Any, ...]] = []
             while True:
-                promoted = promote(conn, clock_now)
+                promoted = promote(conn, durable_now)
                 rows += claim_unqueued(conn, owner=owner, lease_until=lease_until, now=now,
                                        limit=limit - len(rows), names_json=names_json)
                 if promoted < PROMOTE_MAX or len(rows) >= limit:
@@ -229,7 +228,7 @@ class SqliteStore:
                 if len(rows) >= limit:
                     break
                 rows += claim_queue(conn, q, owner=owner, lease_until=lease_until, now=now,
-                                    clock_now=clock_now, room=limit - len(rows),
+                                    clock_now=durable_now, room=limit - len(rows),
                                     names_json=names_json)
             return [_record(r) for r in rows]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..._clock import SystemClock
 from ..._errors import LegatoError
-from ...store import Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
+from ...store import ClaimRequest, Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
 from ..engine import Aborted, Engine, Run, WorkflowCode, detached, execute, load_run
 from ..workflow import lookup, registered_names
 from ._bus import WakeBus
@@ -329,9 +329,10 @@ class Worker:
         self._reserved += limit  # a start meanwhile must not take the slots being claimed
         owner, sent = self.new_owner(), time.monotonic()
         try:
-            claimed = await self.engine.store.claim(
-                owner, self.lease_until(), self.wall.now(), clock_now,
-                limit, registered_names(), list(self.queues.values()))
+            claimed = await self.engine.store.claim(ClaimRequest(
+                owner=owner, lease_until=self.lease_until(), real_now=self.wall.now(),
+                durable_now=clock_now, limit=limit, names=registered_names(),
+                queues=list(self.queues.values())))
         finally:
             self._reserved -= limit
         for record in claimed:
