@@ -242,6 +242,31 @@ async def test_claim_takes_over_a_lapsed_lease_only(store):
     assert await store.next_lease_expiry() == pytest.approx(now + 30)
 
 
+async def test_a_claim_says_whose_lapsed_lease_it_took_over(store):
+    now = time.time()
+    await store.create(new("pending"))
+    await running(store, "dead", owner="host:1:gone#4", lease=now - 1)
+    await running(store, "stalled", owner="host:2:me#1", lease=now - 1)
+    await running(store, "released", owner="host:3:left#2", lease=now + 60)
+    await store.release([("released", "host:3:left#2")])
+    claimed = {r.id: r for r in await store.claim(ask("host:2:me#9", real_now=now))}
+    assert {wid: (r.previous_owner, r.taken_over, r.recoveries)
+            for wid, r in claimed.items()} == {
+        "pending": (None, False, 0),
+        "dead": ("host:1:gone#4", True, 1),  # its worker died: a recovery
+        "stalled": ("host:2:me#1", False, 0),  # this worker's own: taken back, no recovery
+        "released": (None, False, 0),  # given back at a shutdown: no recovery
+    }
+    assert (await record(store, "dead")).recoveries == 1
+
+
+async def test_recoveries_add_up_over_takeovers(store):
+    await running(store, "poison", owner="w0#1", lease=time.time() - 1)
+    for n in range(1, 4):
+        (taken,) = await store.claim(ask(f"w{n}#1", lease_until=time.time() - 1))
+        assert (taken.previous_owner, taken.recoveries) == (f"w{n - 1}#1", n)
+
+
 async def test_claim_takes_waiting_workflows_when_due_in_durable_time(store):
     await waiting(store, "timer", wake_at=100.0)
     await running(store, "deadline", deadline=50.0)
@@ -668,7 +693,8 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "DROP TABLE workers", "DROP TABLE previous_steps",
+    await _sql(url, "ALTER TABLE workflows DROP COLUMN recoveries",
+               "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
                "ALTER TABLE workflows DROP COLUMN run_id",
                "DROP TABLE IF EXISTS news", "ALTER TABLE workflows DROP COLUMN failed_at",

@@ -9,6 +9,7 @@ from ._protocol import (
     INFER,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    Claimed,
     ClaimRequest,
     Claims,
     Infer,
@@ -30,7 +31,7 @@ from ._protocol import (
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "ClaimRequest", "Claims", "Inspection", "Journal", "Mailbox", "News",
+    "ClaimRequest", "Claimed", "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",

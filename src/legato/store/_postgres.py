@@ -42,6 +42,7 @@ from ._postgres_schema import migrate
 from ._protocol import (
     INFER,
     WF_COLUMNS,
+    Claimed,
     ClaimRequest,
     Infer,
     Lease,
@@ -52,6 +53,7 @@ from ._protocol import (
     WorkflowRecord,
     check_resumable,
     new_run_id,
+    owner_worker,
 )
 
 __all__ = ["PostgresStore", "parse_postgres_url"]
@@ -87,6 +89,11 @@ _CREATE_PENDING, _CREATE_RUNNING = _create_sql(True), _create_sql(False)
 
 def _record(row: Any) -> WorkflowRecord:
     return WorkflowRecord(*row)
+
+
+def _claimed(row: Any) -> Claimed:
+    """A claimed row: the workflow's columns, then the attempt it was taken from."""
+    return Claimed(*row)
 
 
 @final
@@ -306,18 +313,18 @@ class PostgresStore:
 
         return await self._tx(f"finish workflow {workflow_id!r}", body)
 
-    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
         owner, limit, names = request.owner, request.limit, list(request.names)
         durable_now = request.durable_now
         called = time.monotonic()
 
-        async def body(conn: Any) -> list[WorkflowRecord]:
+        async def body(conn: Any) -> list[Claimed]:
             # The lease starts when the claim is made, not when it was asked for: a
             # claim that waited for a connection must not take a lease that has lapsed.
             waited = time.monotonic() - called
             lease_until, now = request.lease_until + waited, request.real_now + waited
             rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, durable_now, names,
-                                    limit)
+                                    limit, owner_worker(owner) + "#")
             rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
             for q in request.queues:
                 if len(rows) >= limit:
@@ -325,7 +332,7 @@ class PostgresStore:
                 rows += await claim_queue(
                     conn, q, schema=self.schema, owner=owner, lease_until=lease_until,
                     now=now, clock_now=durable_now, room=limit - len(rows), names=names)
-            return [_record(r) for r in rows]
+            return [_claimed(r) for r in rows]
 
         if not request.queues:  # one statement: no transaction of our own to open
             return await self._tx_free("claim workflows", body)

@@ -39,7 +39,11 @@ async def claim_queue(
     conn: Any, q: QueueLimits, *, schema: str, owner: str, lease_until: float, now: float,
     clock_now: float, room: int, names: list[str],
 ) -> list[Any]:
-    """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows."""
+    """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows.
+
+    Rows end with a ``NULL`` ``previous_owner``, as the claim's: no lease is
+    taken over here (lapsed ones, queued or not, are taken by ``CLAIM_SQL``).
+    """
     take = room
     if q.caps_running or q.rate is not None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -61,7 +65,7 @@ async def claim_queue(
             " wake_at = NULL, ready = false, updated_at = $3 WHERE id IN (SELECT id"
             " FROM workflows WHERE queue = $4 AND status = $7 AND ready"
             f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {WF_COLUMNS}",
+            f" RETURNING {WF_COLUMNS}, NULL::text AS previous_owner",
             owner, lease_until, now, q.name, names, limit, status)
         return sorted(rows, key=lambda r: (-r["priority"] if q.priority else 0, r["created_at"]))
 

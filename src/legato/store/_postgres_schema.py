@@ -138,6 +138,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     );
     """,
+    # 7: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
+    """
+    ALTER TABLE workflows ADD COLUMN recoveries integer NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

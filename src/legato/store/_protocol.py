@@ -22,7 +22,7 @@ from .._errors import LegatoError
 from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
-    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "ClaimRequest", "Infer",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "ClaimRequest", "Claimed", "Infer",
     "Lease", "NewWorkflow",
     "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits", "Renewer", "Store",
     "StepRecord", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
@@ -85,10 +85,35 @@ class WorkflowRecord:
     dedup_key: str | None = None  # unique among a queue's unfinished workflows
     run_id: str = ""  # new at start, at every resume and at every continue-as-new
     previous_run_id: str | None = None  # the run this one continued as new, if any
+    # times its lease was taken over from another worker that stopped renewing it (a
+    # dead or hung process) since it was created or resumed; see Claimed
+    recoveries: int = 0
 
 
 # The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
 WF_COLUMNS = ", ".join(f.name for f in fields(WorkflowRecord))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed(WorkflowRecord):
+    """A workflow's row as a claim took it, with whom it took it from.
+
+    ``previous_owner`` is the attempt (``"<worker id>#<n>"``) that held the
+    lease when the claim found it lapsed: a takeover after that worker died
+    or hung (:func:`owner_worker` names the worker). ``None`` when the
+    workflow was pending or waiting, or its lease was given back
+    (:meth:`Claims.release`, a graceful shutdown). A lease that lapsed under
+    the claiming worker itself (a stalled event loop) has a ``previous_owner``
+    but is not counted in ``recoveries``.
+    """
+
+    previous_owner: str | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        """Whether the claim took the workflow from another worker whose lease lapsed."""
+        return (self.previous_owner is not None
+                and owner_worker(self.previous_owner) != owner_worker(self.owner or ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +345,7 @@ class Journal(Protocol):
 class Claims(Protocol):
     """Who runs what: claims, leases, unloading, and when to look again."""
 
-    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
         """Take up to ``request.limit`` workflows that can run now, in one write transaction.
 
         That is: pending ones whose ``not_before`` has passed (durable time),
@@ -330,7 +355,9 @@ class Claims(Protocol):
         this worker has). Pending and waiting workflows of a queue are taken
         only if the queue is in ``queues``, within its limits (counted in the
         same transaction, so they hold across processes); taking over a
-        lapsed lease ignores limits (that workflow holds its slot already).
+        lapsed lease ignores limits (that workflow holds its slot already),
+        names the attempt that held it (``previous_owner``) and, when that was
+        another worker's, adds one to the row's ``recoveries``.
         """
         ...
 

@@ -23,6 +23,7 @@ from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._protocol import (
     INFER,
     WF_COLUMNS,
+    Claimed,
     ClaimRequest,
     Infer,
     Lease,
@@ -54,6 +55,13 @@ def _record(row: tuple[Any, ...]) -> WorkflowRecord:
     record = WorkflowRecord(*row)
     object.__setattr__(record, "cancel", bool(record.cancel))
     return record
+
+
+def _claimed(row: tuple[Any, ...]) -> Claimed:
+    """A claimed row: the workflow's columns, then the attempt it was taken from."""
+    claimed = Claimed(*row)
+    object.__setattr__(claimed, "cancel", bool(claimed.cancel))
+    return claimed
 
 
 def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
@@ -193,7 +201,7 @@ class SqliteStore:
         done: bool = await self._write(f"finish workflow {workflow_id!r}", op)
         return done
 
-    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
         owner, limit, queues = request.owner, request.limit, request.queues
         durable_now = request.durable_now
         names_json = json.dumps(list(request.names))
@@ -208,7 +216,7 @@ class SqliteStore:
                                  names_json=names_json):
                     return []
 
-        def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
+        def op(conn: sqlite3.Connection) -> list[Claimed]:
             # The lease starts when the claim is made, not when it was asked for: a
             # claim that waited its turn (a burst of writes) must not take a lease
             # that has lapsed already, which another process would take over at once.
@@ -230,9 +238,9 @@ class SqliteStore:
                 rows += claim_queue(conn, q, owner=owner, lease_until=lease_until, now=now,
                                     clock_now=durable_now, room=limit - len(rows),
                                     names_json=names_json)
-            return [_record(r) for r in rows]
+            return [_claimed(r) for r in rows]
 
-        claimed: list[WorkflowRecord] = await self._write("claim workflows", op)
+        claimed: list[Claimed] = await self._write("claim workflows", op)
         return claimed
 
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> list[str]:

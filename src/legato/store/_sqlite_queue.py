@@ -47,6 +47,9 @@ def claim_queue(
 ) -> list[tuple[Any, ...]]:
     """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows.
 
+    Rows end with ``None``, as :func:`~._sqlite_due.claim_unqueued`'s: no
+    lease is taken over here (lapsed ones, queued or not, are taken there).
+
     Woken ``waiting`` workflows first (they started already), then ``pending``
     ones, highest priority first, then in the order they were enqueued.
     """
@@ -71,7 +74,7 @@ def claim_queue(
             " wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN (SELECT rowid"
             " FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
             " AND name IN (SELECT value FROM json_each(?))"
-            f" ORDER BY {order} LIMIT ?) RETURNING {WF_COLUMNS}",
+            f" ORDER BY {order} LIMIT ?) RETURNING {WF_COLUMNS}, NULL",
             (*claim, status, names_json, limit)).fetchall()
         return rows
 

@@ -146,6 +146,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     ) WITHOUT ROWID;
     """,
+    # 8: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
+    """
+    ALTER TABLE workflows ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn, cast
 
 from .._clock import Clock
 from ..store import (
+    Claimed,
     ClaimRequest,
     Lease,
     NewWorkflow,
@@ -178,7 +179,7 @@ class Tap:
 
     # -- leases: a crashed worker holds none, a recovering one finds them lapsed ---------
 
-    async def claim(self, request: ClaimRequest) -> list[WorkflowRecord]:
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
         if self.crashed:
             return []
         self.lease_max = max(self.lease_max, request.lease_until)

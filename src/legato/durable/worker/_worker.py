@@ -23,12 +23,21 @@ from typing import Any
 
 from ..._clock import SystemClock
 from ..._errors import LegatoError
-from ...store import ClaimRequest, Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
+from ...store import (
+    Claimed,
+    ClaimRequest,
+    Lease,
+    NewWorkflow,
+    QueueLimits,
+    WorkerRecord,
+    WorkflowRecord,
+)
 from ..engine import Aborted, Engine, Run, WorkflowCode, detached, execute, load_run
 from ..workflow import lookup, registered_names
 from ._bus import WakeBus
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
+from ._recovery import log_takeover
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -324,7 +333,7 @@ class Worker:
             else:
                 backoff = _RETRY_FIRST
 
-    async def _claim(self, limit: int) -> list[WorkflowRecord]:
+    async def _claim(self, limit: int) -> list[Claimed]:
         clock_now = self.engine.clock.now()
         self._reserved += limit  # a start meanwhile must not take the slots being claimed
         owner, sent = self.new_owner(), time.monotonic()
@@ -339,6 +348,7 @@ class Worker:
             self.held[record.id] = sent + self.lease
         self._claimed_at = clock_now
         for record in claimed:
+            log_takeover(record)
             wf = lookup(record.name)
             if wf is not None:
                 self.launch(wf, record)
