@@ -451,7 +451,8 @@ class PostgresStore:
             await conn.execute("DELETE FROM steps WHERE workflow_id = $1", workflow_id)
             await conn.execute(
                 "UPDATE workflows SET input = $2, run_id = $3, previous_run_id = $4,"
-                " updated_at = $5 WHERE id = $1", workflow_id, input, run_id, old, time.time())
+                " recoveries = 0, updated_at = $5 WHERE id = $1",
+                workflow_id, input, run_id, old, time.time())
             return run_id
 
         return await self._tx(f"continue {workflow_id!r} as new", body)
@@ -535,7 +536,7 @@ class PostgresStore:
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
                 " not_before = NULL, finished_at = NULL, failed_at = NULL, updated_at = $1,"
-                " run_id = $3, ready = true"
+                " recoveries = 0, run_id = $3, ready = true"
                 " WHERE id = $2", time.time(), workflow_id, new_run_id())
             await self._notify(conn, "pending", workflow_id)
             return await self._select_one(conn, workflow_id)

@@ -339,7 +339,7 @@ class SqliteStore:
                 " value, created_at FROM steps WHERE workflow_id = ?", (row[0], workflow_id))
             conn.execute("DELETE FROM steps WHERE workflow_id = ?", (workflow_id,))
             conn.execute(
-                "UPDATE workflows SET input = ?, run_id = ?, previous_run_id = ?,"
+                "UPDATE workflows SET input = ?, run_id = ?, recoveries = 0, previous_run_id = ?,"
                 " updated_at = ? WHERE id = ?", (input, run_id, row[0], _now(), workflow_id))
             return run_id
 
@@ -422,7 +422,8 @@ class SqliteStore:
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
                 " ready = 1,"
-                " finished_at = NULL, failed_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
+                " finished_at = NULL, failed_at = NULL, recoveries = 0, updated_at = ?, run_id = ?"
+                " WHERE id = ?",
                 (_now(), new_run_id(), workflow_id))
             announce(conn, "pending", workflow_id)
             resumed = _select_one(conn, workflow_id)

@@ -1,4 +1,4 @@
-"""Workflows taken over from a worker that died: said in the log.
+"""Workflows taken over from a worker that died: said in the log, and limited.
 
 A claim that finds a ``running`` workflow whose lease lapsed takes it over
 (see :class:`~legato.store.Claimed`): its worker stopped renewing, because
@@ -9,15 +9,28 @@ both workers, with structured fields for log pipelines::
 
 A lease that lapsed under this very worker (its event loop stalled) is
 taken back quietly: the stall itself is logged by the lease keeper.
+
+The store counts takeovers in the row (``recoveries``, reset by resume and
+continue-as-new). A workflow declared ``@workflow(max_recoveries=N)`` that
+is taken over an (N+1)th time is not run again but ``failed`` with
+:class:`~legato.RecoveryLimitExceeded` (DBOS's dead letter, whose default
+limit is 100; ours is none). The worker applies the limit after the claim
+rather than the store inside it: the store never builds errors (they are
+encoded by the workflow's serializer), no column holds a copy of the code's
+setting, and a deploy that changes the limit applies to runs in flight. It
+costs one more write, for a poison workflow only.
 """
 
 from __future__ import annotations
 
 import logging
 
+from ..._errors import RecoveryLimitExceeded
+from ..._serde import encode_error
 from ...store import Claimed, owner_worker
+from ..engine import Engine
 
-__all__ = ["log_takeover"]
+__all__ = ["log_takeover", "stop_poisoned"]
 
 log = logging.getLogger("legato.worker")
 
@@ -34,3 +47,16 @@ def log_takeover(record: Claimed) -> None:
         extra={"workflow_id": record.id, "workflow": record.name, "attempt": record.owner,
                "previous_worker": previous, "previous_attempt": record.previous_owner,
                "recoveries": record.recoveries})
+
+
+async def stop_poisoned(engine: Engine, record: Claimed, limit: int) -> bool:
+    """Fail ``record``, just claimed, with :class:`RecoveryLimitExceeded`; ``False``: lease lost."""
+    error = RecoveryLimitExceeded(record.id, record.name, record.recoveries, limit)
+    data = engine.serializer.dumps(encode_error(error), label="a workflow's error")
+    done = await engine.store.finish(record.id, record.owner or "", "failed", None, data,
+                                     failed_at=None)
+    if done:
+        log.error("workflow %r (%s) failed: %s", record.id, record.name, error,
+                  extra={"workflow_id": record.id, "workflow": record.name,
+                         "status": "failed", "recoveries": record.recoveries})
+    return done

@@ -37,7 +37,7 @@ from ..workflow import lookup, registered_names
 from ._bus import WakeBus
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
-from ._recovery import log_takeover
+from ._recovery import log_takeover, stop_poisoned
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -350,8 +350,15 @@ class Worker:
         for record in claimed:
             log_takeover(record)
             wf = lookup(record.name)
-            if wf is not None:
-                self.launch(wf, record)
+            if wf is None:
+                continue
+            most = wf.max_recoveries
+            if most is not None and record.recoveries > most:  # a poison input, likely
+                self.held.pop(record.id, None)
+                if await stop_poisoned(self.engine, record, most):
+                    self.event_set(record.id)
+                continue
+            self.launch(wf, record)
         return claimed
 
     async def _sleep_until_due(self) -> None:
