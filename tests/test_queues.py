@@ -246,20 +246,20 @@ async def test_pending_costs_no_task_and_a_freed_slot_starts_the_next_at_once(db
     assert order == ["first", *(f"r{i}" for i in range(200))]
 
 
-async def test_higher_priority_first_then_fifo(db):
+async def test_lower_priority_first_then_fifo(db):
     gates["blocker"] = asyncio.Event()
     async with legato.Runtime(db, queues=[Queue("p", concurrency=1)]) as rt:
         p = rt.queue("p")
         handles = [await p.enqueue(step_log, "blocker")]
         await eventually(lambda: order == ["blocker"])
-        for label, priority in [("low", -1), ("a5", 5), ("b10", 10), ("c5", 5), ("d10", 10),
-                                ("zero", 0)]:
+        for label, priority in [("urgent", -1), ("a5", 5), ("b10", 10), ("c5", 5),
+                                ("d10", 10), ("zero", 0)]:
             handles.append(await p.enqueue(step_log, label, priority=priority))
         gates["blocker"].set()
         await asyncio.gather(*(h.result(timeout=5) for h in handles))
         info = await rt.get(handles[3].id)
         assert (info.queue, info.priority) == ("p", 10)
-    assert order == ["blocker", "b10", "d10", "a5", "c5", "zero", "low"]
+    assert order == ["blocker", "urgent", "zero", "a5", "c5", "b10", "d10"]
 
 
 async def test_a_queue_without_priority_is_strictly_fifo(db):

@@ -512,7 +512,7 @@ async def test_resume_forgets_nothing_when_no_record_ended_the_run(store):
 
 async def test_waiting_workflows_fall_due_in_claim_order(store):
     # Due at different times, claimed by priority then age once due, like pending ones.
-    for wid, priority, wake_at in (("old", 0, 10.0), ("urgent", 9, 30.0), ("late", 5, 90.0)):
+    for wid, priority, wake_at in (("old", 0, 10.0), ("urgent", -9, 30.0), ("late", -5, 90.0)):
         await running(store, wid, priority=priority)
         assert await store.suspend(wid, "A", wake_at)
     assert await store.next_wake(0.0) == 10.0
@@ -596,20 +596,20 @@ async def test_queue_concurrency_holds_between_concurrent_claimers(store, other)
 
 
 async def test_queue_priority_then_fifo(store):
-    for wid, priority in (("low", 0), ("high", 5), ("low2", 0), ("mid", 1)):
+    for wid, priority in (("late", 5), ("first", 0), ("late2", 5), ("next", 1)):
         await store.create(new(wid, queue="q", priority=priority))
-    assert await one_by_one(store, QueueLimits("q")) == ["high", "mid", "low", "low2"]
+    assert await one_by_one(store, QueueLimits("q")) == ["first", "next", "late", "late2"]
 
 
 async def test_priority_is_a_32_bit_integer_on_every_store(store):
-    for wid, priority in (("top", PRIORITY_MAX), ("bottom", PRIORITY_MIN)):
+    for wid, priority in (("last", PRIORITY_MAX), ("first", PRIORITY_MIN)):
         await store.create(new(wid, queue="q", priority=priority))
         assert (await record(store, wid)).priority == priority
     for wrong in (PRIORITY_MAX + 1, PRIORITY_MIN - 1, 2**63):
         with pytest.raises(ValueError, match=r"priority=.*-2147483648 to 2147483647"):
             await store.create(new("wrong", queue="q", priority=wrong))
     assert await store.get("wrong") is None
-    assert await one_by_one(store, QueueLimits("q")) == ["top", "bottom"]
+    assert await one_by_one(store, QueueLimits("q")) == ["first", "last"]
 
 
 async def test_queue_without_priority_is_fifo(store):

@@ -325,7 +325,7 @@ class PostgresStore:
             lease_until, now = request.lease_until + waited, request.real_now + waited
             rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, durable_now, names,
                                     limit, owner_worker(owner) + "#")
-            rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
+            rows = sorted(rows, key=lambda r: (r["priority"], r["created_at"]))
             for q in request.queues:
                 if len(rows) >= limit:
                     break

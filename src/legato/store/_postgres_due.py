@@ -5,7 +5,7 @@ waiting workflows claimable whatever the time; ``due_at``, a stored
 generated column, is when one that is not ready becomes so. A claim is one
 statement: it locks (``SKIP LOCKED``) up to :data:`PROMOTE_MAX` of what fell
 due, earliest first, the first ready ones in claim order and lapsed leases;
-takes the best ``limit`` of them in claim order (priority, then age); and
+takes the best ``limit`` of them in claim order (lower priority first, then age); and
 marks the other due ones ready, for later claims (of this worker, or of a
 worker that has their code or their queue). PostgreSQL can't change one row
 twice in a statement: the two updates touch disjoint rows.
@@ -32,18 +32,18 @@ WITH due AS MATERIALIZED (
 ), ready AS MATERIALIZED (
     SELECT id, priority, created_at FROM workflows
     WHERE ready AND queue IS NULL AND name = ANY($5::text[])
-    ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
+    ORDER BY priority, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
 ), lapsed AS MATERIALIZED (
     SELECT id, priority, created_at, owner FROM workflows
     WHERE status = 'running' AND lease_until < $3 AND name = ANY($5::text[])
-    ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
+    ORDER BY priority, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
 ), chosen AS MATERIALIZED (
     SELECT id AS chosen_id, previous_owner FROM (
         SELECT id, priority, created_at, NULL::text AS previous_owner FROM due
         WHERE queue IS NULL AND name = ANY($5::text[])
         UNION ALL SELECT id, priority, created_at, NULL::text FROM ready
         UNION ALL SELECT id, priority, created_at, owner FROM lapsed
-    ) AS c ORDER BY priority DESC, created_at LIMIT $6
+    ) AS c ORDER BY priority, created_at LIMIT $6
 ), promoted AS (
     UPDATE workflows SET ready = true
     WHERE id IN (SELECT id FROM due EXCEPT SELECT chosen_id FROM chosen)

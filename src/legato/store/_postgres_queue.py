@@ -55,7 +55,7 @@ async def claim_queue(
         take = q.room(room, running, mine)
     if take <= 0:
         return []
-    order = "priority DESC, created_at" if q.priority else "created_at"
+    order = "priority, created_at" if q.priority else "created_at"
 
     # Only ready ones, which the claim's first statement made of what fell due
     # (see _postgres_due), read in this order from the workflows_ready_* indexes.
@@ -67,7 +67,7 @@ async def claim_queue(
             f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED)"
             f" RETURNING {WF_COLUMNS}, NULL::text AS previous_owner",
             owner, lease_until, now, q.name, names, limit, status)
-        return sorted(rows, key=lambda r: (-r["priority"] if q.priority else 0, r["created_at"]))
+        return sorted(rows, key=lambda r: (r["priority"] if q.priority else 0, r["created_at"]))
 
     woken = await taken("waiting", take)
     take -= len(woken)

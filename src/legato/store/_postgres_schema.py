@@ -142,6 +142,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN recoveries integer NOT NULL DEFAULT 0;
     """,
+    # 8: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
+    """
+    DROP INDEX workflows_ready;
+    DROP INDEX workflows_ready_queued;
+    DROP INDEX workflows_queued;
+    CREATE INDEX workflows_ready ON workflows (priority, created_at, name)
+        WHERE ready AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
+        WHERE queue IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -40,7 +40,7 @@ def check_priority(priority: int) -> int:
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise ValueError(
             f"priority={priority!r} is not an integer; use a whole number from "
-            f"{PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
+            f"{PRIORITY_MIN} to {PRIORITY_MAX} (lower runs first)")
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
         raise ValueError(
             f"priority={priority} is out of range; use a whole number from "
@@ -80,7 +80,7 @@ class WorkflowRecord:
     updated_at: float
     finished_at: float | None
     queue: str | None = None  # the queue it was enqueued on, if any
-    priority: int = 0  # higher first among a queue's pending workflows
+    priority: int = 0  # lower first among pending workflows (DBOS's, Temporal's order)
     not_before: float | None = None  # durable time before which it isn't started
     dedup_key: str | None = None  # unique among a queue's unfinished workflows
     run_id: str = ""  # new at start, at every resume and at every continue-as-new
@@ -128,7 +128,7 @@ class QueueLimits:
     concurrency: int | None = None  # running at once, across every worker
     worker_concurrency: int | None = None  # running at once in one worker
     rate: tuple[int, float] | None = None  # (starts, per seconds of durable time)
-    priority: bool = True  # order pending ones by priority, then FIFO
+    priority: bool = True  # order pending ones by priority (lower first), then FIFO
 
     @property
     def caps_running(self) -> bool:

@@ -9,7 +9,7 @@ indexed only where it is set. So:
 - ``next_wake`` is the smallest ``due_at`` after a time: one index probe;
 - a claim first marks ready what fell due by now (:func:`promote`, through
   the ``due_at`` index, at most :data:`PROMOTE_MAX` at a time, earliest
-  first), then takes the ready ones in claim order (priority, then age)
+  first), then takes the ready ones in claim order (lower priority first, then age)
   straight from an index in that order: it reads what it takes, not every
   waiting workflow. Each workflow is promoted once and claimed once, so
   waking N sleepers costs the same per workflow at any N.
@@ -60,13 +60,13 @@ def claim_unqueued(
         " SELECT * FROM (SELECT rowid AS r, id AS i, NULL AS o, priority AS p,"
         "  created_at AS c FROM workflows"
         "  WHERE ready = 1 AND queue IS NULL AND name IN (SELECT value FROM json_each(?))"
-        "  ORDER BY priority DESC, created_at LIMIT ?)"
+        "  ORDER BY priority, created_at LIMIT ?)"
         " UNION ALL"
         " SELECT * FROM (SELECT rowid, id, owner, priority, created_at FROM workflows"
         "  WHERE status = 'running' AND lease_until < ?"
         "  AND name IN (SELECT value FROM json_each(?))"
-        "  ORDER BY priority DESC, created_at LIMIT ?)"
-        ") ORDER BY p DESC, c LIMIT ?",
+        "  ORDER BY priority, created_at LIMIT ?)"
+        ") ORDER BY p, c LIMIT ?",
         (names_json, limit, now, names_json, limit, limit)).fetchall()
     if not chosen:
         return []

@@ -51,7 +51,7 @@ def claim_queue(
     lease is taken over here (lapsed ones, queued or not, are taken there).
 
     Woken ``waiting`` workflows first (they started already), then ``pending``
-    ones, highest priority first, then in the order they were enqueued.
+    ones, lowest priority number first, then in the order they were enqueued.
     """
     take = room
     worker = owner_worker(owner)  # counting this worker's attempts, whichever claimed them
@@ -65,7 +65,7 @@ def claim_queue(
         return []
     # Read in this order from the workflows_ready_queued (or _fifo) index: only
     # ready ones, which the claim made of what fell due (see _sqlite_due).
-    order = "priority DESC, created_at, rowid" if q.priority else "created_at, rowid"
+    order = "priority, created_at, rowid" if q.priority else "created_at, rowid"
     claim = (owner, lease_until, now, q.name)
 
     def taken(status: str, limit: int) -> list[tuple[Any, ...]]:

@@ -150,6 +150,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workflows ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
+    """
+    DROP INDEX workflows_ready;
+    DROP INDEX workflows_ready_queued;
+    DROP INDEX workflows_queued;
+    CREATE INDEX workflows_ready ON workflows (priority, created_at, name)
+        WHERE ready = 1 AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority, created_at)
+        WHERE ready = 1 AND queue IS NOT NULL;
+    CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
+        WHERE queue IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

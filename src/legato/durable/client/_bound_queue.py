@@ -24,7 +24,7 @@ class BoundQueue:
     Example::
 
         queue = rt.queue("emails")
-        handle = await queue.enqueue(send_email, "ana", priority=5)
+        handle = await queue.enqueue(send_email, "ana", priority=1)
     """
 
     __slots__ = ("queue", "runtime")
@@ -43,8 +43,9 @@ class BoundQueue:
     ) -> WorkflowHandle[R]:
         """Store a workflow ``pending`` on this queue; it starts when the queue allows.
 
-        Same as ``rt.start(fn, *args, queue=..., ...)``. ``priority``: higher
-        starts first (within a priority, first enqueued first). ``delay``: not
+        Same as ``rt.start(fn, *args, queue=..., ...)``. ``priority``: lower
+        starts first, as in DBOS and Temporal (within a priority, first enqueued
+        first; the default is 0, so a negative priority jumps the line). ``delay``: not
         started before this much durable time has passed. ``dedup_key``: at
         most one unfinished workflow per key on this queue.
 

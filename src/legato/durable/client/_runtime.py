@@ -219,7 +219,7 @@ class Runtime:
             check_id(workflow_id)
         queue_name = None if queue is None else self._declare(queue).name
         if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority must be an int (higher starts first), not {priority!r}")
+            raise TypeError(f"priority must be an int (lower starts first), not {priority!r}")
         if dedup_key is not None and queue_name is None:
             raise ValueError("dedup_key= needs a queue= (keys are unique within a queue)")
         # the caller's current span is the parent of the workflow's whole trace

@@ -7,7 +7,7 @@ runs its workflows::
 
     async with legato.Runtime("legato.db", queues=[emails]) as rt:
         queue = rt.queue(emails)                        # or rt.queue("emails")
-        handle = await queue.enqueue(send_email, "ana", priority=5, delay="10m",
+        handle = await queue.enqueue(send_email, "ana", priority=1, delay="10m",
                                      dedup_key="welcome-ana")
         # the same, through start:
         await rt.start(send_email, "bo", queue=emails)
@@ -100,7 +100,8 @@ class Queue:
         rate: at most this many *starts* per sliding window of durable time,
             across workers, as ``"<count>/<window>"`` (``"100/1m"``, ``"10/s"``).
             Default ``None``: no rate limit.
-        priority: take pending workflows by ``priority`` (higher first), then
+        priority: take pending workflows by ``priority`` (lower first, as in
+            DBOS and Temporal: ``priority=1`` before ``priority=5``), then
             in enqueue order (default); ``False``: strictly in enqueue order.
 
     Raises:
