@@ -612,6 +612,24 @@ async def test_priority_is_a_32_bit_integer_on_every_store(store):
     assert await one_by_one(store, QueueLimits("q")) == ["first", "last"]
 
 
+async def test_key_concurrency_caps_each_key_and_takes_the_least_busy_key_first(store):
+    for i in range(6):
+        await store.create(new(f"big{i}", queue="q", key="big"))
+    for i in range(2):
+        await store.create(new(f"small{i}", queue="q", key="small"))
+    await store.create(new("keyless", queue="q"))
+    limits = QueueLimits("q", key_concurrency=2)
+    first = await claim_q(store, "W", [limits], limit=3)
+    # each key's first in line before any key's second, oldest first among them
+    assert [r.id for r in first] == ["big0", "small0", "keyless"]
+    assert first[0].key == "big"
+    second = await claim_q(store, "W", [limits])
+    assert sorted(r.id for r in second) == ["big1", "small1"]  # then each key is full
+    assert await claim_q(store, "W", [limits]) == []
+    await store.finish("big0", "W", "succeeded", b"1", None)
+    assert [r.id for r in await claim_q(store, "W", [limits])] == ["big2"]
+
+
 async def test_queue_without_priority_is_fifo(store):
     for wid, priority in (("a", 0), ("b", 5), ("c", 1)):
         await store.create(new(wid, queue="q", priority=priority))
@@ -693,7 +711,8 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "ALTER TABLE workflows DROP COLUMN recoveries",
+    await _sql(url, "DROP INDEX workflows_keyed", "ALTER TABLE workflows DROP COLUMN key",
+               "ALTER TABLE workflows DROP COLUMN recoveries",
                "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
                "ALTER TABLE workflows DROP COLUMN run_id",

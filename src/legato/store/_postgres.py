@@ -75,11 +75,11 @@ _ANNOUNCE = (
 def _create_sql(announce: bool) -> str:
     """The INSERT of :meth:`PostgresStore.create`: a row if inserted (announced, if asked)."""
     first = 3 if announce else 1  # after _ANNOUNCE's $1 and $2
-    marks = [f"${first + i}" for i in range(15)]
+    marks = [f"${first + i}" for i in range(16)]
     marks.insert(9, marks[8])  # updated_at = created_at
     sql = ("INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
            " deadline, created_at, updated_at, queue, priority, not_before, dedup_key, run_id,"
-           f" ready) VALUES ({', '.join(marks)}) ON CONFLICT (id) DO NOTHING")
+           f" ready, key) VALUES ({', '.join(marks)}) ON CONFLICT (id) DO NOTHING")
     return f"WITH w AS ({sql} RETURNING id) {_ANNOUNCE}" if announce else f"{sql} RETURNING 1"
 
 
@@ -239,7 +239,7 @@ class PostgresStore:
             values = (
                 wf.id, wf.name, status, wf.input, wf.owner, lease_until, wf.parent_id,
                 wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
-                wf.run_id, status == "pending" and wf.not_before is None)
+                wf.run_id, status == "pending" and wf.not_before is None, wf.key)
             return values if status == "running" else (self.channel, "pending", *values)
 
         if (wf.dedup_key is None or wf.queue is None) and wf.copy_from is None:  # one statement

@@ -154,6 +154,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
         WHERE queue IS NOT NULL;
     """,
+    # 9: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
+    """
+    ALTER TABLE workflows ADD COLUMN key text;
+    CREATE INDEX workflows_keyed ON workflows (queue, status, key) WHERE key IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

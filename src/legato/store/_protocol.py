@@ -88,6 +88,7 @@ class WorkflowRecord:
     # times its lease was taken over from another worker that stopped renewing it (a
     # dead or hung process) since it was created or resumed; see Claimed
     recoveries: int = 0
+    key: str | None = None  # its queue's concurrency key (a tenant, a customer), if any
 
 
 # The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
@@ -129,6 +130,7 @@ class QueueLimits:
     worker_concurrency: int | None = None  # running at once in one worker
     rate: tuple[int, float] | None = None  # (starts, per seconds of durable time)
     priority: bool = True  # order pending ones by priority (lower first), then FIFO
+    key_concurrency: int | None = None  # running at once per key, across every worker
 
     @property
     def caps_running(self) -> bool:
@@ -187,6 +189,7 @@ class NewWorkflow:
     run_id: str = field(default_factory=lambda: new_run_id())
     # (source workflow id, n): start with the source's records at top-level positions < n
     copy_from: tuple[str, int] | None = None
+    key: str | None = None  # concurrency key within its queue (see QueueLimits.key_concurrency)
 
     def __post_init__(self) -> None:
         # Checked here, so nothing is written with a priority one store can't hold.

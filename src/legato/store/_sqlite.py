@@ -149,13 +149,13 @@ class SqliteStore:
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
                 " parent_id, deadline, created_at, updated_at, queue, priority, not_before,"
-                " dedup_key, run_id, ready)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " dedup_key, run_id, ready, key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
                  wf.owner, lease_until, wf.parent_id, wf.deadline, now, now,
                  wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id,
-                 not wf.owner and wf.not_before is None),
+                 not wf.owner and wf.not_before is None, wf.key),
             )
             if not cur.rowcount:
                 return _select_one(conn, wf.id)

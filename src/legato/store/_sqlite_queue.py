@@ -11,6 +11,14 @@ Temporal or DBOS; when it wakes it needs a free slot again, and takes one
 before any pending workflow does. The rate limit counts *starts* (a pending
 workflow taken), recorded in ``queue_starts`` by durable time and counted as
 a sliding window.
+
+A queue with ``key_concurrency`` runs at most that many workflows per key
+(a tenant, a customer) at once, counted in the same transaction, and serves
+keys fairly: a claim ranks each key's due workflows (by priority, then age)
+and takes them in order of *running + rank*, so the least busy key goes
+first and one key's 10,000 queued workflows don't hold back another key's
+3. The ranking reads every due workflow of the queue (O(queued) per claim):
+fine for thousands, not tuned for millions.
 """
 
 from __future__ import annotations
@@ -66,16 +74,14 @@ def claim_queue(
     # Read in this order from the workflows_ready_queued (or _fifo) index: only
     # ready ones, which the claim made of what fell due (see _sqlite_due).
     order = "priority, created_at, rowid" if q.priority else "created_at, rowid"
-    claim = (owner, lease_until, now, q.name)
+    claim = (owner, lease_until, now)
 
     def taken(status: str, limit: int) -> list[tuple[Any, ...]]:
+        chosen, params = _chosen(q, status, names_json, limit, order)
         rows: list[tuple[Any, ...]] = conn.execute(
             "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
-            " wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN (SELECT rowid"
-            " FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
-            " AND name IN (SELECT value FROM json_each(?))"
-            f" ORDER BY {order} LIMIT ?) RETURNING {WF_COLUMNS}, NULL",
-            (*claim, status, names_json, limit)).fetchall()
+            f" wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN ({chosen})"
+            f" RETURNING {WF_COLUMNS}, NULL", (*claim, *params)).fetchall()
         return rows
 
     woken = taken("waiting", take)
@@ -94,6 +100,27 @@ def claim_queue(
         conn.executemany("INSERT INTO queue_starts (queue, at) VALUES (?, ?)",
                          [(q.name, clock_now)] * len(started))
     return woken + started
+
+
+def _chosen(q: QueueLimits, status: str, names_json: str, limit: int, order: str
+            ) -> tuple[str, tuple[Any, ...]]:
+    """The rowids a claim of ``q`` takes among its ready ``status`` ones: SQL and parameters."""
+    where = ("FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
+             " AND name IN (SELECT value FROM json_each(?))")
+    if q.key_concurrency is None:
+        return (f"SELECT rowid {where} ORDER BY {order} LIMIT ?",
+                (q.name, status, names_json, limit))
+    # Each key's n-th in line goes after every key's (n-1)-th, counting those running:
+    # the least busy key first; none past its limit. Keyless ones are one more line.
+    return (
+        "WITH running AS (SELECT key, count(*) AS c FROM workflows"
+        "  WHERE queue = ? AND status = 'running' AND key IS NOT NULL GROUP BY key),"
+        " ranked AS (SELECT rowid AS r, key, priority, created_at,"
+        f"  row_number() OVER (PARTITION BY key ORDER BY {order}) AS n {where})"
+        " SELECT r FROM ranked LEFT JOIN running USING (key)"
+        " WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= ?"
+        f" ORDER BY n + coalesce(c, 0), {order.replace('rowid', 'r')} LIMIT ?",
+        (q.name, q.name, status, names_json, q.key_concurrency, limit))
 
 
 def queue_next_wake(
