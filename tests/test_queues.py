@@ -499,3 +499,41 @@ async def test_key_needs_a_queue_with_key_concurrency(db):
         assert await rt.list() == []
     with pytest.raises(ValueError, match="key_concurrency must be a positive int"):
         Queue("bad", key_concurrency=0)
+
+
+@pytest.mark.slow  # about 6 s: 100 workflows of 0.1 s, 2 at a time for the big key
+def test_key_concurrency_holds_across_processes(sqlite_db, tmp_path):
+    log = tmp_path / "keyed.log"
+    log.touch()
+    small_queued: list[float] = []
+    procs = [subprocess.Popen([sys.executable, str(TESTS / "queue_child.py"), sqlite_db, str(log)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+
+        async def enqueue_and_wait() -> None:
+            async with legato.Runtime(sqlite_db, worker=False) as client:
+                keyed_q = client.queue(queue_child.KEYED)
+                handles = [await keyed_q.enqueue(queue_child.timed, id=f"big-{i}", key="big")
+                           for i in range(100)]
+                small_queued.append(time.time())
+                handles += [await keyed_q.enqueue(queue_child.timed, id=f"small-{i}",
+                                                  key="small") for i in range(3)]
+                await asyncio.gather(*(h.result(timeout=60) for h in handles))
+
+        asyncio.run(enqueue_and_wait())
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    rows = [line.split() for line in log.read_text().splitlines()]
+    spans = {r[0]: (float(r[2]), float(r[3])) for r in rows}
+    assert len({r[1] for r in rows}) > 1  # several processes took part
+    for key in ("big", "small"):
+        assert peak_at_once([v for k, v in spans.items() if k.startswith(key)]) <= 2
+    small_done = max(end for k, (_, end) in spans.items() if k.startswith("small"))
+    # bigs run while the small key's were enqueued; from then, fewer than 10% went first
+    assert sum(small_queued[0] <= start and end <= small_done
+               for k, (start, end) in spans.items() if k.startswith("big")) < 10

@@ -209,6 +209,7 @@ class Runtime:
             WorkflowConflict: the id belongs to a different workflow.
             DuplicateWorkflow: ``dedup_key`` is held by an unfinished workflow
                 of the queue.
+            ValueError: ``key=`` without a queue that has ``key_concurrency``.
             SerializationError: an argument can't be stored (named in the message).
             TypeError: ``fn`` is not a ``@legato.workflow``, or the arguments
                 don't fit its signature.
