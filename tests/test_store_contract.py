@@ -711,7 +711,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "DROP INDEX workflows_keyed", "ALTER TABLE workflows DROP COLUMN key",
+    await _sql(url, "DROP INDEX workflows_ready_keyed", "ALTER TABLE workflows DROP COLUMN key",
                "ALTER TABLE workflows DROP COLUMN recoveries",
                "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,

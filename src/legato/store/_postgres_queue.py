@@ -87,20 +87,44 @@ async def claim_queue(
 
 def _chosen(q: QueueLimits, order: str) -> str:
     """The ids a claim of ``q`` takes: $4 queue, $5 names, $6 limit, $7 status, $8 key limit."""
-    where = "FROM workflows WHERE queue = $4 AND status = $7 AND ready AND name = ANY($5::text[])"
     if q.key_concurrency is None:
-        return f"SELECT id {where} ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED"
-    # As SQLite's (see _sqlite_queue): the least busy key first, none past its limit.
-    # No SKIP LOCKED beside a window function: the queue's advisory lock, held, keeps
-    # other claims of these rows out.
-    return (
-        "WITH running AS (SELECT key, count(*) AS c FROM workflows"
-        "  WHERE queue = $4 AND status = 'running' AND key IS NOT NULL GROUP BY key),"
-        " ranked AS (SELECT id, key, priority, created_at,"
-        f"  row_number() OVER (PARTITION BY key ORDER BY {order}) AS n {where})"
-        " SELECT ranked.id FROM ranked LEFT JOIN running USING (key)"
-        " WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= $8"
-        f" ORDER BY n + coalesce(c, 0), {order} LIMIT $6")
+        return ("SELECT id FROM workflows WHERE queue = $4 AND status = $7 AND ready"
+                f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED")
+    return _KEYED.format(order=order)
+
+
+# As SQLite's (see _sqlite_queue): each key's first $8 in line, read through
+# workflows_ready_keyed (the keys found by index seeks); the least busy key first,
+# none past its limit. No SKIP LOCKED beside a window function: the queue's
+# advisory lock, held, keeps other claims of these rows out.
+_KEYED = """
+WITH RECURSIVE keys(k) AS (
+    SELECT min(key) FROM workflows
+    WHERE queue = $4 AND status = $7 AND ready AND key IS NOT NULL
+    UNION ALL
+    SELECT (SELECT min(key) FROM workflows
+            WHERE queue = $4 AND status = $7 AND ready AND key > keys.k)
+    FROM keys WHERE keys.k IS NOT NULL
+), running AS (
+    SELECT key, count(*) AS c FROM workflows
+    WHERE queue = $4 AND status = 'running' AND key IS NOT NULL GROUP BY key
+), lines AS (
+    SELECT w.* FROM keys CROSS JOIN LATERAL (
+        SELECT id, key, priority, created_at FROM workflows
+        WHERE queue = $4 AND status = $7 AND ready AND key = keys.k
+        AND name = ANY($5::text[]) ORDER BY {order} LIMIT $8) AS w
+    WHERE keys.k IS NOT NULL
+    UNION ALL
+    (SELECT id, key, priority, created_at FROM workflows
+     WHERE queue = $4 AND status = $7 AND ready AND key IS NULL
+     AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6)
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY key ORDER BY {order}) AS n FROM lines
+)
+SELECT ranked.id FROM ranked LEFT JOIN running USING (key)
+WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= $8
+ORDER BY n + coalesce(c, 0), {order} LIMIT $6
+"""
 
 
 def _key_args(q: QueueLimits) -> tuple[int, ...]:

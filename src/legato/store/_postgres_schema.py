@@ -157,7 +157,8 @@ MIGRATIONS: list[str] = [
     # 9: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
     """
     ALTER TABLE workflows ADD COLUMN key text;
-    CREATE INDEX workflows_keyed ON workflows (queue, status, key) WHERE key IS NOT NULL;
+    CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
+        WHERE ready AND queue IS NOT NULL;
     """,
 ]
 

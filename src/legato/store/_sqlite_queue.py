@@ -17,12 +17,13 @@ A queue with ``key_concurrency`` runs at most that many workflows per key
 keys fairly: a claim ranks each key's due workflows (by priority, then age)
 and takes them in order of *running + rank*, so the least busy key goes
 first and one key's 10,000 queued workflows don't hold back another key's
-3. The ranking reads every due workflow of the queue (O(queued) per claim):
-fine for thousands, not tuned for millions.
+3. A claim reads each key's first few in line through an index, so its cost
+grows with the number of keys, not with the length of any key's line.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -77,7 +78,7 @@ def claim_queue(
     claim = (owner, lease_until, now)
 
     def taken(status: str, limit: int) -> list[tuple[Any, ...]]:
-        chosen, params = _chosen(q, status, names_json, limit, order)
+        chosen, params = _chosen(conn, q, status, names_json, limit, order)
         rows: list[tuple[Any, ...]] = conn.execute(
             "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
             f" wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN ({chosen})"
@@ -102,25 +103,52 @@ def claim_queue(
     return woken + started
 
 
-def _chosen(q: QueueLimits, status: str, names_json: str, limit: int, order: str
-            ) -> tuple[str, tuple[Any, ...]]:
+def _chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_json: str,
+            limit: int, order: str) -> tuple[str, tuple[Any, ...]]:
     """The rowids a claim of ``q`` takes among its ready ``status`` ones: SQL and parameters."""
-    where = ("FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
-             " AND name IN (SELECT value FROM json_each(?))")
     if q.key_concurrency is None:
-        return (f"SELECT rowid {where} ORDER BY {order} LIMIT ?",
+        return ("SELECT rowid FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
+                f" AND name IN (SELECT value FROM json_each(?)) ORDER BY {order} LIMIT ?",
                 (q.name, status, names_json, limit))
-    # Each key's n-th in line goes after every key's (n-1)-th, counting those running:
-    # the least busy key first; none past its limit. Keyless ones are one more line.
-    return (
-        "WITH running AS (SELECT key, count(*) AS c FROM workflows"
-        "  WHERE queue = ? AND status = 'running' AND key IS NOT NULL GROUP BY key),"
-        " ranked AS (SELECT rowid AS r, key, priority, created_at,"
-        f"  row_number() OVER (PARTITION BY key ORDER BY {order}) AS n {where})"
-        " SELECT r FROM ranked LEFT JOIN running USING (key)"
-        " WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= ?"
-        f" ORDER BY n + coalesce(c, 0), {order.replace('rowid', 'r')} LIMIT ?",
-        (q.name, q.name, status, names_json, q.key_concurrency, limit))
+    chosen = conn.execute(_KEYED.format(order=order, outer=order.replace("rowid", "r")), {
+        "queue": q.name, "status": status, "names": names_json, "limit": limit,
+        "per_key": q.key_concurrency}).fetchall()
+    return "SELECT value FROM json_each(?)", (json.dumps([r for (r,) in chosen]),)
+
+
+# Each key's first ``per_key`` in line (its distinct keys found by index seeks, each
+# key's line read from workflows_ready_keyed: O(keys), whatever the queue's length),
+# ranked; a key's n-th goes after every key's (n-1)-th, counting those running: the
+# least busy key first, none past its limit. Keyless ones are one more line.
+_KEYED = """
+WITH RECURSIVE keys(k) AS (
+    SELECT min(key) FROM workflows
+    WHERE queue = :queue AND status = :status AND ready = 1 AND key IS NOT NULL
+    UNION ALL
+    SELECT (SELECT min(key) FROM workflows
+            WHERE queue = :queue AND status = :status AND ready = 1 AND key > k)
+    FROM keys WHERE k IS NOT NULL
+), running AS (
+    SELECT key, count(*) AS c FROM workflows
+    WHERE queue = :queue AND status = 'running' AND key IS NOT NULL GROUP BY key
+), lines AS (
+    SELECT w.rowid AS r, w.key, w.priority, w.created_at
+    FROM keys JOIN workflows AS w ON w.rowid IN (
+        SELECT rowid FROM workflows
+        WHERE queue = :queue AND status = :status AND ready = 1 AND key = keys.k
+        AND name IN (SELECT value FROM json_each(:names)) ORDER BY {order} LIMIT :per_key)
+    WHERE keys.k IS NOT NULL
+    UNION ALL
+    SELECT * FROM (SELECT rowid, key, priority, created_at FROM workflows
+        WHERE queue = :queue AND status = :status AND ready = 1 AND key IS NULL
+        AND name IN (SELECT value FROM json_each(:names)) ORDER BY {order} LIMIT :limit)
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY key ORDER BY {outer}) AS n FROM lines
+)
+SELECT r FROM ranked LEFT JOIN running USING (key)
+WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= :per_key
+ORDER BY n + coalesce(c, 0), {outer} LIMIT :limit
+"""
 
 
 def queue_next_wake(

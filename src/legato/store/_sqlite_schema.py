@@ -165,7 +165,8 @@ MIGRATIONS: list[str] = [
     # 10: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
     """
     ALTER TABLE workflows ADD COLUMN key TEXT;
-    CREATE INDEX workflows_keyed ON workflows (queue, status, key) WHERE key IS NOT NULL;
+    CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
+        WHERE ready = 1 AND queue IS NOT NULL;
     """,
 ]
 
