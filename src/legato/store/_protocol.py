@@ -357,7 +357,8 @@ class Claims(Protocol):
         ``durable_now``. Only workflows whose name is in ``names`` (the code
         this worker has). Pending and waiting workflows of a queue are taken
         only if the queue is in ``queues``, within its limits (counted in the
-        same transaction, so they hold across processes); taking over a
+        same transaction, so they hold across processes; with
+        ``key_concurrency``, per key, the least busy key first); taking over a
         lapsed lease ignores limits (that workflow holds its slot already),
         names the attempt that held it (``previous_owner``) and, when that was
         another worker's, adds one to the row's ``recoveries``.

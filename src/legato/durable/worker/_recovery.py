@@ -24,13 +24,15 @@ costs one more write, for a poison workflow only.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ..._errors import RecoveryLimitExceeded
 from ..._serde import encode_error
 from ...store import Claimed, owner_worker
 from ..engine import Engine
+from ..workflow import Workflow, lookup
 
-__all__ = ["log_takeover", "stop_poisoned"]
+__all__ = ["log_takeover", "sort_claimed", "stop_poisoned"]
 
 log = logging.getLogger("legato.worker")
 
@@ -60,3 +62,24 @@ async def stop_poisoned(engine: Engine, record: Claimed, limit: int) -> bool:
                   extra={"workflow_id": record.id, "workflow": record.name,
                          "status": "failed", "recoveries": record.recoveries})
     return done
+
+
+def sort_claimed(claimed: list[Claimed]
+                 ) -> tuple[list[tuple[Workflow[..., Any], Claimed]], list[tuple[Claimed, int]]]:
+    """``claimed`` split in runs to launch (with their code) and poisoned ones (with the limit).
+
+    Logs each takeover on the way. A run whose code this process lacks is in neither.
+    """
+    runnable: list[tuple[Workflow[..., Any], Claimed]] = []
+    poisoned: list[tuple[Claimed, int]] = []
+    for record in claimed:
+        log_takeover(record)
+        wf = lookup(record.name)
+        if wf is None:
+            continue
+        most = wf.max_recoveries
+        if most is not None and record.recoveries > most:  # a poison input, likely
+            poisoned.append((record, most))
+        else:
+            runnable.append((wf, record))
+    return runnable, poisoned

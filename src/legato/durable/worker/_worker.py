@@ -33,11 +33,11 @@ from ...store import (
     WorkflowRecord,
 )
 from ..engine import Aborted, Engine, Run, WorkflowCode, detached, execute, load_run
-from ..workflow import lookup, registered_names
+from ..workflow import registered_names
 from ._bus import WakeBus
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
-from ._recovery import log_takeover, stop_poisoned
+from ._recovery import sort_claimed, stop_poisoned
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -347,18 +347,13 @@ class Worker:
         for record in claimed:
             self.held[record.id] = sent + self.lease
         self._claimed_at = clock_now
-        for record in claimed:
-            log_takeover(record)
-            wf = lookup(record.name)
-            if wf is None:
-                continue
-            most = wf.max_recoveries
-            if most is not None and record.recoveries > most:  # a poison input, likely
-                self.held.pop(record.id, None)
-                if await stop_poisoned(self.engine, record, most):
-                    self.event_set(record.id)
-                continue
+        runnable, poisoned = sort_claimed(claimed)
+        for wf, record in runnable:
             self.launch(wf, record)
+        for record, most in poisoned:  # after the launches: a store error here stops none
+            self.held.pop(record.id, None)
+            if await stop_poisoned(self.engine, record, most):
+                self.event_set(record.id)
         return claimed
 
     async def _sleep_until_due(self) -> None:
