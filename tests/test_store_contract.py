@@ -265,6 +265,9 @@ async def test_recoveries_add_up_over_takeovers(store):
     for n in range(1, 4):
         (taken,) = await store.claim(ask(f"w{n}#1", lease_until=time.time() - 1))
         assert (taken.previous_owner, taken.recoveries) == (f"w{n - 1}#1", n)
+    # a new run (continue-as-new) starts counting again, as a resume does
+    assert await store.continue_as_new("poison", "w3#1", b"next") is not None
+    assert (await record(store, "poison")).recoveries == 0
 
 
 async def test_claim_takes_waiting_workflows_when_due_in_durable_time(store):
