@@ -19,7 +19,7 @@ from legato import Queue
 
 SHARED = Queue("shared", concurrency=3, worker_concurrency=2)
 SINGLE = Queue("single", concurrency=1)
-KEYED = Queue("keyed", concurrency=6, key_concurrency=2)
+KEYED = Queue("keyed", concurrency=6, worker_concurrency=2, key_concurrency=2)
 
 
 @legato.step

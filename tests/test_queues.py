@@ -530,7 +530,8 @@ def test_key_concurrency_holds_across_processes(sqlite_db, tmp_path):
             proc.wait()
     rows = [line.split() for line in log.read_text().splitlines()]
     spans = {r[0]: (float(r[2]), float(r[3])) for r in rows}
-    assert len({r[1] for r in rows}) > 1  # several processes took part
+    # 2 a process: with both keys running (3 or 4 at once), several processes take part
+    assert len({r[1] for r in rows}) > 1
     for key in ("big", "small"):
         assert peak_at_once([v for k, v in spans.items() if k.startswith(key)]) <= 2
     small_done = max(end for k, (_, end) in spans.items() if k.startswith("small"))
