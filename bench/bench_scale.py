@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import legato
+from legato.store import ClaimRequest
 
 SIZES = (1_000, 10_000, 100_000)
 CONCURRENCY = 1_000
@@ -89,8 +90,9 @@ async def scale(db: Path, n: int) -> dict[str, float]:
         suspended = time.perf_counter() - start
         store = rt.store
         calls = {
-            "claim": lambda: store.claim("bench", time.time() + 60, time.time(), clock.now(),
-                                         100, ["bench_scale_nap"]),
+            "claim": lambda: store.claim(ClaimRequest(
+                owner="bench", lease_until=time.time() + 60, real_now=time.time(),
+                durable_now=clock.now(), limit=100, names=["bench_scale_nap"])),
             "next_lease_expiry": store.next_lease_expiry,
             "next_wake": lambda: store.next_wake(clock.now()),
         }

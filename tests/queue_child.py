@@ -19,6 +19,7 @@ from legato import Queue
 
 SHARED = Queue("shared", concurrency=3, worker_concurrency=2)
 SINGLE = Queue("single", concurrency=1)
+KEYED = Queue("keyed", concurrency=6, worker_concurrency=2, key_concurrency=2)
 
 
 @legato.step
@@ -39,7 +40,7 @@ async def timed() -> None:
 
 
 async def main(db: str) -> None:
-    async with legato.Runtime(db, queues=[SHARED, SINGLE]):
+    async with legato.Runtime(db, queues=[SHARED, SINGLE, KEYED]):
         print("ready", flush=True)
         await asyncio.Event().wait()
 

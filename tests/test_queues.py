@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def test_queue_is_a_frozen_comparable_value_with_documented_defaults():
     assert hash(q) == hash(Queue("emails", concurrency=3, rate="10/s"))
     assert q != Queue("emails", concurrency=4, rate="10/s")
     assert repr(q) == ("Queue(name='emails', concurrency=3, worker_concurrency=None, "
-                       "rate='10/s', priority=True)")
+                       "rate='10/s', priority=True, key_concurrency=None)")
     assert Queue("x") == Queue("x", None, None, None, True)
     with pytest.raises(AttributeError):
         q.concurrency = 5  # type: ignore[misc]
@@ -246,20 +247,20 @@ async def test_pending_costs_no_task_and_a_freed_slot_starts_the_next_at_once(db
     assert order == ["first", *(f"r{i}" for i in range(200))]
 
 
-async def test_higher_priority_first_then_fifo(db):
+async def test_lower_priority_first_then_fifo(db):
     gates["blocker"] = asyncio.Event()
     async with legato.Runtime(db, queues=[Queue("p", concurrency=1)]) as rt:
         p = rt.queue("p")
         handles = [await p.enqueue(step_log, "blocker")]
         await eventually(lambda: order == ["blocker"])
-        for label, priority in [("low", -1), ("a5", 5), ("b10", 10), ("c5", 5), ("d10", 10),
-                                ("zero", 0)]:
+        for label, priority in [("urgent", -1), ("a5", 5), ("b10", 10), ("c5", 5),
+                                ("d10", 10), ("zero", 0)]:
             handles.append(await p.enqueue(step_log, label, priority=priority))
         gates["blocker"].set()
         await asyncio.gather(*(h.result(timeout=5) for h in handles))
         info = await rt.get(handles[3].id)
         assert (info.queue, info.priority) == ("p", 10)
-    assert order == ["blocker", "b10", "d10", "a5", "c5", "zero", "low"]
+    assert order == ["blocker", "urgent", "zero", "a5", "c5", "b10", "d10"]
 
 
 async def test_a_queue_without_priority_is_strictly_fifo(db):
@@ -438,3 +439,102 @@ async def test_a_workflow_names_its_default_queue(db):
         other = await rt.start(queued_by_default, "y", queue=rt.queue(Queue("other")).queue)
         await other.result(timeout=5)
         assert (await rt.get(other.id)).queue == "other"
+
+
+# -- key_concurrency ----------------------------------------------------------------
+
+
+@legato.step
+async def keyed_work(label: str) -> None:
+    spans[label] = (time.perf_counter(), 0.0)
+    await asyncio.sleep(0.002)
+    spans[label] = (spans[label][0], time.perf_counter())
+
+
+@legato.workflow(name="queue_keyed")
+async def keyed(label: str) -> None:
+    await keyed_work(label)
+
+
+spans: dict[str, tuple[float, float]] = {}
+
+
+def peak_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals overlapping at any moment (an end before a start at a tie)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    at_once = peak = 0
+    for _, delta in events:
+        at_once += delta
+        peak = max(peak, at_once)
+    return peak
+
+
+async def test_key_concurrency_caps_each_key_and_a_small_key_is_not_starved(db):
+    spans.clear()
+    big_n = 200
+    tenants = Queue("tenants", concurrency=4, key_concurrency=2)
+    async with legato.Runtime(db, worker=False) as client:  # all queued before any runs
+        q = client.queue(tenants)
+        await asyncio.gather(*(q.enqueue(keyed, f"big-{i}", key="big") for i in range(big_n)))
+        small = await asyncio.gather(*(q.enqueue(keyed, f"small-{i}", key="small")
+                                       for i in range(3)))
+    async with legato.Runtime(db, queues=[tenants]) as rt:
+        await asyncio.gather(*(rt.handle(h.id).result(timeout=10) for h in small))
+        small_done = max(spans[f"small-{i}"][1] for i in range(3))
+        big_spans = [spans[label] for label in list(spans) if label.startswith("big-")]
+    done_before = sum(0 < end <= small_done for _, end in big_spans)
+    assert done_before < big_n // 10, done_before  # the small key was not held back
+    assert peak_at_once([(a, b or math.inf) for a, b in big_spans]) <= 2  # at most 2 per key
+    assert peak_at_once([spans[f"small-{i}"] for i in range(3)]) <= 2
+
+
+async def test_key_needs_a_queue_with_key_concurrency(db):
+    async with legato.Runtime(db, queues=[Queue("plain", concurrency=2)]) as rt:
+        with pytest.raises(ValueError, match=r"key='k'.*no queue.*key_concurrency=N"):
+            await rt.start(keyed, "x", key="k")
+        with pytest.raises(ValueError, match="queue 'plain', which has no limit per key"):
+            await rt.queue("plain").enqueue(keyed, "x", key="k")
+        with pytest.raises(ValueError, match="non-empty str"):
+            await rt.start(keyed, "x", queue=Queue("k1", key_concurrency=1), key="")
+        assert await rt.list() == []
+    with pytest.raises(ValueError, match="key_concurrency must be a positive int"):
+        Queue("bad", key_concurrency=0)
+
+
+@pytest.mark.slow  # about 6 s: 100 workflows of 0.1 s, 2 at a time for the big key
+def test_key_concurrency_holds_across_processes(sqlite_db, tmp_path):
+    log = tmp_path / "keyed.log"
+    log.touch()
+    small_queued: list[float] = []
+    procs = [subprocess.Popen([sys.executable, str(TESTS / "queue_child.py"), sqlite_db, str(log)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+
+        async def enqueue_and_wait() -> None:
+            async with legato.Runtime(sqlite_db, worker=False) as client:
+                keyed_q = client.queue(queue_child.KEYED)
+                handles = [await keyed_q.enqueue(queue_child.timed, id=f"big-{i}", key="big")
+                           for i in range(100)]
+                small_queued.append(time.time())
+                handles += [await keyed_q.enqueue(queue_child.timed, id=f"small-{i}",
+                                                  key="small") for i in range(3)]
+                await asyncio.gather(*(h.result(timeout=60) for h in handles))
+
+        asyncio.run(enqueue_and_wait())
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    rows = [line.split() for line in log.read_text().splitlines()]
+    spans = {r[0]: (float(r[2]), float(r[3])) for r in rows}
+    # 2 a process: with both keys running (3 or 4 at once), several processes take part
+    assert len({r[1] for r in rows}) > 1
+    for key in ("big", "small"):
+        assert peak_at_once([v for k, v in spans.items() if k.startswith(key)]) <= 2
+    small_done = max(end for k, (_, end) in spans.items() if k.startswith("small"))
+    # bigs run while the small key's were enqueued; from then, fewer than 10% went first
+    assert sum(small_queued[0] <= start and end <= small_done
+               for k, (start, end) in spans.items() if k.startswith("big")) < 10

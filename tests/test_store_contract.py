@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from legato._errors import DuplicateWorkflow  # legato.DuplicateWorkflow once ex
 from legato.store import (
     PRIORITY_MAX,
     PRIORITY_MIN,
+    ClaimRequest,
     NewWorkflow,
     QueueLimits,
     Renewal,
@@ -38,6 +39,17 @@ from legato.store._sqlite_schema import SCHEMA_VERSION as SQLITE_VERSION
 from polling import eventually, status_is
 
 asyncpg = pytest.importorskip("asyncpg")
+
+def ask(owner: str, *, lease_until: float | None = None, real_now: float | None = None,
+        durable_now: float = 0.0, limit: int = 10, names: Sequence[str] = ("wf",),
+        queues: Sequence[QueueLimits] = ()) -> ClaimRequest:
+    """A claim by ``owner``: a 30 s lease from now, at durable time 0, of workflow ``wf``."""
+    now = time.time()
+    return ClaimRequest(
+        owner=owner, lease_until=now + 30 if lease_until is None else lease_until,
+        real_now=now if real_now is None else real_now, durable_now=durable_now, limit=limit,
+        names=names, queues=queues)
+
 
 @pytest.fixture
 def url(db: str) -> str:
@@ -201,21 +213,21 @@ async def test_claim_takes_pending_workflows_whose_code_it_has(store):
     for wid, name in (("a", "wf"), ("b", "other"), ("c", "wf")):
         await store.create(new(wid, name=name))
     lease = time.time() + 30
-    claimed = await store.claim("W", lease, time.time(), 0.0, 10, ["wf"])
+    claimed = await store.claim(ask("W", lease_until=lease))
     assert [r.id for r in claimed] == ["a", "c"]
     assert all((r.status, r.owner) == ("running", "W") for r in claimed)
     # the lease starts when the claim is made: as asked, plus any wait for its turn
     assert all(lease <= r.lease_until < lease + 5 for r in claimed)
-    assert await store.claim("W2", lease, time.time(), 0.0, 10, ["wf"]) == []
-    assert [r.id for r in await store.claim("W2", lease, time.time(), 0.0, 1, ["other"])
+    assert await store.claim(ask("W2", lease_until=lease)) == []
+    assert [r.id for r in await store.claim(ask("W2", lease_until=lease, limit=1, names=["other"]))
             ] == ["b"]
 
 
 async def test_claim_respects_its_limit_oldest_first(store):
     for i in range(5):
         await store.create(new(f"w{i}"))
-    first = await store.claim("W", time.time() + 30, time.time(), 0.0, 2, ["wf"])
-    second = await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    first = await store.claim(ask("W", limit=2))
+    second = await store.claim(ask("W"))
     assert sorted(r.id for r in first) == ["w0", "w1"]
     assert sorted(r.id for r in second) == ["w2", "w3", "w4"]
 
@@ -224,11 +236,39 @@ async def test_claim_takes_over_a_lapsed_lease_only(store):
     now = time.time()
     await running(store, "live", lease=now + 60)
     await running(store, "lapsed", lease=now - 1)
-    claimed = await store.claim("B", now + 30, now, 0.0, 10, ["wf"])
+    claimed = await store.claim(ask("B", lease_until=now + 30, real_now=now))
     assert [r.id for r in claimed] == ["lapsed"]
     assert not await store.append("lapsed", "A", step("1"))  # the old owner is fenced off
     assert await store.append("lapsed", "B", step("1"))
     assert await store.next_lease_expiry() == pytest.approx(now + 30)
+
+
+async def test_a_claim_says_whose_lapsed_lease_it_took_over(store):
+    now = time.time()
+    await store.create(new("pending"))
+    await running(store, "dead", owner="host:1:gone#4", lease=now - 1)
+    await running(store, "stalled", owner="host:2:me#1", lease=now - 1)
+    await running(store, "released", owner="host:3:left#2", lease=now + 60)
+    await store.release([("released", "host:3:left#2")])
+    claimed = {r.id: r for r in await store.claim(ask("host:2:me#9", real_now=now))}
+    assert {wid: (r.previous_owner, r.taken_over, r.recoveries)
+            for wid, r in claimed.items()} == {
+        "pending": (None, False, 0),
+        "dead": ("host:1:gone#4", True, 1),  # its worker died: a recovery
+        "stalled": ("host:2:me#1", False, 0),  # this worker's own: taken back, no recovery
+        "released": (None, False, 0),  # given back at a shutdown: no recovery
+    }
+    assert (await record(store, "dead")).recoveries == 1
+
+
+async def test_recoveries_add_up_over_takeovers(store):
+    await running(store, "poison", owner="w0#1", lease=time.time() - 1)
+    for n in range(1, 4):
+        (taken,) = await store.claim(ask(f"w{n}#1", lease_until=time.time() - 1))
+        assert (taken.previous_owner, taken.recoveries) == (f"w{n - 1}#1", n)
+    # a new run (continue-as-new) starts counting again, as a resume does
+    assert await store.continue_as_new("poison", "w3#1", b"next") is not None
+    assert (await record(store, "poison")).recoveries == 0
 
 
 async def test_claim_takes_waiting_workflows_when_due_in_durable_time(store):
@@ -237,10 +277,10 @@ async def test_claim_takes_waiting_workflows_when_due_in_durable_time(store):
     assert await store.suspend("deadline", "A", None)
     await waiting(store, "forever", wake_at=None)
     assert await store.next_wake() == 50.0
-    assert await store.claim("W", time.time() + 30, time.time(), 49.0, 10, ["wf"]) == []
-    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 50.0, 10, ["wf"])
+    assert await store.claim(ask("W", durable_now=49.0)) == []
+    assert [r.id for r in await store.claim(ask("W", durable_now=50.0))
             ] == ["deadline"]
-    claimed = await store.claim("W", time.time() + 30, time.time(), 100.0, 10, ["wf"])
+    claimed = await store.claim(ask("W", durable_now=100.0))
     assert [(r.id, r.status, r.wake_at) for r in claimed] == [("timer", "running", None)]
 
 
@@ -250,7 +290,7 @@ async def test_two_concurrent_claimers_never_take_the_same_workflow(store, other
 
     async def claimer(s: Store, owner: str) -> list[str]:
         taken: list[str] = []
-        while batch := await s.claim(owner, time.time() + 30, time.time(), 0.0, 7, ["wf"]):
+        while batch := await s.claim(ask(owner, limit=7)):
             taken += [r.id for r in batch]
         return taken
 
@@ -281,7 +321,7 @@ async def test_release_gives_leases_back_at_once(store, other):
     await running(store, "a", lease=time.time() + 60)
     await running(store, "b", lease=time.time() + 60)
     await store.release([("a", "A")])
-    claimed = await other.claim("B", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    claimed = await other.claim(ask("B"))
     assert [r.id for r in claimed] == ["a"]
     await store.release([("a", "A")])  # no longer ours: nothing happens
     assert (await record(store, "a")).owner == "B"
@@ -305,7 +345,7 @@ async def test_suspend_is_due_at_once_if_a_cancel_was_asked_for_while_it_ran(sto
     assert await store.suspend("w", "A", None, signal="never")
     got = await record(store, "w")
     assert (got.status, got.wake_at, got.cancel) == ("waiting", 0, True)
-    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    assert [r.id for r in await store.claim(ask("W"))
             ] == ["w"]
 
 
@@ -370,7 +410,7 @@ async def test_a_signal_wakes_a_waiting_workflow(store):
     await waiting(store, "w1", wake_at=1e12)
     assert await store.send_signal("w1", "go", b"1")
     assert (await record(store, "w1")).wake_at == 0
-    claimed = await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    claimed = await store.claim(ask("W"))
     assert [r.id for r in claimed] == ["w1"]
 
 
@@ -448,7 +488,7 @@ async def test_resume_leaves_a_succeeded_workflow_and_starts_a_queued_one_now(st
     await store.create(new("later", queue="q", not_before=time.time() + 3600))
     resumed = await store.resume("later")
     assert (resumed.status, resumed.queue, resumed.not_before) == ("pending", None, None)
-    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 10, ["wf"])
+    assert [r.id for r in await store.claim(ask("W"))
             ] == ["later"]  # claimed now, with no queue declared
 
 
@@ -476,14 +516,14 @@ async def test_resume_forgets_nothing_when_no_record_ended_the_run(store):
 
 async def test_waiting_workflows_fall_due_in_claim_order(store):
     # Due at different times, claimed by priority then age once due, like pending ones.
-    for wid, priority, wake_at in (("old", 0, 10.0), ("urgent", 9, 30.0), ("late", 5, 90.0)):
+    for wid, priority, wake_at in (("old", 0, 10.0), ("urgent", -9, 30.0), ("late", -5, 90.0)):
         await running(store, wid, priority=priority)
         assert await store.suspend(wid, "A", wake_at)
     assert await store.next_wake(0.0) == 10.0
     assert await store.next_wake(10.0) == 30.0
-    claimed = await store.claim("W", time.time() + 30, time.time(), 50.0, 1, ["wf"])
+    claimed = await store.claim(ask("W", durable_now=50.0, limit=1))
     assert [r.id for r in claimed] == ["urgent"]
-    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 50.0, 5, ["wf"])
+    assert [r.id for r in await store.claim(ask("W", durable_now=50.0, limit=5))
             ] == ["old"]
     assert await store.next_wake(50.0) == 90.0
 
@@ -493,9 +533,9 @@ async def test_more_fall_due_at_once_than_one_claim_looks_at(store):
     n = 1_200
     for i in range(n):
         await store.create(new(f"w{i:04}", not_before=5.0))
-    assert await store.claim("W", time.time() + 30, time.time(), 4.0, 100, ["wf"]) == []
+    assert await store.claim(ask("W", durable_now=4.0, limit=100)) == []
     taken: list[str] = []
-    while batch := await store.claim("W", time.time() + 30, time.time(), 5.0, 100, ["wf"]):
+    while batch := await store.claim(ask("W", durable_now=5.0, limit=100)):
         taken += [r.id for r in batch]
     assert sorted(taken) == [f"w{i:04}" for i in range(n)]
     assert await store.next_wake(5.0) is None
@@ -513,7 +553,7 @@ async def test_calls_cancelled_midway_leave_the_store_usable(store):
             call.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
         assert (await record(store, "w")).id == "w"
-    assert [r.id for r in await store.claim("W", time.time() + 30, time.time(), 0.0, 5, ["wf"])
+    assert [r.id for r in await store.claim(ask("W", limit=5))
             ] == ["w"]
     assert await store.append("w", "W", step("1"))
 
@@ -528,7 +568,7 @@ async def test_next_wake_and_lease_expiry_when_idle(store):
 
 def claim_q(s: Store, owner: str, queues: list[QueueLimits], clock_now: float = 0.0,
             limit: int = 100) -> Any:
-    return s.claim(owner, time.time() + 30, time.time(), clock_now, limit, ["wf"], queues)
+    return s.claim(ask(owner, durable_now=clock_now, limit=limit, queues=queues))
 
 
 async def one_by_one(s: Store, limits: QueueLimits) -> list[str]:
@@ -560,20 +600,38 @@ async def test_queue_concurrency_holds_between_concurrent_claimers(store, other)
 
 
 async def test_queue_priority_then_fifo(store):
-    for wid, priority in (("low", 0), ("high", 5), ("low2", 0), ("mid", 1)):
+    for wid, priority in (("late", 5), ("first", 0), ("late2", 5), ("next", 1)):
         await store.create(new(wid, queue="q", priority=priority))
-    assert await one_by_one(store, QueueLimits("q")) == ["high", "mid", "low", "low2"]
+    assert await one_by_one(store, QueueLimits("q")) == ["first", "next", "late", "late2"]
 
 
 async def test_priority_is_a_32_bit_integer_on_every_store(store):
-    for wid, priority in (("top", PRIORITY_MAX), ("bottom", PRIORITY_MIN)):
+    for wid, priority in (("last", PRIORITY_MAX), ("first", PRIORITY_MIN)):
         await store.create(new(wid, queue="q", priority=priority))
         assert (await record(store, wid)).priority == priority
     for wrong in (PRIORITY_MAX + 1, PRIORITY_MIN - 1, 2**63):
         with pytest.raises(ValueError, match=r"priority=.*-2147483648 to 2147483647"):
             await store.create(new("wrong", queue="q", priority=wrong))
     assert await store.get("wrong") is None
-    assert await one_by_one(store, QueueLimits("q")) == ["top", "bottom"]
+    assert await one_by_one(store, QueueLimits("q")) == ["first", "last"]
+
+
+async def test_key_concurrency_caps_each_key_and_takes_the_least_busy_key_first(store):
+    for i in range(6):
+        await store.create(new(f"big{i}", queue="q", key="big"))
+    for i in range(2):
+        await store.create(new(f"small{i}", queue="q", key="small"))
+    await store.create(new("keyless", queue="q"))
+    limits = QueueLimits("q", key_concurrency=2)
+    first = await claim_q(store, "W", [limits], limit=3)
+    # each key's first in line before any key's second, oldest first among them
+    assert [r.id for r in first] == ["big0", "small0", "keyless"]
+    assert first[0].key == "big"
+    second = await claim_q(store, "W", [limits])
+    assert sorted(r.id for r in second) == ["big1", "small1"]  # then each key is full
+    assert await claim_q(store, "W", [limits]) == []
+    await store.finish("big0", "W", "succeeded", b"1", None)
+    assert [r.id for r in await claim_q(store, "W", [limits])] == ["big2"]
 
 
 async def test_queue_without_priority_is_fifo(store):
@@ -661,7 +719,10 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, *_UNDO_DEBOUNCE, "DROP TABLE workers", "DROP TABLE previous_steps",
+    await _sql(url, *_UNDO_DEBOUNCE, "DROP INDEX workflows_ready_keyed",
+               "ALTER TABLE workflows DROP COLUMN key",
+               "ALTER TABLE workflows DROP COLUMN recoveries",
+               "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
                "ALTER TABLE workflows DROP COLUMN run_id",
                "DROP TABLE IF EXISTS news", "ALTER TABLE workflows DROP COLUMN failed_at",
@@ -673,7 +734,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
         assert record is not None and record.status == "pending"
         assert len(record.run_id) == 32
         # claimable after the migration that indexes what is due
-        claimed = await s.claim("w", 1e12, 0.0, 0.0, 10, ["wf"])
+        claimed = await s.claim(ask("w", lease_until=1e12, real_now=0.0))
         assert [r.id for r in claimed] == ["kept"]
         await s.create(new("fresh", run_id="r1"))
         fresh = await s.get("fresh")

@@ -17,6 +17,7 @@ from ._errors import GraphError as GraphError
 from ._errors import LegatoError as LegatoError
 from ._errors import NonDeterminismError as NonDeterminismError
 from ._errors import PayloadTooLarge as PayloadTooLarge
+from ._errors import RecoveryLimitExceeded as RecoveryLimitExceeded
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import SerializationError as SerializationError
 from ._errors import StepFailed as StepFailed
@@ -127,6 +128,7 @@ __all__ = [
     "Pool",
     "Progress",
     "Queue",
+    "RecoveryLimitExceeded",
     "Results",
     "Retry",
     "Runnable",

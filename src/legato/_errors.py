@@ -10,6 +10,7 @@ The tree::
     ├── WorkflowConflict         an id reused for a different workflow
     ├── DuplicateWorkflow        a queue's dedup_key held by an unfinished workflow
     ├── WorkflowCancelled        the workflow was cancelled
+    ├── RecoveryLimitExceeded    its worker died more often than max_recoveries allows
     ├── StepFailed               a recorded error that can't be rebuilt here
     ├── AllFailed                (also ExceptionGroup) race/vote where every branch failed
     ├── ChannelClosed            receive on a closed, drained channel
@@ -39,6 +40,7 @@ __all__ = [
     "LegatoError",
     "NonDeterminismError",
     "PayloadTooLarge",
+    "RecoveryLimitExceeded",
     "SchemaVersionError",
     "SerializationError",
     "StepFailed",
@@ -143,6 +145,42 @@ class DuplicateWorkflow(LegatoError):
 
 class WorkflowCancelled(LegatoError):
     """The workflow was cancelled before it finished."""
+
+
+class RecoveryLimitExceeded(LegatoError):
+    """A run was taken over after its worker died more times than ``max_recoveries`` allows.
+
+    Its input or code likely crashes (or runs out of memory in) every process
+    that runs it, so it is ``failed`` instead of recovered again: DBOS's dead
+    letter. Fix the cause, then ``rt.resume(id)`` runs it again from its last
+    checkpoint, with the count reset.
+
+    Example::
+
+        @legato.workflow(max_recoveries=3)
+        async def ingest(path: str) -> None: ...
+
+        try:
+            await rt.handle(workflow_id).result()
+        except legato.RecoveryLimitExceeded as err:
+            print(err.workflow_id, err.recoveries)
+    """
+
+    def __init__(self, workflow_id: str, workflow: str, recoveries: int, limit: int) -> None:
+        self.workflow_id = workflow_id
+        self.workflow = workflow
+        self.recoveries = recoveries
+        self.limit = limit
+        # args are the constructor's, so the error survives being recorded and re-raised
+        super().__init__(workflow_id, workflow, recoveries, limit)
+
+    def __str__(self) -> str:
+        return (
+            f"workflow {self.workflow_id!r} ({self.workflow}) was not recovered again: the "
+            f"worker running it died {self.recoveries} times (max_recoveries={self.limit}), "
+            "so its input or code may crash every process that runs it. Fix the cause, then "
+            f"rt.resume({self.workflow_id!r}) (or `legato resume {self.workflow_id}`) runs it "
+            "again from its last checkpoint with the count reset.")
 
 
 class StepFailed(LegatoError):

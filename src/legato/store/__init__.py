@@ -9,6 +9,8 @@ from ._protocol import (
     INFER,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    Claimed,
+    ClaimRequest,
     Claims,
     Infer,
     Inspection,
@@ -30,7 +32,7 @@ from ._protocol import (
 from ._sqlite import SqliteStore
 
 __all__ = [
-    "Claims", "Inspection", "Journal", "Mailbox", "News",
+    "ClaimRequest", "Claimed", "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewal", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",

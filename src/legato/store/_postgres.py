@@ -43,6 +43,8 @@ from ._postgres_schema import migrate
 from ._protocol import (
     INFER,
     WF_COLUMNS,
+    Claimed,
+    ClaimRequest,
     Infer,
     Lease,
     NewWorkflow,
@@ -53,6 +55,7 @@ from ._protocol import (
     WorkflowRecord,
     check_resumable,
     new_run_id,
+    owner_worker,
 )
 
 __all__ = ["PostgresStore", "parse_postgres_url"]
@@ -74,11 +77,11 @@ _ANNOUNCE = (
 def _create_sql(announce: bool) -> str:
     """The INSERT of :meth:`PostgresStore.create`: a row if inserted (announced, if asked)."""
     first = 3 if announce else 1  # after _ANNOUNCE's $1 and $2
-    marks = [f"${first + i}" for i in range(15)]
+    marks = [f"${first + i}" for i in range(16)]
     marks.insert(9, marks[8])  # updated_at = created_at
     sql = ("INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
            " deadline, created_at, updated_at, queue, priority, not_before, dedup_key, run_id,"
-           f" ready) VALUES ({', '.join(marks)}) ON CONFLICT (id) DO NOTHING")
+           f" ready, key) VALUES ({', '.join(marks)}) ON CONFLICT (id) DO NOTHING")
     return f"WITH w AS ({sql} RETURNING id) {_ANNOUNCE}" if announce else f"{sql} RETURNING 1"
 
 
@@ -88,6 +91,11 @@ _CREATE_PENDING, _CREATE_RUNNING = _create_sql(True), _create_sql(False)
 
 def _record(row: Any) -> WorkflowRecord:
     return WorkflowRecord(*row)
+
+
+def _claimed(row: Any) -> Claimed:
+    """A claimed row: the workflow's columns, then the attempt it was taken from."""
+    return Claimed(*row)
 
 
 @final
@@ -233,7 +241,7 @@ class PostgresStore:
             values = (
                 wf.id, wf.name, status, wf.input, wf.owner, lease_until, wf.parent_id,
                 wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
-                wf.run_id, status == "pending" and wf.not_before is None)
+                wf.run_id, status == "pending" and wf.not_before is None, wf.key)
             return values if status == "running" else (self.channel, "pending", *values)
 
         if (wf.dedup_key is None or wf.queue is None) and wf.copy_from is None:  # one statement
@@ -313,29 +321,28 @@ class PostgresStore:
 
         return await self._tx(f"finish workflow {workflow_id!r}", body)
 
-    async def claim(
-        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str], queues: Sequence[QueueLimits] = (),
-    ) -> list[WorkflowRecord]:
-        lease_until_asked, now_asked = lease_until, now
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
+        owner, limit, names = request.owner, request.limit, list(request.names)
+        durable_now = request.durable_now
         called = time.monotonic()
 
-        async def body(conn: Any) -> list[WorkflowRecord]:
+        async def body(conn: Any) -> list[Claimed]:
             # The lease starts when the claim is made, not when it was asked for: a
             # claim that waited for a connection must not take a lease that has lapsed.
             waited = time.monotonic() - called
-            lease_until, now = lease_until_asked + waited, now_asked + waited
-            rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, clock_now, names, limit)
-            rows = sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
-            for q in queues:
+            lease_until, now = request.lease_until + waited, request.real_now + waited
+            rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, durable_now, names,
+                                    limit, owner_worker(owner) + "#")
+            rows = sorted(rows, key=lambda r: (r["priority"], r["created_at"]))
+            for q in request.queues:
                 if len(rows) >= limit:
                     break
                 rows += await claim_queue(
                     conn, q, schema=self.schema, owner=owner, lease_until=lease_until,
-                    now=now, clock_now=clock_now, room=limit - len(rows), names=names)
-            return [_record(r) for r in rows]
+                    now=now, clock_now=durable_now, room=limit - len(rows), names=names)
+            return [_claimed(r) for r in rows]
 
-        if not queues:  # one statement: no transaction of our own to open
+        if not request.queues:  # one statement: no transaction of our own to open
             return await self._tx_free("claim workflows", body)
         return await self._tx("claim workflows", body)
 
@@ -452,7 +459,8 @@ class PostgresStore:
             await conn.execute("DELETE FROM steps WHERE workflow_id = $1", workflow_id)
             await conn.execute(
                 "UPDATE workflows SET input = $2, run_id = $3, previous_run_id = $4,"
-                " updated_at = $5 WHERE id = $1", workflow_id, input, run_id, old, time.time())
+                " recoveries = 0, updated_at = $5 WHERE id = $1",
+                workflow_id, input, run_id, old, time.time())
             return run_id
 
         return await self._tx(f"continue {workflow_id!r} as new", body)
@@ -536,7 +544,7 @@ class PostgresStore:
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = false, owner = NULL, lease_until = 0, wake_at = NULL,"
                 " not_before = NULL, finished_at = NULL, failed_at = NULL, updated_at = $1,"
-                " run_id = $3, ready = true"
+                " recoveries = 0, run_id = $3, ready = true"
                 " WHERE id = $2", time.time(), workflow_id, new_run_id())
             await self._notify(conn, "pending", workflow_id)
             return await self._select_one(conn, workflow_id)

@@ -29,9 +29,9 @@ _FOLD = (
 _INSERT = (
     "WITH w AS (INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
     " deadline, created_at, updated_at, queue, priority, not_before, run_id, ready,"
-    " debounce_key, debounce_run, debounce_until)"
+    " debounce_key, debounce_run, debounce_until, key)"
     " VALUES ($3, $4, 'pending', $5, NULL, 0, $6, $7, $8, $8, $9, $10, $11, $12, false,"
-    " $13, $12, $14) ON CONFLICT DO NOTHING RETURNING id)"
+    " $13, $12, $14, $15) ON CONFLICT DO NOTHING RETURNING id)"
     " SELECT count(pg_notify($1, CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id"
     " ELSE $2 END)) FROM w")
 
@@ -45,7 +45,8 @@ async def debounce(conn: Any, channel: str, wf: NewWorkflow, key: str, until: fl
             return WorkflowRecord(*row)
         if await conn.fetchval(
                 _INSERT, channel, "pending", wf.id, wf.name, wf.input, wf.parent_id,
-                wf.deadline, now, wf.queue, wf.priority, wf.not_before, wf.run_id, key, until):
+                wf.deadline, now, wf.queue, wf.priority, wf.not_before, wf.run_id, key, until,
+                wf.key):
             return None
         found = await conn.fetchrow(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = $1", wf.id)
         if found is not None:  # the id is taken: that run is the answer, as for create

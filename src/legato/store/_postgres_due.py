@@ -5,7 +5,7 @@ waiting workflows claimable whatever the time; ``due_at``, a stored
 generated column, is when one that is not ready becomes so. A claim is one
 statement: it locks (``SKIP LOCKED``) up to :data:`PROMOTE_MAX` of what fell
 due, earliest first, the first ready ones in claim order and lapsed leases;
-takes the best ``limit`` of them in claim order (priority, then age); and
+takes the best ``limit`` of them in claim order (lower priority first, then age); and
 marks the other due ones ready, for later claims (of this worker, or of a
 worker that has their code or their queue). PostgreSQL can't change one row
 twice in a statement: the two updates touch disjoint rows.
@@ -21,7 +21,10 @@ __all__ = ["CLAIM_SQL", "NEXT_DUE_SQL", "PROMOTE_MAX"]
 
 PROMOTE_MAX: Final = 1000  # due workflows a claim looks at (and makes ready) at most
 
-# $1 owner, $2 lease_until, $3 now (real time), $4 clock_now (durable), $5 names, $6 limit
+# $1 owner, $2 lease_until, $3 now (real time), $4 clock_now (durable), $5 names, $6 limit,
+# $7 the claiming worker's attempt prefix ("<worker id>#"). Returns the rows, each
+# with ``previous_owner``: the attempt whose lapsed lease was taken over, if any; a
+# recovery when that attempt was another worker's (see Claimed).
 CLAIM_SQL: Final = f"""
 WITH due AS MATERIALIZED (
     SELECT id, priority, created_at, queue, name FROM workflows
@@ -29,25 +32,27 @@ WITH due AS MATERIALIZED (
 ), ready AS MATERIALIZED (
     SELECT id, priority, created_at FROM workflows
     WHERE ready AND queue IS NULL AND name = ANY($5::text[])
-    ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
+    ORDER BY priority, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
 ), lapsed AS MATERIALIZED (
-    SELECT id, priority, created_at FROM workflows
+    SELECT id, priority, created_at, owner FROM workflows
     WHERE status = 'running' AND lease_until < $3 AND name = ANY($5::text[])
-    ORDER BY priority DESC, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
+    ORDER BY priority, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
 ), chosen AS MATERIALIZED (
-    SELECT id FROM (
-        SELECT id, priority, created_at FROM due WHERE queue IS NULL AND name = ANY($5::text[])
-        UNION ALL SELECT id, priority, created_at FROM ready
-        UNION ALL SELECT id, priority, created_at FROM lapsed
-    ) AS c ORDER BY priority DESC, created_at LIMIT $6
+    SELECT id AS chosen_id, previous_owner FROM (
+        SELECT id, priority, created_at, NULL::text AS previous_owner FROM due
+        WHERE queue IS NULL AND name = ANY($5::text[])
+        UNION ALL SELECT id, priority, created_at, NULL::text FROM ready
+        UNION ALL SELECT id, priority, created_at, owner FROM lapsed
+    ) AS c ORDER BY priority, created_at LIMIT $6
 ), promoted AS (
     UPDATE workflows SET ready = true
-    WHERE id IN (SELECT id FROM due EXCEPT SELECT id FROM chosen)
+    WHERE id IN (SELECT id FROM due EXCEPT SELECT chosen_id FROM chosen)
 )
 UPDATE workflows SET status = 'running', owner = $1, lease_until = $2, wake_at = NULL,
-    ready = false, updated_at = $3
-WHERE id IN (SELECT id FROM chosen)
-RETURNING {WF_COLUMNS}
+    ready = false, updated_at = $3, recoveries = recoveries
+        + (previous_owner IS NOT NULL AND NOT starts_with(previous_owner, $7))::int
+FROM chosen WHERE id = chosen_id
+RETURNING {WF_COLUMNS}, previous_owner
 """
 
 NEXT_DUE_SQL: Final = "SELECT min(due_at) FROM workflows WHERE due_at > $1"

@@ -8,7 +8,8 @@ claims of one queue take turns (for the few milliseconds of a claim), claims
 of different queues and of unqueued work don't wait. Semantics are SQLite's
 (see ``_sqlite_queue``): running workflows hold a slot, woken waiting ones
 go before pending ones, the rate limit counts starts in ``queue_starts`` as a
-sliding window of durable time.
+sliding window of durable time, and ``key_concurrency`` is counted per key
+and served fairly (see ``_sqlite_queue``).
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ async def claim_queue(
     conn: Any, q: QueueLimits, *, schema: str, owner: str, lease_until: float, now: float,
     clock_now: float, room: int, names: list[str],
 ) -> list[Any]:
-    """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows."""
+    """Take up to ``room`` of queue ``q``'s due workflows within its limits; return their rows.
+
+    Rows end with a ``NULL`` ``previous_owner``, as the claim's: no lease is
+    taken over here (lapsed ones, queued or not, are taken by ``CLAIM_SQL``).
+    """
     take = room
-    if q.caps_running or q.rate is not None:
+    if q.caps_running or q.rate is not None or q.key_concurrency is not None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
                            f"legato:{schema}:queue:{q.name}")
     if q.caps_running:
@@ -51,19 +56,17 @@ async def claim_queue(
         take = q.room(room, running, mine)
     if take <= 0:
         return []
-    order = "priority DESC, created_at" if q.priority else "created_at"
+    order = "priority, created_at" if q.priority else "created_at"
 
     # Only ready ones, which the claim's first statement made of what fell due
     # (see _postgres_due), read in this order from the workflows_ready_* indexes.
     async def taken(status: str, limit: int) -> list[Any]:
         rows: list[Any] = await conn.fetch(
             "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
-            " wake_at = NULL, ready = false, updated_at = $3 WHERE id IN (SELECT id"
-            " FROM workflows WHERE queue = $4 AND status = $7 AND ready"
-            f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {WF_COLUMNS}",
-            owner, lease_until, now, q.name, names, limit, status)
-        return sorted(rows, key=lambda r: (-r["priority"] if q.priority else 0, r["created_at"]))
+            f" wake_at = NULL, ready = false, updated_at = $3 WHERE id IN ({_chosen(q, order)})"
+            f" RETURNING {WF_COLUMNS}, NULL::text AS previous_owner",
+            owner, lease_until, now, q.name, names, limit, status, *_key_args(q))
+        return sorted(rows, key=lambda r: (r["priority"] if q.priority else 0, r["created_at"]))
 
     woken = await taken("waiting", take)
     take -= len(woken)
@@ -80,6 +83,52 @@ async def claim_queue(
         await conn.executemany("INSERT INTO queue_starts (queue, at) VALUES ($1, $2)",
                                [(q.name, clock_now)] * len(started))
     return woken + started
+
+
+def _chosen(q: QueueLimits, order: str) -> str:
+    """The ids a claim of ``q`` takes: $4 queue, $5 names, $6 limit, $7 status, $8 key limit."""
+    if q.key_concurrency is None:
+        return ("SELECT id FROM workflows WHERE queue = $4 AND status = $7 AND ready"
+                f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED")
+    return _KEYED.format(order=order)
+
+
+# As SQLite's (see _sqlite_queue): each key's first $8 in line, read through
+# workflows_ready_keyed (the keys found by index seeks); the least busy key first,
+# none past its limit. No SKIP LOCKED beside a window function: the queue's
+# advisory lock, held, keeps other claims of these rows out.
+_KEYED = """
+WITH RECURSIVE keys(k) AS (
+    SELECT min(key) FROM workflows
+    WHERE queue = $4 AND status = $7 AND ready AND key IS NOT NULL
+    UNION ALL
+    SELECT (SELECT min(key) FROM workflows
+            WHERE queue = $4 AND status = $7 AND ready AND key > keys.k)
+    FROM keys WHERE keys.k IS NOT NULL
+), running AS (
+    SELECT key, count(*) AS c FROM workflows
+    WHERE queue = $4 AND status = 'running' AND key IS NOT NULL GROUP BY key
+), lines AS (
+    SELECT w.* FROM keys CROSS JOIN LATERAL (
+        SELECT id, key, priority, created_at FROM workflows
+        WHERE queue = $4 AND status = $7 AND ready AND key = keys.k
+        AND name = ANY($5::text[]) ORDER BY {order} LIMIT $8) AS w
+    WHERE keys.k IS NOT NULL
+    UNION ALL
+    (SELECT id, key, priority, created_at FROM workflows
+     WHERE queue = $4 AND status = $7 AND ready AND key IS NULL
+     AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6)
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY key ORDER BY {order}) AS n FROM lines
+)
+SELECT ranked.id FROM ranked LEFT JOIN running USING (key)
+WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= $8
+ORDER BY n + coalesce(c, 0), {order} LIMIT $6
+"""
+
+
+def _key_args(q: QueueLimits) -> tuple[int, ...]:
+    return () if q.key_concurrency is None else (q.key_concurrency,)
 
 
 async def queue_next_wake(conn: Any, clock_now: float, queues: Sequence[QueueLimits]

@@ -147,6 +147,28 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX workflows_debounce ON workflows (name, debounce_key)
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND run_id = debounce_run;
     """,
+    # 7: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
+    """
+    ALTER TABLE workflows ADD COLUMN recoveries integer NOT NULL DEFAULT 0;
+    """,
+    # 8: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
+    """
+    DROP INDEX workflows_ready;
+    DROP INDEX workflows_ready_queued;
+    DROP INDEX workflows_queued;
+    CREATE INDEX workflows_ready ON workflows (priority, created_at, name)
+        WHERE ready AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
+        WHERE queue IS NOT NULL;
+    """,
+    # 9: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
+    """
+    ALTER TABLE workflows ADD COLUMN key text;
+    CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
+        WHERE ready AND queue IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,9 +22,10 @@ from .._errors import LegatoError
 from ._inspection import EventRecord, WorkflowQuery
 
 __all__ = [
-    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "Infer", "Lease", "NewWorkflow",
-    "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits", "Renewal", "Renewer",
-    "Store", "StepRecord", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
+    "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "ClaimRequest", "Claimed", "Infer",
+    "Lease", "NewWorkflow", "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits",
+    "Renewal", "Renewer", "Store", "StepRecord", "WorkerRecord", "WorkflowRecord",
+    "check_priority", "check_resumable",
     "new_run_id", "owner_worker",
 ]
 
@@ -39,7 +40,7 @@ def check_priority(priority: int) -> int:
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise ValueError(
             f"priority={priority!r} is not an integer; use a whole number from "
-            f"{PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
+            f"{PRIORITY_MIN} to {PRIORITY_MAX} (lower runs first)")
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
         raise ValueError(
             f"priority={priority} is out of range; use a whole number from "
@@ -79,11 +80,15 @@ class WorkflowRecord:
     updated_at: float
     finished_at: float | None
     queue: str | None = None  # the queue it was enqueued on, if any
-    priority: int = 0  # higher first among a queue's pending workflows
+    priority: int = 0  # lower first among pending workflows (DBOS's, Temporal's order)
     not_before: float | None = None  # durable time before which it isn't started
     dedup_key: str | None = None  # unique among a queue's unfinished workflows
     run_id: str = ""  # new at start, at every resume and at every continue-as-new
     previous_run_id: str | None = None  # the run this one continued as new, if any
+    # times its lease was taken over from another worker that stopped renewing it (a
+    # dead or hung process) since it was created or resumed; see Claimed
+    recoveries: int = 0
+    key: str | None = None  # its queue's concurrency key (a tenant, a customer), if any
 
 
 # The workflows table's columns, in WorkflowRecord's field order (SELECT/RETURNING lists).
@@ -108,6 +113,28 @@ class Renewal:
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed(WorkflowRecord):
+    """A workflow's row as a claim took it, with whom it took it from.
+
+    ``previous_owner`` is the attempt (``"<worker id>#<n>"``) that held the
+    lease when the claim found it lapsed: a takeover after that worker died
+    or hung (:func:`owner_worker` names the worker). ``None`` when the
+    workflow was pending or waiting, or its lease was given back
+    (:meth:`Claims.release`, a graceful shutdown). A lease that lapsed under
+    the claiming worker itself (a stalled event loop) has a ``previous_owner``
+    but is not counted in ``recoveries``.
+    """
+
+    previous_owner: str | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        """Whether the claim took the workflow from another worker whose lease lapsed."""
+        return (self.previous_owner is not None
+                and owner_worker(self.previous_owner) != owner_worker(self.owner or ""))
+
+
+@dataclass(frozen=True, slots=True)
 class QueueLimits:
     """A queue's limits, as a claim enforces them (built from ``legato.Queue``).
 
@@ -119,7 +146,8 @@ class QueueLimits:
     concurrency: int | None = None  # running at once, across every worker
     worker_concurrency: int | None = None  # running at once in one worker
     rate: tuple[int, float] | None = None  # (starts, per seconds of durable time)
-    priority: bool = True  # order pending ones by priority, then FIFO
+    priority: bool = True  # order pending ones by priority (lower first), then FIFO
+    key_concurrency: int | None = None  # running at once per key, across every worker
 
     @property
     def caps_running(self) -> bool:
@@ -133,6 +161,31 @@ class QueueLimits:
         if self.worker_concurrency is not None:
             wanted = min(wanted, self.worker_concurrency - mine)
         return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a worker asks of :meth:`Claims.claim`: who takes what, until when.
+
+    Two clocks, named for what they are: ``real_now`` is the wall clock (as
+    the store tells it, see :meth:`Claims.server_time`), which leases are read
+    against; ``durable_now`` is the workflows' clock (a ``VirtualClock`` in
+    tests), which timers, delays and rate windows are read against.
+
+    Example::
+
+        await store.claim(ClaimRequest(owner="host:1:w#7", lease_until=time.time() + 30,
+                                       real_now=time.time(), durable_now=clock.now(),
+                                       limit=100, names=["send_email"]))
+    """
+
+    owner: str  # the attempt that takes them: "<worker id>#<n>"
+    lease_until: float  # real time the lease ends unless renewed
+    real_now: float  # real time: running workflows whose lease ended before are taken over
+    durable_now: float  # durable time: timers, delays and rate windows due by then
+    limit: int  # at most this many
+    names: Sequence[str]  # only workflows whose code the worker has
+    queues: Sequence[QueueLimits] = ()  # the queues it serves, with their limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +206,7 @@ class NewWorkflow:
     run_id: str = field(default_factory=lambda: new_run_id())
     # (source workflow id, n): start with the source's records at top-level positions < n
     copy_from: tuple[str, int] | None = None
+    key: str | None = None  # concurrency key within its queue (see QueueLimits.key_concurrency)
 
     def __post_init__(self) -> None:
         # Checked here, so nothing is written with a priority one store can't hold.
@@ -325,20 +379,20 @@ class Journal(Protocol):
 class Claims(Protocol):
     """Who runs what: claims, leases, unloading, and when to look again."""
 
-    async def claim(
-        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str], queues: Sequence[QueueLimits] = (),
-    ) -> list[WorkflowRecord]:
-        """Take up to ``limit`` workflows that can run now, in one write transaction.
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
+        """Take up to ``request.limit`` workflows that can run now, in one write transaction.
 
         That is: pending ones whose ``not_before`` has passed (durable time),
-        running ones whose lease lapsed before ``now`` (real time), and waiting
-        ones whose ``wake_at`` or ``deadline`` is at or before ``clock_now``.
-        Only workflows whose name is in ``names`` (the code this worker has).
-        Pending and waiting workflows of a queue are taken only if the queue
-        is in ``queues``, within its limits (counted in the same transaction,
-        so they hold across processes); taking over a lapsed lease ignores
-        limits (that workflow holds its slot already).
+        running ones whose lease lapsed before ``real_now`` (real time), and
+        waiting ones whose ``wake_at`` or ``deadline`` is at or before
+        ``durable_now``. Only workflows whose name is in ``names`` (the code
+        this worker has). Pending and waiting workflows of a queue are taken
+        only if the queue is in ``queues``, within its limits (counted in the
+        same transaction, so they hold across processes; with
+        ``key_concurrency``, per key, the least busy key first); taking over a
+        lapsed lease ignores limits (that workflow holds its slot already),
+        names the attempt that held it (``previous_owner``) and, when that was
+        another worker's, adds one to the row's ``recoveries``.
         """
         ...
 

@@ -23,6 +23,8 @@ from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._protocol import (
     INFER,
     WF_COLUMNS,
+    Claimed,
+    ClaimRequest,
     Infer,
     Lease,
     NewWorkflow,
@@ -55,6 +57,13 @@ def _record(row: tuple[Any, ...]) -> WorkflowRecord:
     record = WorkflowRecord(*row)
     object.__setattr__(record, "cancel", bool(record.cancel))
     return record
+
+
+def _claimed(row: tuple[Any, ...]) -> Claimed:
+    """A claimed row: the workflow's columns, then the attempt it was taken from."""
+    claimed = Claimed(*row)
+    object.__setattr__(claimed, "cancel", bool(claimed.cancel))
+    return claimed
 
 
 def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
@@ -142,13 +151,13 @@ class SqliteStore:
             cur = conn.execute(
                 "INSERT INTO workflows (id, name, status, input, owner, lease_until,"
                 " parent_id, deadline, created_at, updated_at, queue, priority, not_before,"
-                " dedup_key, run_id, ready)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " dedup_key, run_id, ready, key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (wf.id, wf.name, "running" if wf.owner else "pending", wf.input,
                  wf.owner, lease_until, wf.parent_id, wf.deadline, now, now,
                  wf.queue, wf.priority, wf.not_before, wf.dedup_key, wf.run_id,
-                 not wf.owner and wf.not_before is None),
+                 not wf.owner and wf.not_before is None, wf.key),
             )
             if not cur.rowcount:
                 return _select_one(conn, wf.id)
@@ -201,12 +210,10 @@ class SqliteStore:
         done: bool = await self._write(f"finish workflow {workflow_id!r}", op)
         return done
 
-    async def claim(
-        self, owner: str, lease_until: float, now: float, clock_now: float, limit: int,
-        names: list[str], queues: Sequence[QueueLimits] = (),
-    ) -> list[WorkflowRecord]:
-        lease_until_asked, now_asked = lease_until, now
-        names_json = json.dumps(names)
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
+        owner, limit, queues = request.owner, request.limit, request.queues
+        durable_now = request.durable_now
+        names_json = json.dumps(list(request.names))
         called = time.monotonic()
         commits = self._commits
         if not queues and commits is not None and commits.quiet():
@@ -214,22 +221,22 @@ class SqliteStore:
             # Quiet: no write is waiting to commit, so this read sees every one made.
             assert self._writer is not None
             with translated("look for claimable workflows", self.path):
-                if not claimable(self._writer, now=now, clock_now=clock_now,
+                if not claimable(self._writer, now=request.real_now, clock_now=durable_now,
                                  names_json=names_json):
                     return []
 
-        def op(conn: sqlite3.Connection) -> list[WorkflowRecord]:
+        def op(conn: sqlite3.Connection) -> list[Claimed]:
             # The lease starts when the claim is made, not when it was asked for: a
             # claim that waited its turn (a burst of writes) must not take a lease
             # that has lapsed already, which another process would take over at once.
             waited = time.monotonic() - called
-            lease_until, now = lease_until_asked + waited, now_asked + waited
-            # What fell due by clock_now becomes ready, then ready ones are taken in
+            lease_until, now = request.lease_until + waited, request.real_now + waited
+            # What fell due by durable_now becomes ready, then ready ones are taken in
             # claim order (see _sqlite_due). More due than one promotion marks: go on
             # while this claim has room, so none is left behind a later-due one.
             rows: list[tuple[Any, ...]] = []
             while True:
-                promoted = promote(conn, clock_now)
+                promoted = promote(conn, durable_now)
                 rows += claim_unqueued(conn, owner=owner, lease_until=lease_until, now=now,
                                        limit=limit - len(rows), names_json=names_json)
                 if promoted < PROMOTE_MAX or len(rows) >= limit:
@@ -238,11 +245,11 @@ class SqliteStore:
                 if len(rows) >= limit:
                     break
                 rows += claim_queue(conn, q, owner=owner, lease_until=lease_until, now=now,
-                                    clock_now=clock_now, room=limit - len(rows),
+                                    clock_now=durable_now, room=limit - len(rows),
                                     names_json=names_json)
-            return [_record(r) for r in rows]
+            return [_claimed(r) for r in rows]
 
-        claimed: list[WorkflowRecord] = await self._write("claim workflows", op)
+        claimed: list[Claimed] = await self._write("claim workflows", op)
         return claimed
 
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
@@ -341,7 +348,7 @@ class SqliteStore:
                 " value, created_at FROM steps WHERE workflow_id = ?", (row[0], workflow_id))
             conn.execute("DELETE FROM steps WHERE workflow_id = ?", (workflow_id,))
             conn.execute(
-                "UPDATE workflows SET input = ?, run_id = ?, previous_run_id = ?,"
+                "UPDATE workflows SET input = ?, run_id = ?, recoveries = 0, previous_run_id = ?,"
                 " updated_at = ? WHERE id = ?", (input, run_id, row[0], _now(), workflow_id))
             return run_id
 
@@ -424,7 +431,8 @@ class SqliteStore:
                 "UPDATE workflows SET status = 'pending', error = NULL, result = NULL,"
                 " cancel = 0, owner = NULL, lease_until = 0, wake_at = NULL, not_before = NULL,"
                 " ready = 1,"
-                " finished_at = NULL, failed_at = NULL, updated_at = ?, run_id = ? WHERE id = ?",
+                " finished_at = NULL, failed_at = NULL, recoveries = 0, updated_at = ?, run_id = ?"
+                " WHERE id = ?",
                 (_now(), new_run_id(), workflow_id))
             announce(conn, "pending", workflow_id)
             resumed = _select_one(conn, workflow_id)

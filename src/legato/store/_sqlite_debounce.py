@@ -35,11 +35,11 @@ def debounce(conn: sqlite3.Connection, wf: NewWorkflow, key: str, until: float |
     inserted = conn.execute(
         "INSERT INTO workflows (id, name, status, input, owner, lease_until, parent_id,"
         " deadline, created_at, updated_at, queue, priority, not_before, run_id, ready,"
-        " debounce_key, debounce_run, debounce_until)"
-        " VALUES (?, ?, 'pending', ?, NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
+        " debounce_key, debounce_run, debounce_until, key)"
+        " VALUES (?, ?, 'pending', ?, NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO NOTHING",
         (wf.id, wf.name, wf.input, wf.parent_id, wf.deadline, now, now, wf.queue, wf.priority,
-         wf.not_before, wf.run_id, key, wf.run_id, until)).rowcount
+         wf.not_before, wf.run_id, key, wf.run_id, until, wf.key)).rowcount
     if not inserted:
         found = conn.execute(
             f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (wf.id,)).fetchone()

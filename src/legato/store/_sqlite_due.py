@@ -9,7 +9,7 @@ indexed only where it is set. So:
 - ``next_wake`` is the smallest ``due_at`` after a time: one index probe;
 - a claim first marks ready what fell due by now (:func:`promote`, through
   the ``due_at`` index, at most :data:`PROMOTE_MAX` at a time, earliest
-  first), then takes the ready ones in claim order (priority, then age)
+  first), then takes the ready ones in claim order (lower priority first, then age)
   straight from an index in that order: it reads what it takes, not every
   waiting workflow. Each workflow is promoted once and claimed once, so
   waking N sleepers costs the same per workflow at any N.
@@ -26,7 +26,7 @@ import json
 import sqlite3
 from typing import Any, Final
 
-from ._protocol import WF_COLUMNS
+from ._protocol import WF_COLUMNS, owner_worker
 
 __all__ = ["PROMOTE_MAX", "claim_unqueued", "claimable", "next_due", "promote"]
 
@@ -47,29 +47,40 @@ def claim_unqueued(
     conn: sqlite3.Connection, *, owner: str, lease_until: float, now: float, limit: int,
     names_json: str,
 ) -> list[tuple[Any, ...]]:
-    """Take up to ``limit`` ready unqueued workflows and lapsed leases, in claim order."""
+    """Take up to ``limit`` ready unqueued workflows and lapsed leases, in claim order.
+
+    Each row is the workflow's columns then the attempt whose lapsed lease
+    was taken over (``None`` if none); that counts as a recovery unless the
+    attempt was this worker's own.
+    """
     # Chosen first, then taken by rowid: SQLite runs ``UPDATE ... RETURNING`` over
     # this compound subquery 20x slower (120 µs) than the two statements.
     chosen = conn.execute(
-        "SELECT r FROM ("
-        " SELECT * FROM (SELECT rowid AS r, priority AS p, created_at AS c FROM workflows"
+        "SELECT r, i, o FROM ("
+        " SELECT * FROM (SELECT rowid AS r, id AS i, NULL AS o, priority AS p,"
+        "  created_at AS c FROM workflows"
         "  WHERE ready = 1 AND queue IS NULL AND name IN (SELECT value FROM json_each(?))"
-        "  ORDER BY priority DESC, created_at LIMIT ?)"
+        "  ORDER BY priority, created_at LIMIT ?)"
         " UNION ALL"
-        " SELECT * FROM (SELECT rowid, priority, created_at FROM workflows"
+        " SELECT * FROM (SELECT rowid, id, owner, priority, created_at FROM workflows"
         "  WHERE status = 'running' AND lease_until < ?"
         "  AND name IN (SELECT value FROM json_each(?))"
-        "  ORDER BY priority DESC, created_at LIMIT ?)"
-        ") ORDER BY p DESC, c LIMIT ?",
+        "  ORDER BY priority, created_at LIMIT ?)"
+        ") ORDER BY p, c LIMIT ?",
         (names_json, limit, now, names_json, limit, limit)).fetchall()
     if not chosen:
         return []
+    mine = owner_worker(owner) + "#"
+    # SET reads the row as it was: a recovery when another worker's attempt held it
     rows: list[tuple[Any, ...]] = conn.execute(
         "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?, wake_at = NULL,"
-        " ready = 0, updated_at = ? WHERE rowid IN (SELECT value FROM json_each(?))"
+        " ready = 0, updated_at = ?, recoveries = recoveries + (status = 'running'"
+        " AND owner IS NOT NULL AND substr(owner, 1, length(?)) != ?)"
+        " WHERE rowid IN (SELECT value FROM json_each(?))"
         f" RETURNING {WF_COLUMNS}",
-        (owner, lease_until, now, json.dumps([r for (r,) in chosen]))).fetchall()
-    return rows
+        (owner, lease_until, now, mine, mine, json.dumps([r for r, _, _ in chosen]))).fetchall()
+    previous = {i: o for _, i, o in chosen}
+    return [(*row, previous[row[0]]) for row in rows]
 
 
 def claimable(conn: sqlite3.Connection, *, now: float, clock_now: float, names_json: str

@@ -155,6 +155,28 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX workflows_debounce ON workflows (name, debounce_key)
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND run_id = debounce_run;
     """,
+    # 8: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
+    """
+    ALTER TABLE workflows ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 9: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
+    """
+    DROP INDEX workflows_ready;
+    DROP INDEX workflows_ready_queued;
+    DROP INDEX workflows_queued;
+    CREATE INDEX workflows_ready ON workflows (priority, created_at, name)
+        WHERE ready = 1 AND queue IS NULL;
+    CREATE INDEX workflows_ready_queued ON workflows (queue, status, priority, created_at)
+        WHERE ready = 1 AND queue IS NOT NULL;
+    CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
+        WHERE queue IS NOT NULL;
+    """,
+    # 10: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
+    """
+    ALTER TABLE workflows ADD COLUMN key TEXT;
+    CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
+        WHERE ready = 1 AND queue IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

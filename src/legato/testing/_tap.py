@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, cast
 
 from .._clock import Clock
 from ..store import (
+    Claimed,
+    ClaimRequest,
     Lease,
     NewWorkflow,
-    QueueLimits,
     Renewal,
     Renewer,
     StepRecord,
@@ -179,14 +180,12 @@ class Tap:
 
     # -- leases: a crashed worker holds none, a recovering one finds them lapsed ---------
 
-    async def claim(self, owner: str, lease_until: float, now: float, clock_now: float,
-                    limit: int, names: list[str], queues: Sequence[QueueLimits] = (),
-                    ) -> list[WorkflowRecord]:
+    async def claim(self, request: ClaimRequest) -> list[Claimed]:
         if self.crashed:
             return []
-        self.lease_max = max(self.lease_max, lease_until)
-        return await self._store.claim(owner, lease_until, max(now, self.lease_floor),
-                                       clock_now, limit, names, queues)
+        self.lease_max = max(self.lease_max, request.lease_until)
+        return await self._store.claim(
+            replace(request, real_now=max(request.real_now, self.lease_floor)))
 
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if self.crashed:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ._handle import WorkflowHandle
     from ._runtime import Runtime
 
-__all__ = ["BoundQueue", "declare"]
+__all__ = ["BoundQueue", "check_key", "declare"]
 
 R = TypeVar("R")
 
@@ -24,7 +24,7 @@ class BoundQueue:
     Example::
 
         queue = rt.queue("emails")
-        handle = await queue.enqueue(send_email, "ana", priority=5)
+        handle = await queue.enqueue(send_email, "ana", priority=1)
     """
 
     __slots__ = ("queue", "runtime")
@@ -39,14 +39,16 @@ class BoundQueue:
     async def enqueue(
         self, fn: Callable[..., Awaitable[R]], /, *args: Any, id: str | None = None,
         priority: int = 0, delay: Duration | None = None, dedup_key: str | None = None,
-        **kwargs: Any,
+        key: str | None = None, **kwargs: Any,
     ) -> WorkflowHandle[R]:
         """Store a workflow ``pending`` on this queue; it starts when the queue allows.
 
-        Same as ``rt.start(fn, *args, queue=..., ...)``. ``priority``: higher
-        starts first (within a priority, first enqueued first). ``delay``: not
+        Same as ``rt.start(fn, *args, queue=..., ...)``. ``priority``: lower
+        starts first, as in DBOS and Temporal (within a priority, first enqueued
+        first; the default is 0, so a negative priority jumps the line). ``delay``: not
         started before this much durable time has passed. ``dedup_key``: at
-        most one unfinished workflow per key on this queue.
+        most one unfinished workflow per key on this queue. ``key``: its
+        concurrency key (a tenant, a customer), for a queue with ``key_concurrency``.
 
         >>> handle = await rt.queue("emails").enqueue(send, "ana", dedup_key="ana")
 
@@ -57,7 +59,26 @@ class BoundQueue:
         """
         return await self.runtime.start(
             fn, *args, id=id, queue=self.queue, priority=priority, delay=delay,
-            dedup_key=dedup_key, **kwargs)
+            dedup_key=dedup_key, key=key, **kwargs)
+
+
+def check_key(key: str | None, queue: Queue | None) -> str | None:
+    """``key`` if ``queue`` limits runs per key; else :class:`ValueError` saying how to.
+
+    >>> check_key("customer-42", Queue("orders", key_concurrency=2))
+    'customer-42'
+    """
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key= takes a non-empty str (a tenant, a customer), not {key!r}")
+    if queue is None or queue.key_concurrency is None:
+        named = "no queue" if queue is None else f"queue {queue.name!r}, which has no limit per key"
+        raise ValueError(
+            f"key={key!r} limits how many run at once per key, but the workflow goes on "
+            f"{named}; pass queue=legato.Queue(name, key_concurrency=N) (declared the same "
+            "way in every process), or leave key= out")
+    return key
 
 
 def declare(queues: dict[str, Queue], queue: Queue | str, *, strict: bool) -> Queue:

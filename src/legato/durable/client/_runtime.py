@@ -33,7 +33,7 @@ from ..engine import (
 )
 from ..worker import ANNOUNCE_EVERY, NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
 from ..workflow import Queue, Workflow
-from ._bound_queue import BoundQueue, declare
+from ._bound_queue import BoundQueue, check_key, declare
 from ._debounce import Debounced, DebounceSpec
 from ._fork import fork_point
 from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
@@ -183,7 +183,7 @@ class Runtime:
     async def start(
         self, fn: Callable[[*Ts], Awaitable[R]], /, *args: *Ts, id: str | None = None,
         timeout: Duration | None = None, queue: Queue | str | None = None, priority: int = 0,
-        delay: Duration | None = None, dedup_key: str | None = None,
+        delay: Duration | None = None, dedup_key: str | None = None, key: str | None = None,
         debounce: DebounceSpec | None = None, **kwargs: Any,
     ) -> WorkflowHandle[R]:
         """Store a new workflow run and return its handle; it runs on a worker.
@@ -200,7 +200,9 @@ class Runtime:
         cancelled; it overrides ``@workflow(timeout=...)``. ``queue=`` puts it
         on a :class:`~legato.Queue` (see :meth:`BoundQueue.enqueue` for
         ``priority``, ``delay`` and ``dedup_key``); ``delay`` and ``priority``
-        also work without a queue. Until it starts, it is ``pending``.
+        also work without a queue. ``key=`` is its concurrency key on a queue
+        with ``key_concurrency`` (a tenant, a customer). Until it starts, it is
+        ``pending``.
 
         ``debounce=(key, window)`` (or ``(key, window, max_wait)``) folds a
         burst of starts into one run: while a run of this workflow with that
@@ -216,7 +218,8 @@ class Runtime:
             WorkflowConflict: the id belongs to a different workflow.
             DuplicateWorkflow: ``dedup_key`` is held by an unfinished workflow
                 of the queue.
-            ValueError: a bad ``debounce=`` (or with ``delay=``/``dedup_key=``).
+            ValueError: a bad ``debounce=`` (or with ``delay=``/``dedup_key=``), or
+                ``key=`` without a queue that has ``key_concurrency``.
             SerializationError: an argument can't be stored (named in the message).
             TypeError: ``fn`` is not a ``@legato.workflow``, or the arguments
                 don't fit its signature.
@@ -230,9 +233,11 @@ class Runtime:
             workflow_id = uuid.uuid4().hex
         else:
             check_id(workflow_id)
-        queue_name = None if queue is None else self._declare(queue).name
+        declared = None if queue is None else self._declare(queue)
+        queue_name = None if declared is None else declared.name
+        key = check_key(key, declared)
         if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority must be an int (higher starts first), not {priority!r}")
+            raise TypeError(f"priority must be an int (lower starts first), not {priority!r}")
         if dedup_key is not None and queue_name is None:
             raise ValueError("dedup_key= needs a queue= (keys are unique within a queue)")
         # the caller's current span is the parent of the workflow's whole trace
@@ -245,7 +250,7 @@ class Runtime:
         not_before = None if delay is None else self.clock.now() + to_seconds(delay)
         new = NewWorkflow(
             workflow_id, wf.name, data, None, 0.0, deadline=deadline, queue=queue_name,
-            priority=priority, not_before=not_before, dedup_key=dedup_key)
+            priority=priority, not_before=not_before, dedup_key=dedup_key, key=key)
         if debounced is not None:
             existing = await debounced.start(self.store, new, self.clock.now())
             if existing is not None:  # folded into the key's pending run (or the id's run)

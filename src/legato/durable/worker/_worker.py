@@ -23,12 +23,21 @@ from typing import Any
 
 from ..._clock import SystemClock
 from ..._errors import LegatoError
-from ...store import Lease, NewWorkflow, QueueLimits, WorkerRecord, WorkflowRecord
+from ...store import (
+    Claimed,
+    ClaimRequest,
+    Lease,
+    NewWorkflow,
+    QueueLimits,
+    WorkerRecord,
+    WorkflowRecord,
+)
 from ..engine import Aborted, Engine, Run, WorkflowCode, detached, execute, load_run
-from ..workflow import lookup, registered_names
+from ..workflow import registered_names
 from ._bus import WakeBus
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
+from ._recovery import sort_claimed, stop_poisoned
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -343,23 +352,27 @@ class Worker:
             else:
                 backoff = _RETRY_FIRST
 
-    async def _claim(self, limit: int) -> list[WorkflowRecord]:
+    async def _claim(self, limit: int) -> list[Claimed]:
         clock_now = self.engine.clock.now()
         self._reserved += limit  # a start meanwhile must not take the slots being claimed
         owner, sent = self.new_owner(), time.monotonic()
         try:
-            claimed = await self.engine.store.claim(
-                owner, self.lease_until(), self.wall.now(), clock_now,
-                limit, registered_names(), list(self.queues.values()))
+            claimed = await self.engine.store.claim(ClaimRequest(
+                owner=owner, lease_until=self.lease_until(), real_now=self.wall.now(),
+                durable_now=clock_now, limit=limit, names=registered_names(),
+                queues=list(self.queues.values())))
         finally:
             self._reserved -= limit
         for record in claimed:
             self.held[record.id] = sent + self.lease
         self._claimed_at = clock_now
-        for record in claimed:
-            wf = lookup(record.name)
-            if wf is not None:
-                self.launch(wf, record)
+        runnable, poisoned = sort_claimed(claimed)
+        for wf, record in runnable:
+            self.launch(wf, record)
+        for record, most in poisoned:  # after the launches: a store error here stops none
+            self.held.pop(record.id, None)
+            if await stop_poisoned(self.engine, record, most):
+                self.event_set(record.id)
         return claimed
 
     async def _sleep_until_due(self) -> None:

@@ -7,7 +7,7 @@ runs its workflows::
 
     async with legato.Runtime("legato.db", queues=[emails]) as rt:
         queue = rt.queue(emails)                        # or rt.queue("emails")
-        handle = await queue.enqueue(send_email, "ana", priority=5, delay="10m",
+        handle = await queue.enqueue(send_email, "ana", priority=1, delay="10m",
                                      dedup_key="welcome-ana")
         # the same, through start:
         await rt.start(send_email, "bo", queue=emails)
@@ -100,8 +100,15 @@ class Queue:
         rate: at most this many *starts* per sliding window of durable time,
             across workers, as ``"<count>/<window>"`` (``"100/1m"``, ``"10/s"``).
             Default ``None``: no rate limit.
-        priority: take pending workflows by ``priority`` (higher first), then
+        priority: take pending workflows by ``priority`` (lower first, as in
+            DBOS and Temporal: ``priority=1`` before ``priority=5``), then
             in enqueue order (default); ``False``: strictly in enqueue order.
+        key_concurrency: at most this many ``running`` at once per key, across
+            every worker: ``rt.start(..., queue=q, key="customer-42")``. Keys
+            are served fairly (the key with the fewest running goes first),
+            so one tenant's 10,000 queued workflows don't starve another's 3.
+            Workflows enqueued without a key are limited only by the queue.
+            Default ``None``: no per-key limit (and ``key=`` is refused).
 
     Raises:
         ValueError: a limit is not a positive int, or ``rate`` can't be parsed.
@@ -112,12 +119,14 @@ class Queue:
     worker_concurrency: int | None = None
     rate: str | None = None
     priority: bool = True
+    key_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"a queue needs a non-empty str name, not {self.name!r}")
         _check_limit("concurrency", self.concurrency)
         _check_limit("worker_concurrency", self.worker_concurrency)
+        _check_limit("key_concurrency", self.key_concurrency)
         if self.rate is not None:
             parse_rate(self.rate)
 
@@ -126,4 +135,5 @@ class Queue:
         """The limits as the store enforces them."""
         return QueueLimits(
             self.name, self.concurrency, self.worker_concurrency,
-            None if self.rate is None else parse_rate(self.rate), self.priority)
+            None if self.rate is None else parse_rate(self.rate), self.priority,
+            self.key_concurrency)

@@ -28,6 +28,7 @@ class Workflow(Generic[P, R]):
     def __init__(
         self, fn: Callable[P, Awaitable[R]], *, name: str | None, timeout: float | None = None,
         deterministic: bool = False, queue: Queue | str | None = None,
+        max_recoveries: int | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(
@@ -43,6 +44,7 @@ class Workflow(Generic[P, R]):
         self.timeout = timeout
         self.deterministic = deterministic
         self.queue = queue
+        self.max_recoveries = _check_max_recoveries(max_recoveries)
         self.signature = _signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -102,19 +104,29 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
         return inspect.signature(fn)
 
 
+def _check_max_recoveries(limit: int | None) -> int | None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise ValueError(
+            f"max_recoveries must be a whole number >= 0 (0: fail at the first takeover) "
+            f"or None (no limit), not {limit!r}")
+    return limit
+
+
 @overload
 def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
     *, name: str | None = None, queue: Queue | str | None = None,
     timeout: Duration | None = None, deterministic: bool = False,
+    max_recoveries: int | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 
 
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None,
     queue: Queue | str | None = None, timeout: Duration | None = None,
-    deterministic: bool = False,
+    deterministic: bool = False, max_recoveries: int | None = None,
 ) -> Any:
     """Make an ``async def`` a durable workflow.
 
@@ -148,11 +160,22 @@ def workflow(
         deterministic: run the body under ``legato.deterministic()``: spawned
             futures run one at a time in FIFO order and race/vote/select resolve
             in argument order, so results are identical run after run.
+        max_recoveries: how many times a run may be taken over after its worker
+            died (or hung) while running it. One more death and the run is
+            ``failed`` with :class:`~legato.RecoveryLimitExceeded` instead of
+            being recovered again: a poison input that crashes or OOMs every
+            process that runs it stops taking workers down (DBOS's dead
+            letter). ``rt.resume(id)`` runs it again with the count reset.
+            Default ``None``: recovered however many times (DBOS's default,
+            ``max_recovery_attempts``, is 100). The limit is the code's: the
+            worker that takes the run over applies it, so a deploy that changes
+            it applies to runs in flight too.
     """
     seconds = None if timeout is None else to_seconds(timeout)
 
     def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
-        wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic, queue=queue)
+        wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic, queue=queue,
+                      max_recoveries=max_recoveries)
         _register(wf)
         return wf
 
