@@ -72,6 +72,9 @@ async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
         await rt.run(echo_twice, "kept", id="old")
     with sqlite3.connect(sqlite_db) as conn:  # as legato 0.1's first release left it
         conn.execute("DROP INDEX workflows_debounce")
+        conn.execute("DROP INDEX workflows_ready_keyed")
+        for column in ("key", "recoveries"):
+            conn.execute(f"ALTER TABLE workflows DROP COLUMN {column}")
         for column in ("debounce_key", "debounce_run", "debounce_until"):
             conn.execute(f"ALTER TABLE workflows DROP COLUMN {column}")
         for index in ("due", "ready", "ready_queued", "ready_fifo"):
