@@ -183,7 +183,8 @@ class Worker:
         sent = time.monotonic()
         existing = await self.engine.store.create(new)
         if existing is None and here:
-            if new.copy_from is None and new.id not in self.tasks:
+            if (new.copy_from is None and new.id not in self.tasks
+                    and not getattr(self.engine.store, "prerecorded", False)):
                 self._fresh.add(new.id)  # just inserted, with no records: none to read
             self.launch(wf, _created(new))
             if self.owners.get(new.id) == new.owner:  # not run here already
@@ -278,7 +279,7 @@ class Worker:
 
     def caps_running(self) -> bool:
         """Whether a queue served here limits running workflows (a finish frees a slot)."""
-        return any(q.caps_running for q in self.queues.values())
+        return bool(self.queues) and any(q.caps_running for q in self.queues.values())
 
     async def _attempts(self, wf: WorkflowCode, record: WorkflowRecord) -> str | None:
         """Run ``record`` until it ends; after a store error, again from its checkpoint."""
@@ -286,7 +287,9 @@ class Worker:
         while True:
             run: Run | None = None
             try:
-                record = replace(record, owner=self.owners[record.id])  # claimed back meanwhile?
+                owner = self.owners[record.id]
+                if record.owner != owner:  # claimed back meanwhile (replace() costs ~5 µs)
+                    record = replace(record, owner=owner)
                 fresh = record.id in self._fresh
                 self._fresh.discard(record.id)  # a retry reads what the first attempt wrote
                 run = await load_run(self.engine, record, self, fresh=fresh)

@@ -67,15 +67,16 @@ class Step(Generic[P, R]):
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         scope = RECORDER.get()
         if isinstance(scope, Scope):
-            return await operation(
-                scope, "step", self.name,
-                lambda position: self._durable(scope, position, args, kwargs), nested=True)
+            # a partial, not a closure: 3 objects for the collector to track instead of 6
+            return await operation(scope, "step", self.name,
+                                   functools.partial(self._durable, scope, args, kwargs),
+                                   nested=True)
         if self.retry is None:
             return await self._attempt(args, kwargs)
         return await self.retry.call(self._attempt, args, kwargs)
 
     def _durable(
-        self, scope: Scope, position: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, scope: Scope, args: tuple[Any, ...], kwargs: dict[str, Any], position: str
     ) -> Awaitable[R]:
         # not a coroutine of its own: one frame less on every durable step
         at = StepAt(scope.run, position)
