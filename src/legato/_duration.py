@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -44,6 +45,7 @@ def to_seconds(duration: Duration) -> float:
     return seconds
 
 
+@functools.lru_cache(maxsize=256)  # the same few literals ("1h") on every durable wait
 def _parse(text: str) -> float:
     compact = text.replace(" ", "").lower()
     parts = _PART.findall(compact)

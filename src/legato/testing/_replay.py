@@ -205,6 +205,10 @@ class _HistoryStore:
     stops the replay: it answers "lease lost", so nothing is written.
     """
 
+    # history() holds records no create wrote: a worker must read it even for a
+    # workflow it has just created (see Worker._admit)
+    prerecorded = True
+
     def __init__(self, store: Store, history: History, replayer: _Replayer) -> None:
         self._store = store
         self._history = history

@@ -46,17 +46,27 @@ class Waiter:
                 self.bus.unwatch(workflow_id, news)
 
     async def _read_finished(self, workflow_id: str) -> WorkflowRecord | None:
-        """The record once finished; ``None`` after waiting for a local run to end."""
+        """The record once finished; ``None`` when not finished and no local run goes on.
+
+        A run in this process is waited for before the read: the row is read
+        once, after its end, instead of once before and once after.
+        """
         while True:
+            task = self.worker.tasks.get(workflow_id) if self.worker else None
+            if task is not None:
+                assert self.worker is not None
+                with self.worker.awaiting(workflow_id) as ended:
+                    await asyncio.wait([task])  # doesn't cancel the workflow if we are
+                    record = ended()
+                if record is not None:  # it finished here: the row its finish stored
+                    return record
             record = await self.store.get(workflow_id)
             if record is None:
                 raise WorkflowNotFound(workflow_id)
             if Status(record.status).finished:
                 return record
-            task = self.worker.tasks.get(workflow_id) if self.worker else None
-            if task is None:
+            if not self.worker or workflow_id not in self.worker.tasks:
                 return None
-            await asyncio.wait([task])  # doesn't cancel the workflow if we are
 
     async def event(self, workflow_id: str, key: str, timeout: float | None) -> Any:
         """The value of event ``key``; ``None`` once the workflow ended without it.

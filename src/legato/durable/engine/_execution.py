@@ -40,11 +40,16 @@ class Engine:
     suspend_after: float = 5.0
 
 
-async def load_run(engine: Engine, record: WorkflowRecord, host: Host) -> Run:
-    """A run of ``record`` with its whole history, loaded in one query."""
+async def load_run(engine: Engine, record: WorkflowRecord, host: Host, *,
+                   fresh: bool = False) -> Run:
+    """A run of ``record`` with its whole history, loaded in one query.
+
+    ``fresh``: the caller has just inserted the row with no records (the
+    first attempt of a workflow created in this worker), so none is read.
+    """
+    history = [] if fresh else await engine.store.history(record.id)
     run = Run(id=record.id, name=record.name, owner=record.owner or engine.owner,
-              run_id=record.run_id,
-              history=await engine.store.history(record.id), store=engine.store,
+              run_id=record.run_id, history=history, store=engine.store,
               serializer=engine.serializer, clock=engine.clock, host=host,
               suspend_after=engine.suspend_after)
     if record.cancel:
@@ -126,6 +131,7 @@ async def _execute(engine: Engine, wf: WorkflowCode, record: WorkflowRecord, run
     done = await engine.store.finish(record.id, run.owner, status, result, error,
                                      failed_at=failed_at)
     if done:
+        run.ended = (status, result, error)
         _log_end(run, status, raised)
     return (status, run.nondeterminism or raised) if done else (None, None)
 

@@ -45,10 +45,10 @@ class Run:
     latter durable before any effect that could reveal their values.
     """
 
-    __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "failed", "history",
-                 "host", "id", "name", "news", "nondeterminism", "owner", "pending", "reach",
-                 "run_id", "serializer", "signal_positions", "store", "suspend_after", "takes",
-                 "task", "unwinding")
+    __slots__ = ("branches", "cancel_reason", "cancel_requested", "clock", "ended", "failed",
+                 "history", "host", "id", "name", "news", "nondeterminism", "owner", "pending",
+                 "reach", "run_id", "serializer", "signal_positions", "store", "suspend_after",
+                 "takes", "task", "unwinding")
 
     def __init__(
         self, *, id: str, name: str, owner: str, history: list[StepRecord], run_id: str = "",
@@ -83,6 +83,8 @@ class Run:
         # the last recorded failure and its position: if it ends the run, rt.resume
         # forgets that record only (errors the workflow handled stay recorded)
         self.failed: tuple[BaseException, str] | None = None
+        # (status, result, error) as this attempt's finish stored them, once it has
+        self.ended: tuple[str, bytes | None, bytes | None] | None = None
 
     # -- unwinding -----------------------------------------------------------------
 
@@ -216,7 +218,14 @@ class Run:
     async def commit(self, position: str, kind: str, name: str, value: Any) -> None:
         """Commit a value at ``position``; return once it is durable."""
         data = self.serializer.dumps(value, label=f"the result of {describe(kind, name)}")
-        await self.committed(self._write(position, kind, name, True, data))
+        write = self._write(position, kind, name, True, data)
+        # committed() and stored(), inline: every durable call comes by here
+        try:
+            written = await write
+        except (StoreError, OSError) as error:
+            raise self.abort(error) from error
+        if not written:
+            raise self.lease_lost()
 
     async def commit_raw(self, position: str, kind: str, name: str, data: bytes | None) -> None:
         """Commit already-serialized ``data`` (``None`` allowed) at ``position``."""

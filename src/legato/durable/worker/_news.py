@@ -36,6 +36,7 @@ class _Target(Protocol):
     """What the relay tells a worker (:class:`~legato.durable.worker.Worker`)."""
 
     def poke(self) -> None: ...
+    def caps_running(self) -> bool: ...
     def notify(self, workflow_id: str) -> None: ...
     def cancel_local(self, workflow_id: str) -> bool: ...
 
@@ -79,7 +80,10 @@ class NewsRelay:
                     self._bus.wake(workflow_id)
                 else:  # an unnamed finish: everyone looks
                     self._bus.wake_all()
-                poke = poke or kind == "finish"  # a queue slot may have freed
+                # a queue slot may have freed; without capped queues, a finish elsewhere
+                # frees nothing here (a waiting parent gets "wake" news of its own)
+                poke = poke or (kind == "finish" and self._worker is not None
+                                and self._worker.caps_running())
             elif self._worker is None:
                 continue
             elif kind == "signal":

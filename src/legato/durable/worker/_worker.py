@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -45,6 +46,11 @@ log = logging.getLogger("legato.worker")
 
 _BATCH = 100
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0  # seconds between attempts of a run after store errors
+# A run that ended so makes nothing claimable, unless its end frees a slot (this worker
+# was full, a queue caps running workflows) or wakes its parent: the claim loop is left
+# asleep, sparing a claim, next_lease_expiry and next_wake per finished workflow. A run
+# that suspended pokes: its wake-up time may come before the loop's.
+_ENDED = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def new_owner_id() -> str:
@@ -70,6 +76,10 @@ class Worker:
         # from when the claim, create or renewal that wrote it was sent
         self.held: dict[str, float] = {}
         self.runs: dict[str, Run] = {}
+        self._fresh: set[str] = set()  # created here and not run yet: no history to load
+        # the rows of runs that ended here while a client waited on them (see awaiting)
+        self._awaited: dict[str, int] = {}
+        self._ended: dict[str, WorkflowRecord] = {}
         self._attempt = itertools.count(1)
         self._stopping = False
         self._keeper = LeaseKeeper(engine.store, wall, lease=lease, stall_limit=stall_limit,
@@ -190,6 +200,9 @@ class Worker:
         sent = time.monotonic()
         existing = await self.engine.store.create(new)
         if existing is None and here:
+            if (new.copy_from is None and new.id not in self.tasks
+                    and not getattr(self.engine.store, "prerecorded", False)):
+                self._fresh.add(new.id)  # just inserted, with no records: none to read
             self.launch(wf, _created(new))
             if self.owners.get(new.id) == new.owner:  # not run here already
                 self.held[new.id] = sent + self.lease
@@ -265,17 +278,43 @@ class Worker:
     # -- loops -------------------------------------------------------------------------
 
     async def _run(self, wf: WorkflowCode, record: WorkflowRecord) -> str | None:
+        status: str | None = None
         try:
             status = await self._attempts(wf, record)
         finally:
+            full = len(self.tasks) + self._reserved >= self.concurrency
             self.runs.pop(record.id, None)
             del self.tasks[record.id]
             del self.owners[record.id]
             self.held.pop(record.id, None)
-            self.poke()
+            self._fresh.discard(record.id)  # stopped before its first attempt
+            if status not in _ENDED or full or record.parent_id is not None \
+                    or self.caps_running():
+                self.poke()
         if status is not None and status != "waiting":
             self.event_set(record.id)  # readers of events stop waiting on a finished run
         return status
+
+    @contextlib.contextmanager
+    def awaiting(self, workflow_id: str) -> Iterator[Callable[[], WorkflowRecord | None]]:
+        """While a client waits for a local run's end: what gives its row once it ended.
+
+        The row is the one this worker's finish stored (that write was
+        acknowledged), so the waiter needs no read of its own.
+        """
+        self._awaited[workflow_id] = self._awaited.get(workflow_id, 0) + 1
+        try:
+            yield lambda: self._ended.get(workflow_id)
+        finally:
+            left = self._awaited.pop(workflow_id) - 1
+            if left:
+                self._awaited[workflow_id] = left
+            else:
+                self._ended.pop(workflow_id, None)
+
+    def caps_running(self) -> bool:
+        """Whether a queue served here limits running workflows (a finish frees a slot)."""
+        return bool(self.queues) and any(q.caps_running for q in self.queues.values())
 
     async def _attempts(self, wf: WorkflowCode, record: WorkflowRecord) -> str | None:
         """Run ``record`` until it ends; after a store error, again from its checkpoint."""
@@ -283,10 +322,16 @@ class Worker:
         while True:
             run: Run | None = None
             try:
-                record = replace(record, owner=self.owners[record.id])  # claimed back meanwhile?
-                run = await load_run(self.engine, record, self)
+                owner = self.owners[record.id]
+                if record.owner != owner:  # claimed back meanwhile (replace() costs ~5 µs)
+                    record = replace(record, owner=owner)
+                fresh = record.id in self._fresh
+                self._fresh.discard(record.id)  # a retry reads what the first attempt wrote
+                run = await load_run(self.engine, record, self, fresh=fresh)
                 self.runs[record.id] = run
                 status = await execute(self.engine, wf, record, run)
+                if run.ended is not None and record.id in self._awaited:
+                    self._ended[record.id] = _finished(record, *run.ended)
             except LegatoError:
                 log.exception("workflow %r stopped on a store error; retrying in %.1f s",
                               record.id, backoff)
@@ -404,6 +449,15 @@ class Worker:
 
 def _deadline(engine: Engine, timeout: float | None) -> float | None:
     return None if timeout is None else engine.clock.now() + timeout
+
+
+def _finished(record: WorkflowRecord, status: str, result: bytes | None,
+              error: bytes | None) -> WorkflowRecord:
+    """The row ``record``'s run left once its finish was stored, without reading it back."""
+    now = time.time()
+    return replace(record, status=status, result=result, error=error, owner=None,
+                   lease_until=0.0, wake_at=None, cancel=False, updated_at=now,
+                   finished_at=now)
 
 
 def _created(new: NewWorkflow) -> WorkflowRecord:
