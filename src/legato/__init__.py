@@ -17,6 +17,7 @@ from ._errors import GraphError as GraphError
 from ._errors import LegatoError as LegatoError
 from ._errors import NonDeterminismError as NonDeterminismError
 from ._errors import PayloadTooLarge as PayloadTooLarge
+from ._errors import ScheduleNotFound as ScheduleNotFound
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import SerializationError as SerializationError
 from ._errors import StepFailed as StepFailed
@@ -47,6 +48,7 @@ from .durable import HistoryRecord as HistoryRecord
 from .durable import Queue as Queue
 from .durable import Runtime as Runtime
 from .durable import Saga as Saga
+from .durable import ScheduleInfo as ScheduleInfo
 from .durable import Status as Status
 from .durable import Step as Step
 from .durable import StepInfo as StepInfo
@@ -63,6 +65,7 @@ from .durable import random as random
 from .durable import registered_workflows as registered_workflows
 from .durable import run as run
 from .durable import saga as saga
+from .durable import scheduled_time as scheduled_time
 from .durable import set_event as set_event
 from .durable import signal as signal
 from .durable import start_child as start_child
@@ -132,6 +135,8 @@ __all__ = [
     "Runnable",
     "Runtime",
     "Saga",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "SchemaVersionError",
     "Selected",
     "SerializationError",
@@ -168,6 +173,7 @@ __all__ = [
     "run",
     "runnable",
     "saga",
+    "scheduled_time",
     "select",
     "set_event",
     "signal",

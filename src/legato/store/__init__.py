@@ -19,6 +19,9 @@ from ._protocol import (
     NewWorkflow,
     QueueLimits,
     Renewer,
+    ScheduleRecord,
+    Schedules,
+    ScheduleState,
     StepRecord,
     Store,
     WorkerRecord,
@@ -31,7 +34,8 @@ from ._sqlite import SqliteStore
 __all__ = [
     "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
-    "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
+    "QueueLimits", "Renewer", "ScheduleRecord", "ScheduleState", "Schedules", "SqliteStore",
+    "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",
     "check_priority", "open_store", "owner_worker",
 ]

@@ -38,6 +38,7 @@ from ._postgres_renewer import (
     PostgresRenewer,
     renew_args,
 )
+from ._postgres_schedules import PostgresSchedules
 from ._postgres_schema import migrate
 from ._protocol import (
     INFER,
@@ -89,7 +90,7 @@ def _record(row: Any) -> WorkflowRecord:
 
 
 @final
-class PostgresStore:
+class PostgresStore(PostgresSchedules):
     """A :class:`~legato.store.Store` on a PostgreSQL database, shared by many workers.
 
     Example::

@@ -146,6 +146,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     ) WITHOUT ROWID;
     """,
+    # cron schedules: definitions, and state a compare-and-set advances (_sqlite_schedules)
+    """
+    CREATE TABLE schedules (
+        name        TEXT PRIMARY KEY,
+        workflow    TEXT NOT NULL,
+        cron        TEXT NOT NULL,
+        timezone    TEXT NOT NULL,
+        input       BLOB NOT NULL,
+        overlap     TEXT NOT NULL,
+        catch_up    TEXT NOT NULL,
+        paused      INTEGER NOT NULL DEFAULT 0,
+        next_tick   REAL NOT NULL,
+        last_tick   REAL,
+        last_run    TEXT,
+        buffered    REAL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
