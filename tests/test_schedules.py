@@ -277,7 +277,7 @@ async def test_arguments_are_checked_against_the_workflow(sqlite_db):
     async with legato.Runtime(sqlite_db, worker=False) as rt:
         with pytest.raises(TypeError, match="can't start workflow 'sched_tick'"):
             await rt.schedule(tick, MINUTE, args=[1])
-        with pytest.raises(TypeError, match="takes a @legato.workflow or a workflow's name"):
+        with pytest.raises(TypeError, match=r"takes a @legato\.workflow or a workflow.s name"):
             await rt.schedule(print, MINUTE)  # type: ignore[arg-type]
 
 
