@@ -253,6 +253,17 @@ async def test_time_zones_read_the_cron_in_local_time(db):
         assert info.next_tick == datetime.fromtimestamp(T0 + 5400, UTC)
 
 
+@pytest.mark.parametrize(("now", "next_tick"), [
+    ("2027-03-27T12:00:00", "2027-03-28T01:00:00"),  # 03:30 is skipped: at 04:00 EEST
+    ("2027-10-30T12:00:00", "2027-10-31T00:30:00"),  # 03:30 happens twice: the first
+])
+async def test_dst_follows_cron_rules(sqlite_db, now, next_tick):
+    clock = legato.VirtualClock(datetime.fromisoformat(now).replace(tzinfo=UTC).timestamp())
+    async with legato.Runtime(sqlite_db, clock=clock, worker=False) as rt:
+        info = await rt.schedule(tick, "30 3 * * *", timezone="Europe/Riga")
+        assert info.next_tick == datetime.fromisoformat(next_tick).replace(tzinfo=UTC)
+
+
 # -- bad input ------------------------------------------------------------------------
 
 
