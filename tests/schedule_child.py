@@ -2,6 +2,10 @@
 
 Usage: schedule_child.py DB END [decorated]
 
+``$LEGATO_SCHED_GO`` names a file: durable time stands still until it exists,
+so several workers start ticking together. Each tick this worker found handled
+by another prints ``lost <schedule>``.
+
 Runs a worker whose durable time starts at ``T0`` and jumps (a
 ``VirtualClock``) up to ``END`` (epoch seconds), never past it: it fires
 every tick up to ``END`` that no other worker fired first. Prints ``ready``
@@ -12,6 +16,8 @@ SIGKILL). ``decorated`` defines a ``@workflow(schedule=...)`` too.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 
 import legato
@@ -24,8 +30,18 @@ if len(sys.argv) > 3 and sys.argv[3] == "decorated":
         return None if when is None else when.isoformat()
 
 
+class _Lost(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if "another worker handled it first" in record.getMessage():
+            print(f"lost {record.args[0] if record.args else ''}", flush=True)
+
+
 async def main(db: str, end: float) -> None:
-    async with legato.Runtime(db, clock=Horizon(T0, end), lease=0.5):
+    log = logging.getLogger("legato.schedules")
+    log.setLevel(logging.DEBUG)
+    log.addHandler(_Lost())
+    clock = Horizon(T0, end, go=os.environ.get("LEGATO_SCHED_GO"))
+    async with legato.Runtime(db, clock=clock, lease=0.5):
         print("ready", flush=True)
         await asyncio.Event().wait()
 

@@ -53,14 +53,17 @@ class Horizon:
     so a test knows exactly how many ticks there are.
     """
 
-    def __init__(self, start: float, end: float) -> None:
+    def __init__(self, start: float, end: float, go: str | None = None) -> None:
         self.inner = legato.VirtualClock(start)
         self.end = end
+        self.go = go  # a file: time stands still until it exists (a start line for workers)
 
     def now(self) -> float:
         return self.inner.now()
 
     async def sleep_until(self, deadline: float) -> None:
+        while self.go is not None and not os.path.exists(self.go):  # noqa: ASYNC110, ASYNC240
+            await asyncio.sleep(0.005)
         if deadline > self.end:
             await asyncio.Event().wait()  # time stops at the horizon
         await self.inner.sleep_until(deadline)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 import legato
 from polling import eventually
 from schedule_workflows import MINUTE, T0, run_at, tick_at
@@ -21,17 +23,21 @@ async def _succeeded(rt: legato.Runtime, name: str) -> list[str]:
     return sorted(w.id for w in await rt.list(name=name, status="succeeded", limit=1000))
 
 
-async def test_two_worker_processes_start_each_of_50_ticks_exactly_once(db, child):
+@pytest.mark.parametrize("ticks", [20, pytest.param(50, marks=pytest.mark.slow)])
+async def test_two_worker_processes_start_each_tick_exactly_once(db, child, tmp_path, ticks):
+    go = tmp_path / "go"
     async with legato.Runtime(db, clock=legato.VirtualClock(T0), worker=False) as rt:
         await rt.schedule("sched_tick", MINUTE, name="fleet", overlap="allow")
-        workers = [child(db, str(tick_at(50)), script=CHILD) for _ in range(2)]
+        workers = [child(db, str(tick_at(ticks)), script=CHILD,
+                         env={"LEGATO_SCHED_GO": str(go)}) for _ in range(2)]
         for w in workers:
             w.wait_for("ready")
-        expected = [run_at("fleet", k) for k in range(1, 51)]
+        go.touch()  # both tick from here on, racing for each tick
+        expected = [run_at("fleet", k) for k in range(1, ticks + 1)]
         await eventually(lambda: _has(rt, "sched_tick", expected), timeout=30)
-        assert await _succeeded(rt, "sched_tick") == expected  # no tick twice, none past 50
+        assert await _succeeded(rt, "sched_tick") == expected  # no tick twice, none past the end
         (s,) = await rt.schedules()
-        assert s.next_tick == datetime.fromtimestamp(tick_at(51), UTC)
+        assert s.next_tick == datetime.fromtimestamp(tick_at(ticks + 1), UTC)
 
 
 async def _has(rt: legato.Runtime, name: str, ids: list[str]) -> bool:

@@ -154,7 +154,8 @@ class Scheduler:
                 return s
             new, tick = step
             if not await self.store.advance_schedule(s.name, s.state, new):
-                fresh = await self.store.get_schedule(s.name)  # another worker was first
+                log.debug("schedule %r: another worker handled it first", s.name)
+                fresh = await self.store.get_schedule(s.name)
                 if fresh is None or fresh.paused:
                     return None
                 s = fresh
