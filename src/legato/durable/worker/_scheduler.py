@@ -133,7 +133,14 @@ class Scheduler:
         for s in await self.store.schedules():
             if s.paused:
                 continue
-            handled = await self._handle(s)
+            try:
+                handled = await self._handle(s)
+            except LegatoError:
+                raise  # the store: the loop retries
+            except Exception:
+                # one bad definition (a zone this machine lacks) must not stop the others
+                log.exception("schedule %r can't be handled here; skipping it", s.name)
+                continue
             if handled is None:
                 continue
             st = handled.state
