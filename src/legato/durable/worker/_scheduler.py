@@ -170,6 +170,7 @@ class Scheduler:
             s = replace(s, state=new)
             if tick is not None:
                 await self._start(s, tick)
+                self._stored[s.name] = run_id(s.name, tick)
 
     async def _ensure_stored(self, s: ScheduleRecord) -> None:
         """Create the latest run decided if it was never stored (its worker died first)."""
@@ -207,12 +208,22 @@ class Scheduler:
         events = [(w, self.worker.watch(w)) for w in watched]
         waits += [asyncio.ensure_future(e.wait()) for _, e in events]
         try:
+            if await self._any_finished(watched):  # ended before the watch began: no news
+                return
             await asyncio.wait(waits, timeout=SAFETY_POLL, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
             for workflow_id, event in events:
                 self.worker.unwatch(workflow_id, event)
+
+
+    async def _any_finished(self, workflow_ids: list[str]) -> bool:
+        for workflow_id in workflow_ids:
+            record = await self.store.get(workflow_id)
+            if record is not None and record.status in _FINISHED:
+                return True
+        return False
 
 
 def _queue_name(wf: Workflow[Any, Any]) -> str | None:
