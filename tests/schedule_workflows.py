@@ -27,6 +27,13 @@ async def tick() -> str | None:
     return None if when is None else when.isoformat()
 
 
+@legato.workflow(name="sched_echo", queue="sched_queue")
+async def echo(text: str, times: int = 1) -> list[str | None]:
+    """Queued by default; returns its arguments and its tick."""
+    when = legato.scheduled_time()
+    return [text * times, None if when is None else when.isoformat()]
+
+
 @legato.workflow(name="sched_gate")
 async def gate() -> str:
     """Runs until signalled ``go``: an unfinished previous run for the overlap policies."""

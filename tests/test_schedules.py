@@ -15,7 +15,7 @@ import pytest
 import legato
 from legato.store import ScheduleRecord, ScheduleState, open_store
 from polling import eventually
-from schedule_workflows import MINUTE, T0, gate, run_at, tick, tick_at
+from schedule_workflows import MINUTE, T0, echo, gate, run_at, tick, tick_at
 
 
 async def runs(rt: legato.Runtime, name: str) -> list[str]:
@@ -244,6 +244,17 @@ async def test_a_client_without_the_code_schedules_by_workflow_name(db):
     async with legato.Runtime(db, clock=clock) as rt:
         await minute(rt, clock, "byname", 1)
         assert await rt.handle(run_at("byname", 1)).result() == "2027-01-15T08:01:00+00:00"
+
+
+async def test_runs_get_the_schedules_arguments_and_the_workflows_queue(db):
+    clock = legato.VirtualClock(T0, autojump=False)
+    async with legato.Runtime(db, clock=clock, queues=[legato.Queue("sched_queue")]) as rt:
+        info = await rt.schedule(echo, MINUTE, args=["ab"], kwargs={"times": 2})
+        assert (info.name, info.args, info.kwargs) == ("sched_echo", ("ab",), {"times": 2})
+        await minute(rt, clock, "sched_echo", 1)
+        run = rt.handle(run_at("sched_echo", 1))
+        assert await run.result() == ["abab", "2027-01-15T08:01:00+00:00"]
+        assert (await rt.get(run.id)).queue == "sched_queue"
 
 
 async def test_time_zones_read_the_cron_in_local_time(db):

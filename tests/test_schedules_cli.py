@@ -42,7 +42,8 @@ def test_schedules_json_has_a_stable_shape(store):
     assert done.exit_code == 0, done.output
     first, second = json.loads(done.stdout)
     assert set(first) == {"name", "workflow", "cron", "timezone", "overlap", "catch_up",
-                          "paused", "next_tick", "last_tick", "last_run", "buffered"}
+                          "paused", "next_tick", "last_tick", "last_run", "buffered", "args",
+                          "kwargs"}
     assert (first["name"], first["next_tick"], first["last_run"]) == (
         "every-minute", "2027-01-15T08:01:00+00:00", None)
     assert (second["overlap"], second["catch_up"], second["paused"]) == (

@@ -70,7 +70,8 @@ def schedule_json(s: legato.ScheduleInfo) -> dict[str, Any]:
         "name": s.name, "workflow": s.workflow, "cron": s.cron, "timezone": s.timezone,
         "overlap": s.overlap, "catch_up": s.catch_up, "paused": s.paused,
         "next_tick": _iso(s.next_tick), "last_tick": _iso(s.last_tick),
-        "last_run": s.last_run, "buffered": _iso(s.buffered),
+        "last_run": s.last_run, "buffered": _iso(s.buffered), "args": list(s.args),
+        "kwargs": dict(s.kwargs),
     }
 
 

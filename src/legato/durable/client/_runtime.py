@@ -422,7 +422,7 @@ class Runtime:
         >>> for s in await rt.schedules():
         ...     print(s.name, s.cron, s.next_tick, "paused" if s.paused else "")
         """
-        return [schedule_info(r) for r in await self.store.schedules()]
+        return [schedule_info(r, self.serializer) for r in await self.store.schedules()]
 
     async def pause_schedule(self, name: str) -> None:
         """Start no more runs of schedule ``name`` until it is resumed (runs going on go on).

@@ -7,7 +7,7 @@ the runs lives in the worker (``legato.durable.worker._scheduler``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, final
 
@@ -18,7 +18,7 @@ from ..._serde import Serializer
 from ...store import ScheduleRecord, ScheduleState, Store
 from ..worker import CATCH_UPS, OVERLAPS
 from ..workflow import Workflow, lookup
-from ._inspection import to_datetime
+from ._inspection import decode_value, to_datetime
 
 __all__ = ["Overlap", "CatchUp", "ScheduleInfo", "define", "info", "set_paused"]
 
@@ -34,7 +34,8 @@ class ScheduleInfo:
     ``next_tick`` is the next tick not yet handled; ``last_tick`` and
     ``last_run`` name the latest run started (its workflow id is
     ``f"{name}@{tick}"``); ``buffered`` is a tick held back by
-    ``overlap="buffer_one"`` until the previous run ends.
+    ``overlap="buffer_one"`` until the previous run ends. ``args`` and
+    ``kwargs`` are each run's arguments.
     """
 
     name: str
@@ -50,17 +51,23 @@ class ScheduleInfo:
     buffered: datetime | None
     created_at: datetime
     updated_at: datetime
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-def info(record: ScheduleRecord) -> ScheduleInfo:
+def info(record: ScheduleRecord, serializer: Serializer) -> ScheduleInfo:
     """The public view of a stored schedule."""
     st = record.state
+    inputs = decode_value(serializer, record.input)
+    if not isinstance(inputs, Mapping):
+        inputs = {}
     return ScheduleInfo(
         record.name, record.workflow, record.cron, record.timezone, record.overlap,
         record.catch_up, record.paused, to_datetime(st.next_tick),
         None if st.last_tick is None else to_datetime(st.last_tick), st.last_run,
         None if st.buffered is None else to_datetime(st.buffered),
-        to_datetime(record.created_at), to_datetime(record.updated_at))
+        to_datetime(record.created_at), to_datetime(record.updated_at),
+        tuple(inputs.get("args") or ()), dict(inputs.get("kwargs") or {}))
 
 
 async def define(
@@ -87,7 +94,7 @@ async def define(
     first = next_after(cron, timezone, clock.now())
     stored = await store.put_schedule(ScheduleRecord(
         name, wf_name, cron, timezone, data, overlap, catch_up, False, ScheduleState(first)))
-    return info(stored)
+    return info(stored, serializer)
 
 
 async def set_paused(store: Store, clock: Clock, name: str, paused: bool) -> None:
