@@ -91,6 +91,7 @@ async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
         conn.execute("DROP TABLE workers")
         conn.execute("DROP TABLE previous_steps")
         conn.execute("ALTER TABLE workflows DROP COLUMN previous_run_id")
+        conn.execute("DROP TABLE schedules")
         conn.execute("DELETE FROM legato_schema WHERE version > 1")
     async with legato.Runtime(sqlite_db) as rt:
         info = await rt.get("old")

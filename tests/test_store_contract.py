@@ -721,7 +721,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.close()
     await _sql(url, *_UNDO_DEBOUNCE, "DROP INDEX workflows_ready_keyed",
                "ALTER TABLE workflows DROP COLUMN key",
-               "ALTER TABLE workflows DROP COLUMN recoveries",
+               "ALTER TABLE workflows DROP COLUMN recoveries", "DROP TABLE schedules",
                "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
                "ALTER TABLE workflows DROP COLUMN run_id",

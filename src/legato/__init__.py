@@ -18,6 +18,7 @@ from ._errors import LegatoError as LegatoError
 from ._errors import NonDeterminismError as NonDeterminismError
 from ._errors import PayloadTooLarge as PayloadTooLarge
 from ._errors import RecoveryLimitExceeded as RecoveryLimitExceeded
+from ._errors import ScheduleNotFound as ScheduleNotFound
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import SerializationError as SerializationError
 from ._errors import StepFailed as StepFailed
@@ -48,6 +49,7 @@ from .durable import HistoryRecord as HistoryRecord
 from .durable import Queue as Queue
 from .durable import Runtime as Runtime
 from .durable import Saga as Saga
+from .durable import ScheduleInfo as ScheduleInfo
 from .durable import Status as Status
 from .durable import Step as Step
 from .durable import StepInfo as StepInfo
@@ -64,6 +66,7 @@ from .durable import random as random
 from .durable import registered_workflows as registered_workflows
 from .durable import run as run
 from .durable import saga as saga
+from .durable import scheduled_time as scheduled_time
 from .durable import set_event as set_event
 from .durable import signal as signal
 from .durable import start_child as start_child
@@ -134,6 +137,8 @@ __all__ = [
     "Runnable",
     "Runtime",
     "Saga",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "SchemaVersionError",
     "Selected",
     "SerializationError",
@@ -170,6 +175,7 @@ __all__ = [
     "run",
     "runnable",
     "saga",
+    "scheduled_time",
     "select",
     "set_event",
     "signal",

@@ -7,6 +7,7 @@ The tree::
     ├── SerializationError       (also TypeError) a value legato can't store
     │   └── PayloadTooLarge      a value over the serializer's size limit
     ├── WorkflowNotFound         (also LookupError) no workflow has that id
+    ├── ScheduleNotFound         (also LookupError) no schedule has that name
     ├── WorkflowConflict         an id reused for a different workflow
     ├── DuplicateWorkflow        a queue's dedup_key held by an unfinished workflow
     ├── WorkflowCancelled        the workflow was cancelled
@@ -41,6 +42,7 @@ __all__ = [
     "NonDeterminismError",
     "PayloadTooLarge",
     "RecoveryLimitExceeded",
+    "ScheduleNotFound",
     "SchemaVersionError",
     "SerializationError",
     "StepFailed",
@@ -103,6 +105,18 @@ class WorkflowNotFound(LegatoError, LookupError):
             f"no workflow with id {self.workflow_id!r} in this store; "
             "check the id and that the Runtime points at the same database"
         )
+
+
+class ScheduleNotFound(LegatoError, LookupError):
+    """No schedule with that name exists in the store."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return (f"no schedule named {self.name!r} in this store; list them with "
+                "rt.schedules() or 'legato schedules'")
 
 
 class WorkflowConflict(LegatoError):

@@ -12,6 +12,7 @@ Example::
     $ legato show order-42
     $ legato signal expense-7 approval '{"by": "ana"}'
     $ legato worker myapp.workflows --concurrency 50
+    $ legato schedules --json
     $ legato export order-42 > order-42.json
     $ legato replay --app myapp.workflows --file order-42.json
 
@@ -25,6 +26,7 @@ from . import (  # noqa: F401  (registers their commands)
     _control,
     _inspect,
     _replay,
+    _schedules,
     _tail,
     _worker,
 )

@@ -2,7 +2,7 @@
 
 - ``workflow``: what a workflow author calls (``@workflow``, ``@step``, signals, children...);
 - ``engine``: a run, its positions and replay, the one durable call, execute;
-- ``worker``: claims, leases, admission, news;
+- ``worker``: claims, leases, admission, news, schedules;
 - ``client``: ``Runtime``, handles, queues, inspection.
 
 Layers above (``compose``, ``agents``, ``cli``, ``testing``, ``ui``) import from
@@ -15,6 +15,7 @@ from .client import (
     BoundQueue,
     HistoryRecord,
     Runtime,
+    ScheduleInfo,
     Status,
     StepInfo,
     WorkerInfo,
@@ -37,6 +38,7 @@ from .workflow import (
     patched,
     random,
     saga,
+    scheduled_time,
     set_event,
     signal,
     start_child,
@@ -48,10 +50,12 @@ from .workflow import (
 )
 
 __all__ = [
-    "BoundQueue", "ChildHandle", "HistoryRecord", "Queue", "Runtime", "Saga", "Scope",
+    "BoundQueue", "ChildHandle", "HistoryRecord", "Queue", "Runtime", "Saga", "ScheduleInfo",
+    "Scope",
     "Status", "Step", "StepInfo", "WorkerInfo", "Workflow", "WorkflowHandle", "WorkflowInfo",
     "continue_as_new", "current_scope", "deprecate_patch", "idempotency_key", "now",
     "patched", "random",
-    "registered_workflows", "run", "saga", "set_event", "signal", "start_child", "step",
+    "registered_workflows", "run", "saga", "scheduled_time", "set_event", "signal",
+    "start_child", "step",
     "uuid4", "wait_for_signal", "workflow", "workflow_id",
 ]

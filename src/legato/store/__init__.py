@@ -22,6 +22,9 @@ from ._protocol import (
     QueueLimits,
     Renewal,
     Renewer,
+    ScheduleRecord,
+    Schedules,
+    ScheduleState,
     StepRecord,
     Store,
     WorkerRecord,
@@ -34,7 +37,8 @@ from ._sqlite import SqliteStore
 __all__ = [
     "ClaimRequest", "Claimed", "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
-    "QueueLimits", "Renewal", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
+    "QueueLimits", "Renewal", "Renewer", "ScheduleRecord", "ScheduleState", "Schedules",
+    "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",
     "check_priority", "open_store", "owner_worker",
 ]

@@ -39,6 +39,7 @@ from ._postgres_renewer import (
     PostgresRenewer,
     renew_args,
 )
+from ._postgres_schedules import PostgresSchedules
 from ._postgres_schema import migrate
 from ._protocol import (
     INFER,
@@ -99,7 +100,7 @@ def _claimed(row: Any) -> Claimed:
 
 
 @final
-class PostgresStore:
+class PostgresStore(PostgresSchedules):
     """A :class:`~legato.store.Store` on a PostgreSQL database, shared by many workers.
 
     Example::

@@ -169,6 +169,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
         WHERE ready AND queue IS NOT NULL;
     """,
+    # cron schedules: definitions, and state a compare-and-set advances (_postgres_schedules)
+    """
+    CREATE TABLE schedules (
+        name        text PRIMARY KEY,
+        workflow    text NOT NULL,
+        cron        text NOT NULL,
+        timezone    text NOT NULL,
+        input       bytea NOT NULL,
+        overlap     text NOT NULL,
+        catch_up    text NOT NULL,
+        paused      boolean NOT NULL DEFAULT false,
+        next_tick   double precision NOT NULL,
+        last_tick   double precision,
+        last_run    text,
+        buffered    double precision,
+        created_at  double precision NOT NULL,
+        updated_at  double precision NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

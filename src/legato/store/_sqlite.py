@@ -45,6 +45,7 @@ from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
 from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
 from ._sqlite_renewer import SqliteRenewer, renew
+from ._sqlite_schedules import SqliteSchedules
 from ._sqlite_schema import migrate
 from ._sqlite_wal import WalKeeper
 
@@ -86,7 +87,7 @@ def _insert_step(conn: sqlite3.Connection, workflow_id: str, owner: str, step: S
 
 
 @final
-class SqliteStore:
+class SqliteStore(SqliteSchedules):
     """A :class:`~legato.store.Store` on one SQLite file.
 
     Example::

@@ -177,6 +177,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
         WHERE ready = 1 AND queue IS NOT NULL;
     """,
+    # cron schedules: definitions, and state a compare-and-set advances (_sqlite_schedules)
+    """
+    CREATE TABLE schedules (
+        name        TEXT PRIMARY KEY,
+        workflow    TEXT NOT NULL,
+        cron        TEXT NOT NULL,
+        timezone    TEXT NOT NULL,
+        input       BLOB NOT NULL,
+        overlap     TEXT NOT NULL,
+        catch_up    TEXT NOT NULL,
+        paused      INTEGER NOT NULL DEFAULT 0,
+        next_tick   REAL NOT NULL,
+        last_tick   REAL,
+        last_run    TEXT,
+        buffered    REAL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

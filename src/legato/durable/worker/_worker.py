@@ -39,6 +39,7 @@ from ._bus import WakeBus
 from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
 from ._recovery import sort_claimed, stop_poisoned
+from ._scheduler import Scheduler
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -91,10 +92,13 @@ class Worker:
         self._claimed_at: float | None = None  # durable time of the last claim
         self._wakeup = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self.scheduler = Scheduler(self)
 
     async def start(self) -> None:
+        await self.scheduler.register_decorated()  # first: a failure here leaves nothing running
         await self._keeper.start()
         self._loops = [asyncio.create_task(self._claim_loop(), name="legato-claim")]
+        self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop taking work, stop running workflows, give their leases back.
@@ -103,6 +107,7 @@ class Worker:
         more is recorded, sagas don't compensate; another worker resumes it.
         """
         self._stopping = True  # an attempt that stops on a store error is not retried now
+        await self.scheduler.stop()
         running = list(self.tasks.items())
         leases = self.leases()  # read now: each task forgets its own as it ends
         for loop in self._loops:

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
+from ..._cron import check_cron
 from ..._duration import Duration, to_seconds
 from ..._errors import SerializationError
 from ..._serde import Serializer
@@ -29,6 +30,7 @@ class Workflow(Generic[P, R]):
         self, fn: Callable[P, Awaitable[R]], *, name: str | None, timeout: float | None = None,
         deterministic: bool = False, queue: Queue | str | None = None,
         max_recoveries: int | None = None,
+        schedule: str | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(
@@ -45,11 +47,23 @@ class Workflow(Generic[P, R]):
         self.deterministic = deterministic
         self.queue = queue
         self.max_recoveries = _check_max_recoveries(max_recoveries)
+        self.schedule = None if schedule is None else check_cron(schedule)
         self.signature = _signature(fn)
+        if self.schedule is not None:
+            self._check_startable_bare()
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<legato.workflow {self.name!r}>"
+
+    def _check_startable_bare(self) -> None:
+        try:
+            self.signature.bind()
+        except TypeError:
+            raise TypeError(
+                f"@legato.workflow(schedule=...) starts {self.name} without arguments, but its "
+                f"signature is {self.name}{self.signature}; give its parameters defaults, or "
+                "schedule it with rt.schedule(..., args=...)") from None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """Inside a workflow, run as a child workflow; outside one, run the body directly."""
@@ -118,7 +132,7 @@ def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
 @overload
 def workflow(
     *, name: str | None = None, queue: Queue | str | None = None,
-    timeout: Duration | None = None, deterministic: bool = False,
+    timeout: Duration | None = None, deterministic: bool = False, schedule: str | None = None,
     max_recoveries: int | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 
@@ -126,7 +140,7 @@ def workflow(
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None,
     queue: Queue | str | None = None, timeout: Duration | None = None,
-    deterministic: bool = False, max_recoveries: int | None = None,
+    deterministic: bool = False, schedule: str | None = None, max_recoveries: int | None = None,
 ) -> Any:
     """Make an ``async def`` a durable workflow.
 
@@ -170,12 +184,16 @@ def workflow(
             ``max_recovery_attempts``, is 100). The limit is the code's: the
             worker that takes the run over applies it, so a deploy that changes
             it applies to runs in flight too.
+        schedule: a cron expression (UTC): every worker that has this code
+            keeps a schedule named after the workflow, which starts one run
+            (without arguments) per tick; see :meth:`Runtime.schedule` for
+            time zones and policies.
     """
     seconds = None if timeout is None else to_seconds(timeout)
 
     def register(f: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
         wf = Workflow(f, name=name, timeout=seconds, deterministic=deterministic, queue=queue,
-                      max_recoveries=max_recoveries)
+                      schedule=schedule, max_recoveries=max_recoveries)
         _register(wf)
         return wf
 
