@@ -21,6 +21,8 @@ from ._protocol import (
     Renewer,
     StepRecord,
     Store,
+    Streams,
+    Updates,
     WorkerRecord,
     WorkflowRecord,
     check_priority,
@@ -31,7 +33,8 @@ from ._sqlite import SqliteStore
 __all__ = [
     "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
-    "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
+    "QueueLimits", "Renewer", "SqliteStore", "StepRecord", "Store", "Streams", "Updates",
+    "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",
     "check_priority", "open_store", "owner_worker",
 ]

@@ -6,6 +6,7 @@ from ._bound_queue import BoundQueue
 from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo
 from ._inspection import HistoryRecord, StepInfo, registered_workflows
 from ._runtime import Runtime, run
+from ._stream_reader import StreamReader
 
 __all__ = ["BoundQueue", "HistoryRecord", "Runtime", "Status", "StepInfo", "WorkerInfo",
-           "WorkflowHandle", "WorkflowInfo", "registered_workflows", "run"]
+           "WorkflowHandle", "WorkflowInfo", "registered_workflows", "run", "StreamReader"]
