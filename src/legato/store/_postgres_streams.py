@@ -1,49 +1,74 @@
-"""Streams on PostgreSQL: the write transaction and the read (see ``_sqlite_streams``).
+"""Streams on PostgreSQL: a write is one statement, one round trip (see ``_sqlite_streams``).
 
-Writers of one stream may be on several connections (two steps of a
-workflow, run at once): an advisory lock per stream, taken before the last
-offset is read, gives each write the next offset and no write is lost to a
-duplicate one. The fence reads the workflow row ``FOR SHARE``, so a
-takeover's ``UPDATE`` waits for the write (as ``set_event``'s does).
+The statement fences on the workflow row (``FOR SHARE``, as checkpoints do),
+skips a write whose origin is there already, refuses one after the close,
+takes the offset after the stream's last row, records the write's checkpoint
+when it comes from workflow code, and NOTIFYs readers — all or nothing. Two
+writers of one stream at once (two steps of a workflow) may pick the same
+offset: the loser's statement fails on the primary key, changes nothing,
+and is sent again (:data:`RETRIES`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["READ_SQL", "Rows", "write"]
+from ._protocol import StepRecord
+
+__all__ = ["READ_SQL", "RETRIES", "WRITE_SQL", "Rows", "outcome", "write_args"]
 
 #: ``(offset, value)`` pairs; a value ``None`` is the close marker
 Rows = list[tuple[int, bytes | None]]
 
+RETRIES = 5  # a write that lost an offset to a concurrent one is sent again
+
 READ_SQL = ("SELECT seq, value FROM streams WHERE workflow_id = $1 AND key = $2 AND seq >= $3"
             " ORDER BY seq LIMIT $4")
 
+# $1 workflow id, $2 owner, $3 key, $4 origin, $5 value (NULL: close), $6 time,
+# $7 checkpoint position (NULL: none), $8 checkpoint kind, $9 channel, $10 news
+WRITE_SQL = """
+WITH fence AS MATERIALIZED (
+    SELECT 1 FROM workflows WHERE id = $1 AND owner = $2 AND status = 'running' FOR SHARE
+), last AS MATERIALIZED (
+    SELECT seq, value IS NULL AS closed FROM streams WHERE workflow_id = $1 AND key = $3
+    ORDER BY seq DESC LIMIT 1
+), dup AS MATERIALIZED (
+    SELECT 1 FROM streams WHERE workflow_id = $1 AND key = $3 AND origin = $4
+), ins AS (
+    INSERT INTO streams (workflow_id, key, seq, origin, value, created_at)
+    SELECT $1, $3, coalesce((SELECT seq FROM last) + 1, 0), $4, $5::bytea, $6 FROM fence
+    WHERE NOT EXISTS (SELECT 1 FROM dup) AND NOT coalesce((SELECT closed FROM last), false)
+    ON CONFLICT (workflow_id, key, origin) DO NOTHING
+    RETURNING seq
+), step AS (
+    INSERT INTO steps (workflow_id, position, kind, name, ok, value, created_at)
+    SELECT $1, $7::text, $8, $3, true, NULL, $6 FROM fence
+    WHERE $7::text IS NOT NULL
+      AND (EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM dup) OR $5::bytea IS NULL)
+    RETURNING 1
+), note AS (
+    SELECT pg_notify($9, $10) FROM ins
+)
+SELECT EXISTS (SELECT 1 FROM fence), EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM dup),
+       (SELECT count(*) FROM note), (SELECT count(*) FROM step)
+"""
 
-async def write(conn: Any, notify: Callable[[Any, str, str], Awaitable[None]],
-                workflow_id: str, owner: str, key: str, origin: str,
-                value: bytes | None) -> str:
-    """The body of :meth:`PostgresStore.write_stream`, in its transaction."""
-    if await conn.fetchval(
-            "SELECT 1 FROM workflows WHERE id = $1 AND owner = $2 AND status = 'running'"
-            " FOR SHARE", workflow_id, owner) is None:
+
+def write_args(channel: str, news: str, workflow_id: str, owner: str, key: str, origin: str,
+               value: bytes | None, step: StepRecord | None) -> tuple[Any, ...]:
+    """The parameters of :data:`WRITE_SQL`."""
+    return (workflow_id, owner, key, origin, value, time.time(),
+            None if step is None else step.position, "" if step is None else step.kind,
+            channel, news)
+
+
+def outcome(row: Any, value: bytes | None) -> str:
+    """``"written"``, ``"closed"`` or ``"lost"`` from :data:`WRITE_SQL`'s row."""
+    held, written = row[0], row[1]
+    if not held:
         return "lost"
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-                       f"legato.stream {workflow_id} {key}")
-    if await conn.fetchval(
-            "SELECT 1 FROM streams WHERE workflow_id = $1 AND key = $2 AND origin = $3",
-            workflow_id, key, origin) is not None:
-        return "written"  # a replayed or re-run write: it is there already
-    last = await conn.fetchrow(
-        "SELECT seq, value IS NULL AS closed FROM streams WHERE workflow_id = $1 AND key = $2"
-        " ORDER BY seq DESC LIMIT 1", workflow_id, key)
-    if last is not None and last["closed"]:
-        return "closed"
-    await conn.execute(
-        "INSERT INTO streams (workflow_id, key, seq, origin, value, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        workflow_id, key, 0 if last is None else last["seq"] + 1, origin, value, time.time())
-    await notify(conn, "event", workflow_id)
-    return "written"
+    if written or value is None:  # closing a closed stream is a no-op
+        return "written"
+    return "closed"

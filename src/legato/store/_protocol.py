@@ -465,14 +465,17 @@ class Streams(Protocol):
     """Streams of values a workflow writes and any client reads (``legato.stream``)."""
 
     async def write_stream(self, workflow_id: str, owner: str, key: str, origin: str,
-                           value: bytes | None) -> str:
+                           value: bytes | None, step: StepRecord | None = None) -> str:
         """Append ``value`` (``None``: the close marker) to stream ``key``, fenced by ``owner``.
 
         ``origin`` names the write (a position, a step's n-th write): a second
         write of one origin is a no-op, so a replay or a re-run step never
-        appends a value twice. Offsets are 0, 1, 2... per stream, in commit
-        order. Returns ``"written"`` (or written before), ``"closed"`` (the
-        stream was closed; nothing written) or ``"lost"`` (lease lost).
+        appends a value twice. Offsets increase in commit order (0, 1, 2...;
+        a rare gap is possible on PostgreSQL). ``step`` (a write from
+        workflow code) is recorded in the same transaction, unless the value
+        was refused. Returns ``"written"`` (or written before; closing a
+        closed stream), ``"closed"`` (the stream was closed; nothing written)
+        or ``"lost"`` (lease lost; nothing written).
         """
         ...
 

@@ -579,9 +579,10 @@ class SqliteStore:
     # -- streams and updates (see _sqlite_streams, _sqlite_updates) ------------------
 
     async def write_stream(self, workflow_id: str, owner: str, key: str, origin: str,
-                           value: bytes | None) -> str:
-        done: str = await self._write(f"write stream {key!r} of {workflow_id!r}",
-                                      streams.write_op(workflow_id, owner, key, origin, value))
+                           value: bytes | None, step: StepRecord | None = None) -> str:
+        done: str = await self._write(
+            f"write stream {key!r} of {workflow_id!r}",
+            streams.write_op(workflow_id, owner, key, origin, value, step))
         return done
 
     async def read_stream(self, workflow_id: str, key: str, offset: int, limit: int

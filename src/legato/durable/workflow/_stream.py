@@ -19,10 +19,12 @@ text) is still recorded once as its outcome.
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any, final
 
 from ..._errors import LegatoError
+from ...store import StepRecord
 from ..engine import Run, Unwind, current_scope, operation
 from ._recorded import STEP_AT, StepAt
 
@@ -113,11 +115,18 @@ async def _write(key: str, value: Any, *, close: bool) -> None:
             "outside with handle.stream(key))")
     run = scope.run
     data = _encode(run, key, value, close)
+    kind = "stream_close" if close else "stream"
 
     async def body(position: str) -> None:
-        await _store(run, key, f"{run.run_id}:{position}", data)
+        # the value and its checkpoint commit together: a replay never writes it again
+        step = StepRecord(position, kind, key, True, None, time.time())
+        try:
+            await _store(run, key, f"{run.run_id}:{position}", data, step)
+        except StreamClosed as exc:  # recorded, so a replay raises it without writing
+            await run.commit_error(position, kind, key, exc)
+            raise
 
-    await operation(scope, "stream_close" if close else "stream", key, body)
+    await operation(scope, kind, key, body, commits=False)
 
 
 async def _write_from_step(at: StepAt, key: str, value: Any, close: bool) -> None:
@@ -134,8 +143,10 @@ def _encode(run: Run, key: str, value: Any, close: bool) -> bytes | None:
     return run.serializer.dumps(value, label=f"a value of stream {key!r}")
 
 
-async def _store(run: Run, key: str, origin: str, data: bytes | None) -> None:
-    outcome = await run.stored(run.store.write_stream(run.id, run.owner, key, origin, data))
+async def _store(run: Run, key: str, origin: str, data: bytes | None,
+                 step: StepRecord | None = None) -> None:
+    outcome = await run.stored(run.store.write_stream(run.id, run.owner, key, origin, data,
+                                                      step))
     if outcome == "lost":
         raise run.lease_lost()
     if outcome == "closed" and data is not None:
