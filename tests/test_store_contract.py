@@ -656,7 +656,9 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, "DROP TABLE workers", "DROP TABLE previous_steps",
+    await _sql(url, "DROP TABLE streams", "DROP TABLE updates",  # streams and updates
+               "DROP TABLE IF EXISTS stream_heads",
+               "DROP TABLE workers", "DROP TABLE previous_steps",
                "ALTER TABLE workflows DROP COLUMN previous_run_id", *_UNDO_DUE,
                "ALTER TABLE workflows DROP COLUMN run_id",
                "DROP TABLE IF EXISTS news", "ALTER TABLE workflows DROP COLUMN failed_at",

@@ -643,16 +643,9 @@ class PostgresStore:
         fits = len(workflow_id.encode()) < _ID_KEPT
         args = streams.write_args(self.channel, f"event {workflow_id}" if fits else "event",
                                   workflow_id, owner, key, origin, value, step)
-        for attempt in range(streams.RETRIES):
-            try:
-                rows = await self._write(f"write stream {key!r} of {workflow_id!r}",
-                                         streams.WRITE_SQL, *args)
-                return streams.outcome(rows[0], value)
-            except StoreError as exc:  # a concurrent write took the offset: take the next
-                if attempt + 1 == streams.RETRIES or not isinstance(
-                        exc.__cause__, asyncpg.UniqueViolationError):
-                    raise
-        raise AssertionError("unreachable")
+        rows = await self._write(f"write stream {key!r} of {workflow_id!r}",
+                                 streams.WRITE_SQL, *args)
+        return streams.outcome(rows[0], value)
 
     async def read_stream(self, workflow_id: str, key: str, offset: int, limit: int
                           ) -> streams.Rows:

@@ -150,6 +150,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, key, seq)
     );
     CREATE UNIQUE INDEX streams_origin ON streams (workflow_id, key, origin);
+    CREATE TABLE stream_heads (
+        workflow_id text NOT NULL,
+        key         text NOT NULL,
+        next_seq    bigint NOT NULL,
+        closed      boolean NOT NULL,
+        PRIMARY KEY (workflow_id, key)
+    );
     CREATE TABLE updates (
         seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         workflow_id text NOT NULL,

@@ -1,12 +1,13 @@
 """Streams on PostgreSQL: a write is one statement, one round trip (see ``_sqlite_streams``).
 
 The statement fences on the workflow row (``FOR SHARE``, as checkpoints do),
-skips a write whose origin is there already, refuses one after the close,
-takes the offset after the stream's last row, records the write's checkpoint
-when it comes from workflow code, and NOTIFYs readers — all or nothing. Two
-writers of one stream at once (two steps of a workflow) may pick the same
-offset: the loser's statement fails on the primary key, changes nothing,
-and is sent again (:data:`RETRIES`).
+skips a write whose origin is there already, takes the next offset from the
+stream's row in ``stream_heads`` (refused once closed), records the write's
+checkpoint when it comes from workflow code, and NOTIFYs readers — all or
+nothing. The head row is updated with ``ON CONFLICT DO UPDATE``, which waits
+for a concurrent writer of the stream and reads its committed offset: two
+steps writing one stream at once get the next offsets, in commit order, so a
+reader that has read offset ``n`` never finds a smaller one committed later.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from typing import Any
 
 from ._protocol import StepRecord
 
-__all__ = ["READ_SQL", "RETRIES", "WRITE_SQL", "Rows", "outcome", "write_args"]
+__all__ = ["READ_SQL", "WRITE_SQL", "Rows", "outcome", "write_args"]
 
 #: ``(offset, value)`` pairs; a value ``None`` is the close marker
 Rows = list[tuple[int, bytes | None]]
-
-RETRIES = 5  # a write that lost an offset to a concurrent one is sent again
 
 READ_SQL = ("SELECT seq, value FROM streams WHERE workflow_id = $1 AND key = $2 AND seq >= $3"
             " ORDER BY seq LIMIT $4")
@@ -31,15 +30,17 @@ READ_SQL = ("SELECT seq, value FROM streams WHERE workflow_id = $1 AND key = $2 
 WRITE_SQL = """
 WITH fence AS MATERIALIZED (
     SELECT 1 FROM workflows WHERE id = $1 AND owner = $2 AND status = 'running' FOR SHARE
-), last AS MATERIALIZED (
-    SELECT seq, value IS NULL AS closed FROM streams WHERE workflow_id = $1 AND key = $3
-    ORDER BY seq DESC LIMIT 1
 ), dup AS MATERIALIZED (
     SELECT 1 FROM streams WHERE workflow_id = $1 AND key = $3 AND origin = $4
+), head AS (
+    INSERT INTO stream_heads AS h (workflow_id, key, next_seq, closed)
+    SELECT $1, $3, 1, $5::bytea IS NULL FROM fence WHERE NOT EXISTS (SELECT 1 FROM dup)
+    ON CONFLICT (workflow_id, key) DO UPDATE
+    SET next_seq = h.next_seq + 1, closed = $5::bytea IS NULL WHERE NOT h.closed
+    RETURNING next_seq - 1 AS seq
 ), ins AS (
     INSERT INTO streams (workflow_id, key, seq, origin, value, created_at)
-    SELECT $1, $3, coalesce((SELECT seq FROM last) + 1, 0), $4, $5::bytea, $6 FROM fence
-    WHERE NOT EXISTS (SELECT 1 FROM dup) AND NOT coalesce((SELECT closed FROM last), false)
+    SELECT $1, $3, seq, $4, $5::bytea, $6 FROM head
     ON CONFLICT (workflow_id, key, origin) DO NOTHING
     RETURNING seq
 ), step AS (
