@@ -136,3 +136,28 @@ async def test_a_reply_survives_a_worker_sigkill_right_after_it(db, child, log):
             assert await recovery.update("u-kill", "shout", "b", timeout=10) == "B"
             assert await recovery.handle("u-kill").result(timeout=10) == ["A", "B"]
     assert log.read_text().split() == ["handled-a", "handled-b"]
+
+
+@legato.workflow(name="strict_counter")
+async def strict_counter() -> int:
+    total = 0
+    for _ in range(2):
+        update = await legato.wait_for_update("add")
+        assert update is not None
+        if update.payload < 1:
+            await update.reject(ValueError(f"add takes a positive number, not {update.payload}"))
+            continue
+        total += update.payload
+        await update.reply(total)
+    return total
+
+
+async def test_a_rejected_update_raises_its_error_in_the_caller(db):
+    async with legato.Runtime(db) as rt:
+        handle = await rt.start(strict_counter, id="u-reject")
+        with pytest.raises(ValueError, match="positive number, not -1"):
+            await rt.update("u-reject", "add", -1, update_id="bad", timeout=10)
+        assert await rt.update("u-reject", "add", 3, timeout=10) == 3
+        assert await handle.result() == 3
+        with pytest.raises(ValueError, match="positive number"):  # kept, like a reply
+            await rt.update("u-reject", "add", -1, update_id="bad")

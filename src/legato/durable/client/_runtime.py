@@ -310,6 +310,7 @@ class Runtime:
         >>> total = await rt.update("cart-7", "add", {"sku": "tea"}, update_id="req-1", timeout=10)
 
         Raises:
+            Exception: the error the workflow refused the update with (``update.reject``).
             WorkflowTimeout: no reply within ``timeout`` s (the request stays stored).
             WorkflowNotFound: no workflow has this id.
             LegatoError: the workflow finished without replying (or before it was sent).

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from ..._errors import LegatoError, WorkflowTimeout
-from ..._serde import Serializer
+from ..._serde import Serializer, decode_error
 from ...store import Store
 from ..worker import WakeBus
 from ._handle import Status
@@ -55,12 +55,12 @@ async def _reply(store: Store, serializer: Serializer, bus: WakeBus, workflow_id
         try:
             replied, reply = await store.update_reply(workflow_id, update_id)
             if replied:
-                return serializer.loads(reply) if reply is not None else None
+                return _answer(serializer, reply)
             record = await store.get(workflow_id)
             if record is not None and Status(record.status).finished:
                 replied, reply = await store.update_reply(workflow_id, update_id)
                 if replied:  # replied between the two reads, then finished
-                    return serializer.loads(reply) if reply is not None else None
+                    return _answer(serializer, reply)
                 raise LegatoError(
                     f"workflow {workflow_id!r} {record.status} without replying to update "
                     f"{name!r} (update_id={update_id!r}); reply with update.reply(value) "
@@ -68,3 +68,13 @@ async def _reply(store: Store, serializer: Serializer, bus: WakeBus, workflow_id
             await woken(news)
         finally:
             bus.unwatch(workflow_id, news)
+
+
+def _answer(serializer: Serializer, reply: bytes | None) -> Any:
+    """The reply's value, or raise the error the workflow rejected the update with."""
+    answer = serializer.loads(reply) if reply is not None else None
+    if not isinstance(answer, dict):
+        return answer
+    if answer.get("ok"):
+        return answer.get("value")
+    raise decode_error(answer["error"])

@@ -16,6 +16,7 @@ from typing import Any, final
 
 from ..._duration import Duration, to_seconds
 from ..._errors import LegatoError
+from ..._serde import encode_error
 from ...store import StepRecord
 from ..engine import Run, Scope, current_scope, detached, durable_deadline, operation
 
@@ -24,7 +25,9 @@ __all__ = ["Update", "wait_for_update"]
 
 @final
 class Update:
-    """An update taken by :func:`wait_for_update`: its ``payload``, and :meth:`reply`.
+    """An update taken by :func:`wait_for_update`: its ``payload``; answer with :meth:`reply`.
+
+    Or refuse it with :meth:`reject`, which makes the caller's ``rt.update`` raise.
 
     ``id`` is the caller's update id (``rt.update(..., update_id=)``); ``name``
     the update's name.
@@ -45,20 +48,34 @@ class Update:
 
         Recorded: a replay does not answer again, and the answer is kept for
         the caller (or a retry of its call with the same ``update_id``)
-        however late it reads it. Replying twice to one update keeps the first.
+        however late it reads it. Answering twice keeps the first answer.
         """
-        scope = _scope("Update.reply")
-        run = scope.run
-        data = run.serializer.dumps(value, label=f"the reply to update {self.name!r}")
+        await self._answer({"ok": True, "value": value}, "reply")
 
-        async def answer(position: str) -> None:
+    async def reject(self, error: Exception) -> None:
+        """Refuse the update: ``rt.update(...)`` raises ``error`` (recorded like a reply).
+
+        >>> if update.payload["qty"] < 1:
+        ...     await update.reject(ValueError("qty must be at least 1"))
+        """
+        if not isinstance(error, Exception):
+            raise TypeError(f"update.reject() takes an exception, such as "
+                            f"ValueError('why'), not {error!r}")
+        await self._answer({"ok": False, "error": encode_error(error)}, "reject")
+
+    async def _answer(self, answer: dict[str, Any], verb: str) -> None:
+        scope = _scope(f"Update.{verb}")
+        run = scope.run
+        data = run.serializer.dumps(answer, label=f"the {verb} of update {self.name!r}")
+
+        async def record(position: str) -> None:
             step = StepRecord(position, "reply", self.name, True, None, time.time())
             if not await run.stored(run.store.reply_update(run.id, run.owner, self.id, data,
                                                            step)):
                 raise run.lease_lost()
             run.host.event_set(run.id)  # the caller may wait in this process
 
-        await operation(scope, "reply", self.name, answer, commits=False)
+        await operation(scope, "reply", self.name, record, commits=False)
 
 
 def _scope(what: str) -> Scope:
