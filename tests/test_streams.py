@@ -117,20 +117,18 @@ attempts: list[int] = []
 async def flaky_tokens() -> str:
     """Attempt 1 writes a, b and fails; attempt 2 writes a, b, c, d."""
     attempts.append(1)
-    tokens = legato.stream("tokens")
     first = len(attempts) == 1
-    for token in ["a", "b"] if first else ["a", "b", "c", "d"]:
-        await tokens.write(token)
-    if first:
-        raise ConnectionError("dropped mid-stream")
+    async with legato.stream("tokens") as tokens:  # an error leaves it open for the retry
+        for token in ["a", "b"] if first else ["a", "b", "c", "d"]:
+            await tokens.write(token)
+        if first:
+            raise ConnectionError("dropped mid-stream")
     return "abcd"
 
 
 @legato.workflow(name="retried_stream")
 async def retried_stream() -> str:
-    text = await flaky_tokens()
-    await legato.stream("tokens").close()
-    return text
+    return await flaky_tokens()
 
 
 async def test_a_retried_step_does_not_write_its_earlier_values_twice(db):
@@ -181,6 +179,8 @@ async def test_stream_misuse_gets_clear_errors(db):
     async with legato.Runtime(db) as rt:
         with pytest.raises(ValueError, match="offset"):
             rt.handle("x").stream("k", offset=-1)
+        with pytest.raises(ValueError, match="non-empty"):
+            rt.handle("x").stream("")
 
 
 @pytest.mark.parametrize("hang", [

@@ -274,6 +274,9 @@ class WorkflowHandle(Generic[R]):
         >>> async for token in handle.stream("tokens"):
         ...     print(token, end="")
         """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"handle.stream(key={key!r}): the key must be the non-empty "
+                             "string the workflow writes with legato.stream(key)")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ValueError(f"offset={offset!r}: pass a whole number >= 0, the offset of "
                              "the first value to read (0: from the beginning)")

@@ -25,7 +25,7 @@ from typing import Any, final
 
 from ..._errors import LegatoError
 from ...store import StepRecord
-from ..engine import Run, Unwind, current_scope, operation
+from ..engine import Run, current_scope, operation
 from ._recorded import STEP_AT, StepAt
 
 __all__ = ["Stream", "StreamClosed", "stream"]
@@ -56,7 +56,12 @@ class Stream:
         await _write(self.key, value, close=False)
 
     async def close(self) -> None:
-        """Close the stream: readers end after its last value. Closing twice is a no-op."""
+        """Close the stream: readers end after its last value. Closing twice is a no-op.
+
+        ``async with legato.stream(key) as s:`` closes it when the block ends
+        normally; an exception leaves it open, so a retry of the step can go
+        on writing. Readers end when the workflow ends in any case.
+        """
         await _write(self.key, None, close=True)
 
     async def __aenter__(self) -> Stream:
@@ -64,8 +69,9 @@ class Stream:
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        # An attempt unloaded or taken over is not the end of the stream.
-        if not isinstance(exc, Unwind):
+        # Only a normal exit ends the stream: after an error a retry of the step
+        # may go on writing (readers still end when the workflow does).
+        if exc is None:
             await self.close()
 
 
@@ -132,6 +138,9 @@ async def _write(key: str, value: Any, *, close: bool) -> None:
 async def _write_from_step(at: StepAt, key: str, value: Any, close: bool) -> None:
     run = at.run
     data = _encode(run, key, value, close)
+    if close:  # named apart: a re-run that writes fewer values still closes
+        await _store(run, key, f"{run.run_id}:{at.position}/close", data)
+        return
     index = at.writes.get(key, 0)
     at.writes[key] = index + 1
     await _store(run, key, f"{run.run_id}:{at.position}/{index}", data)
