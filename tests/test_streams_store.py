@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import legato
+from hygiene import hygiene  # noqa: F401  (each test ends with no leaked task)
 from legato.store import NewWorkflow, StepRecord, Store, open_store
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import legato
 import stream_workflows
+from hygiene import hygiene  # noqa: F401  (each test ends with no leaked task)
 from stream_workflows import update_server
 
 
