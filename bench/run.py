@@ -19,6 +19,7 @@ import bench_pg_trips
 import bench_postgres
 import bench_queue
 import bench_scale
+import bench_streams
 import bench_waiting
 from table import print_table
 
@@ -49,6 +50,8 @@ def main() -> None:
         ("compose", "composition: Graph vs asyncio.gather and durable steps", bench_compose.run),
         ("otel", "observing (legato.otel) vs off, sequential durable steps (SQLite)",
          bench_otel.run),
+        ("streams", "streams: a workflow writes, a client in another process reads",
+         bench_streams.run),
     ]:
         results[key] = bench()
         print_table(title, results[key])

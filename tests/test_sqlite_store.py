@@ -88,6 +88,8 @@ async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
         conn.execute("ALTER TABLE workflows DROP COLUMN run_id")
         conn.execute("ALTER TABLE workflows DROP COLUMN failed_at")
         conn.execute("DROP TABLE news")
+        conn.execute("DROP TABLE streams")  # streams and updates
+        conn.execute("DROP TABLE updates")
         conn.execute("DROP TABLE workers")
         conn.execute("DROP TABLE previous_steps")
         conn.execute("ALTER TABLE workflows DROP COLUMN previous_run_id")

@@ -719,7 +719,9 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.open()
     await s.create(new("kept"))
     await s.close()
-    await _sql(url, *_UNDO_DEBOUNCE, "DROP INDEX workflows_ready_keyed",
+    await _sql(url, "DROP TABLE streams", "DROP TABLE updates",  # streams and updates
+               "DROP TABLE IF EXISTS stream_heads", *_UNDO_DEBOUNCE,
+               "DROP INDEX workflows_ready_keyed",
                "ALTER TABLE workflows DROP COLUMN key",
                "ALTER TABLE workflows DROP COLUMN recoveries", "DROP TABLE schedules",
                "DROP TABLE workers", "DROP TABLE previous_steps",

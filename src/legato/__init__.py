@@ -53,6 +53,10 @@ from .durable import ScheduleInfo as ScheduleInfo
 from .durable import Status as Status
 from .durable import Step as Step
 from .durable import StepInfo as StepInfo
+from .durable import Stream as Stream
+from .durable import StreamClosed as StreamClosed
+from .durable import StreamReader as StreamReader
+from .durable import Update as Update
 from .durable import WorkerInfo as WorkerInfo
 from .durable import Workflow as Workflow
 from .durable import WorkflowHandle as WorkflowHandle
@@ -71,8 +75,10 @@ from .durable import set_event as set_event
 from .durable import signal as signal
 from .durable import start_child as start_child
 from .durable import step as step
+from .durable import stream as stream
 from .durable import uuid4 as uuid4
 from .durable import wait_for_signal as wait_for_signal
+from .durable import wait_for_update as wait_for_update
 from .durable import workflow as workflow
 from .durable import workflow_id as workflow_id
 from .flow import Cancelled as Cancelled
@@ -148,8 +154,12 @@ __all__ = [
     "StepFailed",
     "StepInfo",
     "StoreError",
+    "Stream",
+    "StreamClosed",
+    "StreamReader",
     "SystemClock",
     "TimeoutScope",
+    "Update",
     "VirtualClock",
     "WorkerInfo",
     "Workflow",
@@ -183,12 +193,14 @@ __all__ = [
     "spawn",
     "start_child",
     "step",
+    "stream",
     "timeout",
     "tool",
     "use",
     "uuid4",
     "vote",
     "wait_for_signal",
+    "wait_for_update",
     "workflow",
     "workflow_id",
 ]

@@ -27,6 +27,8 @@ from ._protocol import (
     ScheduleState,
     StepRecord,
     Store,
+    Streams,
+    Updates,
     WorkerRecord,
     WorkflowRecord,
     check_priority,
@@ -38,7 +40,7 @@ __all__ = [
     "ClaimRequest", "Claimed", "Claims", "Inspection", "Journal", "Mailbox", "News",
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "EventRecord", "Infer", "Lease", "NewWorkflow",
     "QueueLimits", "Renewal", "Renewer", "ScheduleRecord", "ScheduleState", "Schedules",
-    "SqliteStore", "StepRecord", "Store", "WorkflowQuery",
+    "SqliteStore", "StepRecord", "Store", "Streams", "Updates", "WorkflowQuery",
     "WorkerRecord", "WorkflowRecord",
     "check_priority", "open_store", "owner_worker",
 ]

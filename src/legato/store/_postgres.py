@@ -25,6 +25,8 @@ import asyncpg
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
 from .._redact import redact_url
+from . import _postgres_streams as streams
+from . import _postgres_updates as updates
 from ._forget import forgotten, stored_failed_at
 from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
@@ -650,3 +652,46 @@ class PostgresStore(PostgresSchedules):
             " AND ($2::text IS NULL OR name = $2) ORDER BY created_at DESC LIMIT $3",
             status, name, limit)
         return [_record(r) for r in rows]
+
+    # -- streams and updates (see _postgres_streams, _postgres_updates) ----------------
+
+    async def write_stream(self, workflow_id: str, owner: str, key: str, origin: str,
+                           value: bytes | None, step: StepRecord | None = None) -> str:
+        fits = len(workflow_id.encode()) < _ID_KEPT
+        args = streams.write_args(self.channel, f"event {workflow_id}" if fits else "event",
+                                  workflow_id, owner, key, origin, value, step)
+        rows = await self._write(f"write stream {key!r} of {workflow_id!r}",
+                                 streams.WRITE_SQL, *args)
+        return streams.outcome(rows[0], value)
+
+    async def read_stream(self, workflow_id: str, key: str, offset: int, limit: int
+                          ) -> streams.Rows:
+        rows = await self._read(f"read stream {key!r} of {workflow_id!r}", streams.READ_SQL,
+                                workflow_id, key, offset, limit)
+        return [(row[0], row[1]) for row in rows]
+
+    async def send_update(self, workflow_id: str, update_id: str, name: str,
+                          payload: bytes) -> None:
+        await self._tx(
+            f"send update {name!r} to {workflow_id!r}",
+            lambda conn: updates.send(conn, self._notify, self._wake, workflow_id, update_id,
+                                      name, payload))
+
+    async def take_update(self, workflow_id: str, owner: str, name: str, step: StepRecord
+                          ) -> tuple[str, bytes | None]:
+        return await self._tx(
+            f"take update {name!r} of {workflow_id!r}",
+            lambda conn: updates.take(conn, self._insert_step, workflow_id, owner, name, step))
+
+    async def reply_update(self, workflow_id: str, owner: str, update_id: str, reply: bytes,
+                           step: StepRecord) -> bool:
+        return await self._tx(
+            f"reply to update {update_id!r} of {workflow_id!r}",
+            lambda conn: updates.reply(conn, self._notify, self._insert_step, workflow_id,
+                                       owner, update_id, reply, step))
+
+    async def update_reply(self, workflow_id: str, update_id: str
+                           ) -> tuple[bool, bytes | None]:
+        rows = await self._read(f"read the reply to update {update_id!r}", updates.REPLY_SQL,
+                                workflow_id, update_id)
+        return (bool(rows[0][0]), rows[0][1]) if rows else (False, None)

@@ -188,6 +188,39 @@ MIGRATIONS: list[str] = [
         updated_at  double precision NOT NULL
     );
     """,
+    # streams (legato.stream / handle.stream) and updates (rt.update / legato.wait_for_update)
+    """
+    CREATE TABLE streams (
+        workflow_id text NOT NULL,
+        key         text NOT NULL,
+        seq         bigint NOT NULL,
+        origin      text NOT NULL,
+        value       bytea,
+        created_at  double precision NOT NULL,
+        PRIMARY KEY (workflow_id, key, seq)
+    );
+    CREATE UNIQUE INDEX streams_origin ON streams (workflow_id, key, origin);
+    CREATE TABLE stream_heads (
+        workflow_id text NOT NULL,
+        key         text NOT NULL,
+        next_seq    bigint NOT NULL,
+        closed      boolean NOT NULL,
+        PRIMARY KEY (workflow_id, key)
+    );
+    CREATE TABLE updates (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        workflow_id text NOT NULL,
+        id          text NOT NULL,
+        name        text NOT NULL,
+        payload     bytea NOT NULL,
+        created_at  double precision NOT NULL,
+        taken_at    text,
+        reply       bytea,
+        replied_at  double precision
+    );
+    CREATE UNIQUE INDEX updates_by_id ON updates (workflow_id, id);
+    CREATE INDEX updates_waiting ON updates (workflow_id, name, seq) WHERE taken_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

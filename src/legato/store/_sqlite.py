@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
+from . import _sqlite_streams as streams
+from . import _sqlite_updates as updates
 from ._forget import forgotten, stored_failed_at
 from ._group_commit import GroupCommitter
 from ._inspection import EventRecord, WorkflowQuery, query_sql
@@ -591,6 +593,46 @@ class SqliteStore(SqliteSchedules):
             f"SELECT {WF_COLUMNS} FROM workflows{clause} ORDER BY created_at DESC LIMIT ?",
             (*params, limit))
         return [_record(r) for r in rows]
+
+    # -- streams and updates (see _sqlite_streams, _sqlite_updates) ------------------
+
+    async def write_stream(self, workflow_id: str, owner: str, key: str, origin: str,
+                           value: bytes | None, step: StepRecord | None = None) -> str:
+        done: str = await self._write(
+            f"write stream {key!r} of {workflow_id!r}",
+            streams.write_op(workflow_id, owner, key, origin, value, step))
+        return done
+
+    async def read_stream(self, workflow_id: str, key: str, offset: int, limit: int
+                          ) -> streams.Rows:
+        rows = self._read(f"read stream {key!r} of {workflow_id!r}", streams.READ_SQL,
+                          (workflow_id, key, offset, limit))
+        return [(seq, value) for seq, value in rows]
+
+    async def send_update(self, workflow_id: str, update_id: str, name: str,
+                          payload: bytes) -> None:
+        await self._write(f"send update {name!r} to {workflow_id!r}",
+                          updates.send_op(workflow_id, update_id, name, payload, self._wake))
+
+    async def take_update(self, workflow_id: str, owner: str, name: str, step: StepRecord
+                          ) -> tuple[str, bytes | None]:
+        taken: tuple[str, bytes | None] = await self._write(
+            f"take update {name!r} of {workflow_id!r}",
+            updates.take_op(workflow_id, owner, name, step))
+        return taken
+
+    async def reply_update(self, workflow_id: str, owner: str, update_id: str, reply: bytes,
+                           step: StepRecord) -> bool:
+        done: bool = await self._write(
+            f"reply to update {update_id!r} of {workflow_id!r}",
+            updates.reply_op(workflow_id, owner, update_id, reply, step))
+        return done
+
+    async def update_reply(self, workflow_id: str, update_id: str
+                           ) -> tuple[bool, bytes | None]:
+        rows = self._read(f"read the reply to update {update_id!r}", updates.REPLY_SQL,
+                          (workflow_id, update_id))
+        return (bool(rows[0][0]), rows[0][1]) if rows else (False, None)
 
 
 def _now() -> float:

@@ -196,6 +196,32 @@ MIGRATIONS: list[str] = [
         updated_at  REAL NOT NULL
     );
     """,
+    # streams (legato.stream / handle.stream) and updates (rt.update / legato.wait_for_update)
+    """
+    CREATE TABLE streams (
+        workflow_id TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        origin      TEXT NOT NULL,
+        value       BLOB,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (workflow_id, key, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX streams_origin ON streams (workflow_id, key, origin);
+    CREATE TABLE updates (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow_id TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        payload     BLOB NOT NULL,
+        created_at  REAL NOT NULL,
+        taken_at    TEXT,
+        reply       BLOB,
+        replied_at  REAL
+    );
+    CREATE UNIQUE INDEX updates_by_id ON updates (workflow_id, id);
+    CREATE INDEX updates_waiting ON updates (workflow_id, name, seq) WHERE taken_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from ..._errors import WorkflowCancelled, WorkflowNotFound, WorkflowTimeout
 from ..._serde import Serializer, decode_error
 from ...store import StepRecord, WorkflowRecord, owner_worker
 from ._inspection import StepInfo, decode_value, error_data, timeline, to_datetime
+from ._stream_reader import StreamReader
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -260,6 +261,27 @@ class WorkflowHandle(Generic[R]):
             return await self._runtime._waiter.event(self.id, key, timeout)
         except TimeoutError:
             return None
+
+    def stream(self, key: str, offset: int = 0) -> StreamReader:
+        """Read the workflow's stream ``key`` (``legato.stream(key)``), live, from ``offset``.
+
+        An async iterator: each value once, in order, waiting for new ones;
+        it ends when the stream is closed or the workflow has finished. It
+        may start before, while or after the workflow writes; ``offset``
+        (the reader's ``.offset`` where an earlier one stopped) skips what
+        was read already.
+
+        >>> async for token in handle.stream("tokens"):
+        ...     print(token, end="")
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"handle.stream(key={key!r}): the key must be the non-empty "
+                             "string the workflow writes with legato.stream(key)")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset={offset!r}: pass a whole number >= 0, the offset of "
+                             "the first value to read (0: from the beginning)")
+        rt = self._runtime
+        return StreamReader(rt.store, rt._waiter.bus, rt.serializer.loads, self.id, key, offset)
 
     async def _record(self) -> WorkflowRecord:
         # A SQLite read doesn't suspend: without this, `while await h.status() != ...`

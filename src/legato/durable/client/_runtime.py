@@ -41,6 +41,7 @@ from ._ids import check_id
 from ._inspection import HistoryRecord, decode_value, history, to_datetime
 from ._schedules import CatchUp, Overlap, ScheduleInfo, define, set_paused
 from ._schedules import info as schedule_info
+from ._updates import send_update
 from ._waiter import Waiter
 
 __all__ = ["Runtime", "run"]
@@ -319,6 +320,30 @@ class Runtime:
         await self.store.send_signal(workflow_id, name, data)
         if self._worker is not None:
             self._worker.notify(workflow_id)
+
+    async def update(self, workflow_id: str, name: str, payload: Any = None, *,
+                     update_id: str | None = None, timeout: float | None = None) -> Any:
+        """Send update ``name`` to a workflow and return its reply, once it is recorded.
+
+        The workflow takes it with ``legato.wait_for_update(name)`` and answers
+        with ``await update.reply(value)``; this returns ``value``. A durable
+        request with a durable answer, exactly once: the request is stored
+        once per ``update_id`` and the reply is kept, so after a crash of the
+        worker, or of this caller between the reply and its read, calling
+        again with the same ``update_id`` returns the same reply without the
+        workflow handling the request twice.
+
+        >>> total = await rt.update("cart-7", "add", {"sku": "tea"}, update_id="req-1", timeout=10)
+
+        Raises:
+            Exception: the error the workflow refused the update with (``update.reject``).
+            WorkflowTimeout: no reply within ``timeout`` s (the request stays stored).
+            WorkflowNotFound: no workflow has this id.
+            LegatoError: the workflow finished without replying (or before it was sent).
+        """
+        notify = self._worker.notify if self._worker is not None else None
+        return await send_update(self.store, self.serializer, self._waiter.bus, notify,
+                                 workflow_id, name, payload, update_id, timeout)
 
     async def cancel(self, workflow_id: str) -> None:
         """Cancel a workflow and its children.

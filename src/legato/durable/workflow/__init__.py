@@ -11,6 +11,8 @@ from ._saga import Saga, saga
 from ._scheduled import scheduled_time
 from ._signals import set_event, signal, wait_for_signal
 from ._step import Step, step
+from ._stream import Stream, StreamClosed, stream
+from ._updates import Update, wait_for_update
 from ._versioning import deprecate_patch, patched
 from ._workflow import Workflow, lookup, registered_names, workflow
 
@@ -20,4 +22,5 @@ __all__ = [
     "idempotency_key", "lookup", "now", "parse_rate", "patched", "random", "registered_names",
     "run_child", "saga", "scheduled_time", "set_event", "signal", "start_child", "step", "uuid4",
     "wait_for_signal", "workflow", "workflow_id",
+    "Stream", "StreamClosed", "Update", "stream", "wait_for_update",
 ]

@@ -10,7 +10,7 @@ import random as _random
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,6 +25,9 @@ class StepAt:
 
     run: Run
     position: str
+    # per stream key, how many values this attempt wrote (see ``_stream``); a new
+    # StepAt per attempt, so a re-run's n-th write is recognised as the same write
+    writes: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 # Inside a step's body, called by a workflow.

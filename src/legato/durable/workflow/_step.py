@@ -122,7 +122,8 @@ class Step(Generic[P, R]):
         observed = (None if observer is None
                     else observer.step(at.run.id, at.position, self.name, attempt))
         error: BaseException | None = None
-        token, step_token = RECORDER.set(None), STEP_AT.set(at)
+        # a fresh StepAt per attempt: its stream writes are counted from 0 (see _stream)
+        token, step_token = RECORDER.set(None), STEP_AT.set(StepAt(at.run, at.position))
         task = asyncio.current_task()
         if task is not None:  # named in a warning if it blocks the event loop
             steps_running[task] = step_label(at.run.id, at.position, self.name)
