@@ -11,9 +11,9 @@ import pytest
 import child_queues_child
 import legato
 from child_queues_child import FANOUT, SHARED_FANOUT, fan_out, fan_out_called, fan_out_shared
-from conftest import Child
 from legato import Queue
 from polling import eventually
+from worker_process import Child
 
 TESTS = Path(__file__).parent
 
