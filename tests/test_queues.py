@@ -294,7 +294,9 @@ async def test_rate_limit_is_a_sliding_window_in_durable_time(db):
     seen.sort()
     assert len(seen) == 30
     assert seen[-1] - clock.start >= 2.0  # 30 starts at 10 a second: ≥ 2 s of durable time
-    assert all(seen[i + 10] - seen[i] >= 1.0 for i in range(20))  # ≤ 10 in any 1 s
+    # A step runs at or after its workflow's start (on PostgreSQL the clock may jump during
+    # the round trips between them), so only "by then" counts are exact: ≤ 10 starts per 1 s
+    assert all(sum(t < clock.start + k for t in seen) <= 10 * k for k in (1, 2, 3))
 
 
 async def test_delay_holds_a_workflow_pending_until_a_durable_time(db):

@@ -42,13 +42,13 @@ asyncpg = pytest.importorskip("asyncpg")
 
 def ask(owner: str, *, lease_until: float | None = None, real_now: float | None = None,
         durable_now: float = 0.0, limit: int = 10, names: Sequence[str] = ("wf",),
-        queues: Sequence[QueueLimits] = ()) -> ClaimRequest:
+        queues: Sequence[QueueLimits] = (), running: Sequence[str] = ()) -> ClaimRequest:
     """A claim by ``owner``: a 30 s lease from now, at durable time 0, of workflow ``wf``."""
     now = time.time()
     return ClaimRequest(
         owner=owner, lease_until=now + 30 if lease_until is None else lease_until,
         real_now=now if real_now is None else real_now, durable_now=durable_now, limit=limit,
-        names=names, queues=queues)
+        names=names, queues=queues, running=running)
 
 
 @pytest.fixture
@@ -259,6 +259,20 @@ async def test_a_claim_says_whose_lapsed_lease_it_took_over(store):
         "released": (None, False, 0),  # given back at a shutdown: no recovery
     }
     assert (await record(store, "dead")).recoveries == 1
+
+
+async def test_a_claim_leaves_the_lapsed_leases_of_attempts_its_worker_runs(store):
+    # the renewal of a run going on in this worker came late: taking the row back under a
+    # new attempt would refuse the running task's checkpoint in flight
+    now = time.time()
+    await running(store, "slow-renewal", owner="host:2:me#1", lease=now - 1)
+    await running(store, "orphan", owner="host:2:me#2", lease=now - 1)  # no task runs it
+    claimed = await store.claim(ask("host:2:me#9", real_now=now, running=["host:2:me#1"]))
+    assert [r.id for r in claimed] == ["orphan"]
+    assert (await record(store, "slow-renewal")).owner == "host:2:me#1"
+    # another worker takes it, its lease having lapsed
+    assert [r.id for r in await store.claim(ask("host:5:other#1", real_now=now))] == [
+        "slow-renewal"]
 
 
 async def test_recoveries_add_up_over_takeovers(store):

@@ -335,7 +335,7 @@ class PostgresStore(PostgresSchedules):
             waited = time.monotonic() - called
             lease_until, now = request.lease_until + waited, request.real_now + waited
             rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, durable_now, names,
-                                    limit, owner_worker(owner) + "#")
+                                    limit, owner_worker(owner) + "#", list(request.running))
             rows = sorted(rows, key=lambda r: (r["priority"], r["created_at"]))
             for q in request.queues:
                 if len(rows) >= limit:

@@ -22,7 +22,8 @@ __all__ = ["CLAIM_SQL", "NEXT_DUE_SQL", "PROMOTE_MAX"]
 PROMOTE_MAX: Final = 1000  # due workflows a claim looks at (and makes ready) at most
 
 # $1 owner, $2 lease_until, $3 now (real time), $4 clock_now (durable), $5 names, $6 limit,
-# $7 the claiming worker's attempt prefix ("<worker id>#"). Returns the rows, each
+# $7 the claiming worker's attempt prefix ("<worker id>#"), $8 the attempts it runs now
+# (ClaimRequest.running: not taken back). Returns the rows, each
 # with ``previous_owner``: the attempt whose lapsed lease was taken over, if any; a
 # recovery when that attempt was another worker's (see Claimed).
 CLAIM_SQL: Final = f"""
@@ -36,6 +37,7 @@ WITH due AS MATERIALIZED (
 ), lapsed AS MATERIALIZED (
     SELECT id, priority, created_at, owner FROM workflows
     WHERE status = 'running' AND lease_until < $3 AND name = ANY($5::text[])
+        AND NOT coalesce(owner, '') = ANY($8::text[])
     ORDER BY priority, created_at LIMIT $6 FOR UPDATE SKIP LOCKED
 ), chosen AS MATERIALIZED (
     SELECT id AS chosen_id, previous_owner FROM (

@@ -186,6 +186,10 @@ class ClaimRequest:
     limit: int  # at most this many
     names: Sequence[str]  # only workflows whose code the worker has
     queues: Sequence[QueueLimits] = ()  # the queues it serves, with their limits
+    # The attempts the claiming worker runs now: their leases are not taken even if
+    # lapsed (a renewal came late, a stall), as that would give the row a new attempt
+    # under the running task and refuse its checkpoint in flight
+    running: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,6 +217,7 @@ class SqliteStore(SqliteSchedules):
         owner, limit, queues = request.owner, request.limit, request.queues
         durable_now = request.durable_now
         names_json = json.dumps(list(request.names))
+        running_json = json.dumps(list(request.running))
         called = time.monotonic()
         commits = self._commits
         if not queues and commits is not None and commits.quiet():
@@ -225,7 +226,7 @@ class SqliteStore(SqliteSchedules):
             assert self._writer is not None
             with translated("look for claimable workflows", self.path):
                 if not claimable(self._writer, now=request.real_now, clock_now=durable_now,
-                                 names_json=names_json):
+                                 names_json=names_json, running_json=running_json):
                     return []
 
         def op(conn: sqlite3.Connection) -> list[Claimed]:
@@ -241,7 +242,8 @@ class SqliteStore(SqliteSchedules):
             while True:
                 promoted = promote(conn, durable_now)
                 rows += claim_unqueued(conn, owner=owner, lease_until=lease_until, now=now,
-                                       limit=limit - len(rows), names_json=names_json)
+                                       limit=limit - len(rows), names_json=names_json,
+                                       running_json=running_json)
                 if promoted < PROMOTE_MAX or len(rows) >= limit:
                     break
             for q in queues:

@@ -43,9 +43,13 @@ def promote(conn: sqlite3.Connection, clock_now: float) -> int:
         " WHERE due_at <= ? ORDER BY due_at LIMIT ?)", (clock_now, PROMOTE_MAX)).rowcount
 
 
+# A lapsed lease of an attempt the claiming worker runs (ClaimRequest.running), not taken
+_RUNNING_HERE = "coalesce(owner, '') IN (SELECT value FROM json_each(?))"
+
+
 def claim_unqueued(
     conn: sqlite3.Connection, *, owner: str, lease_until: float, now: float, limit: int,
-    names_json: str,
+    names_json: str, running_json: str = "[]",
 ) -> list[tuple[Any, ...]]:
     """Take up to ``limit`` ready unqueued workflows and lapsed leases, in claim order.
 
@@ -65,9 +69,11 @@ def claim_unqueued(
         " SELECT * FROM (SELECT rowid, id, owner, priority, created_at FROM workflows"
         "  WHERE status = 'running' AND lease_until < ?"
         "  AND name IN (SELECT value FROM json_each(?))"
+        f"  AND NOT {_RUNNING_HERE}"
         "  ORDER BY priority, created_at LIMIT ?)"
         ") ORDER BY p, c LIMIT ?",
-        (names_json, limit, now, names_json, limit, limit)).fetchall()
+        (names_json, limit, now, names_json, running_json, limit, limit)
+    ).fetchall()
     if not chosen:
         return []
     mine = owner_worker(owner) + "#"
@@ -83,8 +89,8 @@ def claim_unqueued(
     return [(*row, previous[row[0]]) for row in rows]
 
 
-def claimable(conn: sqlite3.Connection, *, now: float, clock_now: float, names_json: str
-              ) -> bool:
+def claimable(conn: sqlite3.Connection, *, now: float, clock_now: float, names_json: str,
+              running_json: str = "[]") -> bool:
     """Whether a claim without queues could take anything: due, ready, or a lapsed lease.
 
     Three index probes, outside any transaction (5-8 µs): a claim that would
@@ -95,8 +101,8 @@ def claimable(conn: sqlite3.Connection, *, now: float, clock_now: float, names_j
         " OR EXISTS (SELECT 1 FROM workflows WHERE ready = 1 AND queue IS NULL"
         "  AND name IN (SELECT value FROM json_each(?)))"
         " OR EXISTS (SELECT 1 FROM workflows WHERE status = 'running' AND lease_until < ?"
-        "  AND name IN (SELECT value FROM json_each(?)))",
-        (clock_now, names_json, now, names_json)).fetchone()
+        f"  AND name IN (SELECT value FROM json_each(?)) AND NOT {_RUNNING_HERE})",
+        (clock_now, names_json, now, names_json, running_json)).fetchone()
     return bool(found)
 
 

@@ -290,15 +290,29 @@ class Worker:
             full = len(self.tasks) + self._reserved >= self.concurrency
             self.runs.pop(record.id, None)
             del self.tasks[record.id]
-            del self.owners[record.id]
+            owner = self.owners.pop(record.id)
             self.held.pop(record.id, None)
             self._fresh.discard(record.id)  # stopped before its first attempt
             if status not in _ENDED or full or record.parent_id is not None \
                     or self.caps_running():
                 self.poke()
+        if status is None and not self._stopping:
+            await self._give_back(record.id, owner)
         if status is not None and status != "waiting":
             self.event_set(record.id)  # readers of events stop waiting on a finished run
         return status
+
+    async def _give_back(self, workflow_id: str, owner: str) -> None:
+        """Release the lease of a run that stopped without ending (a lost lease, mostly).
+
+        So another worker need not wait for it to lapse; a row another worker
+        took meanwhile is not touched (the release is fenced by ``owner``).
+        """
+        try:
+            await self.engine.store.release([(workflow_id, owner)])
+        except LegatoError:
+            log.warning("could not give back the lease of workflow %r; it is claimable once "
+                        "it lapses", workflow_id)
 
     @contextlib.contextmanager
     def awaiting(self, workflow_id: str) -> Iterator[Callable[[], WorkflowRecord | None]]:
@@ -410,7 +424,7 @@ class Worker:
             claimed = await self.engine.store.claim(ClaimRequest(
                 owner=owner, lease_until=self.lease_until(), real_now=self.wall.now(),
                 durable_now=clock_now, limit=limit, names=registered_names(),
-                queues=list(self.queues.values())))
+                queues=list(self.queues.values()), running=list(self.owners.values())))
         finally:
             self._reserved -= limit
         for record in claimed:
