@@ -14,9 +14,8 @@ restarted, run new work afterwards.
 - 10,000 starts at once, and three processes starting the same 200 ids at once,
   on both stores (10,000 on PostgreSQL is slow: ``make test-slow``).
 
-The legato bugs these tests found are ``xfail`` with the bug in the reason:
-strict where the test shows it every time, not strict where it shows it in
-most runs only.
+The legato bugs these tests found are fixed; each test says which it guards
+against. (An open one would be ``xfail`` with the bug in the reason.)
 """
 
 from __future__ import annotations
@@ -135,13 +134,7 @@ async def test_the_proxy_cuts_and_stalls_for_real(pg_url):
 CUTS = [(0.15, 0.5), (0.40, 3.0), (0.65, 1.5)]  # (share of the steps run, seconds cut)
 
 
-@pytest.mark.slow  # an open xfail that waits out its timeouts: make test-slow
-@pytest.mark.xfail(strict=False, reason=(
-    "intermittent, 2 runs in 20 under load: the bug test_a_worker_back_from_an_outage_runs_"
-    "no_step_another_worker_committed shows for certain (a retry after the outage runs a "
-    "step another worker committed meanwhile), and under CPU load the one of "
-    "test_ten_thousand_starts_at_once_from_a_working_client_sqlite (claims with a lapsed "
-    "lease: steps ran twice before any cut)"))
+@pytest.mark.slow  # about 12 s
 async def test_proxy_cuts_three_workers_recover_by_themselves(pg_url, tmp_path, fleet_log):
     count, length = 120, 8
     with TcpProxy() as proxy:
@@ -445,16 +438,15 @@ async def _ten_thousand(store: str, tmp_path: Path, log: Path, *, client_works: 
 # than the 1 s lease under load, so rows are stored or claimed with a lease that has
 # already lapsed (500 of 500 rt.start launches, left=-0.39 s); another process claims them
 # at once while this one launches them too, and both run the step
-CLAIMED_BACK = (
-    "; and a row claimed back by its own worker (Worker.launch's in_tasks path) gets a new "
-    "attempt id while a checkpoint already sent under the old one is refused: the task "
-    "unwinds with LeaseLost, the row is left owned by the new attempt with no task, lapses, "
-    "and another worker runs the step again")
+# And against (bugs this suite found, fixed): a row whose lease lapsed under its own
+# running task (a renewal came late) was claimed back by its own worker as a new attempt,
+# whose fence refused the task's checkpoint in flight, and the step ran again elsewhere
+# (claims now leave the attempts their worker runs alone: ClaimRequest.running); and a
+# renewal queued behind the burst of inserts, carried out late, overwrote a later
+# renewal's lease with its own older one, so the lease lapsed under the running step
+# (renewals now only extend a lease)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "legato bug (open)" + CLAIMED_BACK + " (SQLite, since leases start when written: "
-    "about 100 double runs in 1 of 4 full-suite runs under load)"))
 async def test_ten_thousand_starts_at_once_from_a_working_client_sqlite(
         sqlite_db, tmp_path, fleet_log):
     await _ten_thousand(sqlite_db, tmp_path, fleet_log, client_works=True)
@@ -466,8 +458,6 @@ async def test_ten_thousand_starts_at_once_from_a_client_sqlite(sqlite_db, tmp_p
 
 @pytest.mark.slow  # about 55 s
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason="legato bug (open)" + CLAIMED_BACK + " (PostgreSQL: "
-                   "18-266 double runs in most runs, not all: hence not strict)")
 async def test_ten_thousand_starts_at_once_from_a_working_client_postgres(
         pg_url, tmp_path, fleet_log):
     await _ten_thousand(pg_url, tmp_path, fleet_log, client_works=True)
@@ -475,8 +465,6 @@ async def test_ten_thousand_starts_at_once_from_a_working_client_postgres(
 
 @pytest.mark.slow  # about 45 s
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason="legato bug (open)" + CLAIMED_BACK + " (PostgreSQL: "
-                   "70-200 double runs in most runs, not all: hence not strict)")
 async def test_ten_thousand_starts_at_once_from_a_client_postgres(pg_url, tmp_path, fleet_log):
     await _ten_thousand(pg_url, tmp_path, fleet_log, client_works=False)
 
@@ -492,12 +480,7 @@ def _starters(store: str, count: int, tmp: Path, processes: int) -> list[subproc
     return made
 
 
-async def test_three_processes_start_the_same_200_ids_at_once(db, tmp_path, fleet_log, request):
-    if db.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "intermittent, 1 run in 20 under load: 't198' ran in two of the processes "
-            "0.3 s apart - the lapsed-lease bug of test_ten_thousand_starts_at_once_from_a_"
-            "working_client_sqlite")))
+async def test_three_processes_start_the_same_200_ids_at_once(db, tmp_path, fleet_log):
     count = 200
     starters = _starters(db, count, tmp_path, 3)
     try:

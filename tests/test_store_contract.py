@@ -321,14 +321,26 @@ async def test_heartbeat_extends_leases_held_and_reports_cancel_requests(store):
     await running(store, "theirs", owner="B")
     await running(store, "dead")  # ours, but no task runs it any more: it must lapse
     mine = [("a", "A"), ("b", "A"), ("theirs", "A")]
-    assert await store.heartbeat(mine, 5000.0) == Renewal(frozenset({"a", "b"}), ())
-    assert (await record(store, "a")).lease_until == 5000.0
-    assert (await record(store, "theirs")).lease_until != 5000.0
-    assert (await record(store, "dead")).lease_until != 5000.0
+    later = time.time() + 5000
+    assert await store.heartbeat(mine, later) == Renewal(frozenset({"a", "b"}), ())
+    assert later <= (await record(store, "a")).lease_until < later + 1  # + the wait to write
+    assert (await record(store, "theirs")).lease_until != later
+    assert (await record(store, "dead")).lease_until != later
     cancelled = await store.request_cancel("b")
     assert (cancelled.status, cancelled.cancel) == ("running", True)
-    assert await store.heartbeat(mine, 6000.0) == Renewal(frozenset({"a", "b"}), ("b",))
+    assert await store.heartbeat(mine, later + 1) == Renewal(frozenset({"a", "b"}), ("b",))
     assert await store.heartbeat([], 7000.0) == Renewal()
+
+
+async def test_a_renewal_carried_out_late_never_shortens_a_lease(store):
+    # a renewal queued behind a burst of writes used to overwrite a later one's lease with
+    # its own, older one: the lease lapsed under the running task and another worker took
+    # the workflow over while its step ran (hundreds of steps ran twice in 10,000 starts)
+    await running(store, "a", lease=time.time() + 1)
+    later = time.time() + 5000
+    assert await store.heartbeat([("a", "A")], later) == Renewal(frozenset({"a"}), ())
+    assert await store.heartbeat([("a", "A")], later - 1000) == Renewal(frozenset({"a"}), ())
+    assert later <= (await record(store, "a")).lease_until < later + 1
 
 
 async def test_release_gives_leases_back_at_once(store, other):

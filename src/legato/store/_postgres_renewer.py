@@ -18,8 +18,11 @@ __all__ = ["RENEW_SQL", "SERVER_TIME_SQL", "PostgresRenewer", "renew_args"]
 
 
 # Locked in id order, as claims lock: two writers never wait on each other in a circle.
+# A renewal only extends: one sent earlier and carried out later (queued behind other
+# writes) must not shorten the lease a later one wrote, for another worker to take.
 RENEW_SQL = (
-    "UPDATE workflows SET lease_until = $3 WHERE id IN (SELECT id FROM workflows"
+    "UPDATE workflows SET lease_until = greatest(lease_until, $3) WHERE id IN (SELECT id"
+    " FROM workflows"
     " WHERE (id, owner) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
     " AND status = 'running' ORDER BY id FOR UPDATE) RETURNING id, cancel")
 SERVER_TIME_SQL = "SELECT extract(epoch FROM clock_timestamp())"

@@ -260,8 +260,13 @@ class SqliteStore(SqliteSchedules):
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:
             return Renewal()
-        renewal: Renewal = await self._write(
-            "renew leases", lambda conn: renew(conn, leases, lease_until))
+        called = time.monotonic()
+
+        def op(conn: sqlite3.Connection) -> Renewal:
+            # from when it is carried out, as a claim's lease (it may wait behind a burst)
+            return renew(conn, leases, lease_until + (time.monotonic() - called))
+
+        renewal: Renewal = await self._write("renew leases", op)
         return renewal
 
     def renewer(self) -> SqliteRenewer:

@@ -20,8 +20,11 @@ __all__ = ["SqliteRenewer", "announce_worker", "renew"]
 
 
 def renew(conn: sqlite3.Connection, leases: Sequence[Lease], lease_until: float) -> Renewal:
+    # Only extends: a renewal sent earlier and carried out later (queued behind other
+    # writes) must not shorten the lease a later one wrote, for another worker to take.
     rows = conn.execute(
-        "UPDATE workflows SET lease_until = ? WHERE status = 'running' AND (id, owner)"
+        "UPDATE workflows SET lease_until = max(lease_until, ?) WHERE status = 'running'"
+        " AND (id, owner)"
         " IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) RETURNING id, cancel",
         (lease_until, json.dumps(leases))).fetchall()
     return Renewal.of(rows)

@@ -28,7 +28,7 @@ class Host(Protocol):
         ...
 
     def holds(self, workflow_id: str, owner: str) -> bool:
-        """Whether attempt ``owner`` surely still holds ``workflow_id`` (renewed within a lease)."""
+        """Whether attempt ``owner`` surely holds ``workflow_id`` for half a lease more at least."""
         ...
 
     async def renew(self, workflow_id: str, owner: str) -> bool:

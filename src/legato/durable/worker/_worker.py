@@ -132,8 +132,11 @@ class Worker:
         return list(self.owners.copy().items())  # copy(): atomic, while the loop changes it
 
     def holds(self, workflow_id: str, owner: str) -> bool:
+        # Held for half a lease more at least: renewals come every quarter of one, so
+        # anything less means they lag (a slow claim or insert, a stall), and a step
+        # started now could outlive the lease; the run then renews first (confirm_lease)
         return (self.owners.get(workflow_id) == owner
-                and self.held.get(workflow_id, 0.0) > time.monotonic())
+                and self.held.get(workflow_id, 0.0) > time.monotonic() + self.lease / 2)
 
     async def renew(self, workflow_id: str, owner: str) -> bool:
         sent = time.monotonic()
@@ -193,7 +196,7 @@ class Worker:
         here = here and self.reserve()
         try:
             if here:
-                new = replace(new, owner=self.new_owner(), lease_until=self.lease_until())
+                new = replace(new, owner=self.new_owner())
             # shielded: a cancelled caller must not leave a stored run without its task
             return await asyncio.shield(detached(self._admit(wf, new, here)))
         finally:
@@ -202,15 +205,29 @@ class Worker:
 
     async def _admit(self, wf: WorkflowCode, new: NewWorkflow, here: bool
                      ) -> WorkflowRecord | None:
+        if here:
+            # from now, when the insert is sent, as ``held`` counts: this task may start
+            # long after the caller's (thousands of starts at once)
+            new = replace(new, lease_until=self.lease_until())
         sent = time.monotonic()
-        existing = await self.engine.store.create(new)
+        # Renewed from the moment the row exists, not from its launch: under load the
+        # insert and its reply can take most of a lease, and a row no renewal covers by
+        # then is taken over by another worker while its first step runs here
+        early = here and new.id not in self.owners and new.owner is not None
+        if early:
+            self.owners[new.id] = new.owner or ""
+        try:
+            existing = await self.engine.store.create(new)
+        finally:
+            if early and new.id not in self.tasks:
+                del self.owners[new.id]  # launched below, or not ours to run
         if existing is None and here:
             if (new.copy_from is None and new.id not in self.tasks
                     and not getattr(self.engine.store, "prerecorded", False)):
                 self._fresh.add(new.id)  # just inserted, with no records: none to read
             self.launch(wf, _created(new))
             if self.owners.get(new.id) == new.owner:  # not run here already
-                self.held[new.id] = sent + self.lease
+                self.held[new.id] = max(self.held.get(new.id, 0.0), sent + self.lease)
         elif existing is None:
             self.poke()
         return existing
