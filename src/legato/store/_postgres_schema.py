@@ -138,7 +138,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     );
     """,
-    # debounced starts: one pending run per workflow name and key; a run holds its key
+    # 7: debounced starts: one pending run per workflow name and key; a run holds its key
     # until its first start (a resumed run is pending again under a new run id)
     """
     ALTER TABLE workflows ADD COLUMN debounce_key text;
@@ -147,11 +147,11 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX workflows_debounce ON workflows (name, debounce_key)
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND run_id = debounce_run;
     """,
-    # 7: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
+    # 8: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
     """
     ALTER TABLE workflows ADD COLUMN recoveries integer NOT NULL DEFAULT 0;
     """,
-    # 8: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
+    # 9: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
     """
     DROP INDEX workflows_ready;
     DROP INDEX workflows_ready_queued;
@@ -163,13 +163,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
         WHERE queue IS NOT NULL;
     """,
-    # 9: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
+    # 10: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
     """
     ALTER TABLE workflows ADD COLUMN key text;
     CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
         WHERE ready AND queue IS NOT NULL;
     """,
-    # cron schedules: definitions, and state a compare-and-set advances (_postgres_schedules)
+    # 11: cron schedules: definitions, and state a compare-and-set advances (_postgres_schedules)
     """
     CREATE TABLE schedules (
         name        text PRIMARY KEY,
@@ -188,7 +188,7 @@ MIGRATIONS: list[str] = [
         updated_at  double precision NOT NULL
     );
     """,
-    # streams (legato.stream / handle.stream) and updates (rt.update / legato.wait_for_update)
+    # 12: streams (legato.stream / handle.stream) and updates (rt.update / legato.wait_for_update)
     """
     CREATE TABLE streams (
         workflow_id text NOT NULL,

@@ -146,7 +146,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (workflow_id, position)
     ) WITHOUT ROWID;
     """,
-    # debounced starts: one pending run per workflow name and key; a run holds its key
+    # 8: debounced starts: one pending run per workflow name and key; a run holds its key
     # until its first start (a resumed run is pending again under a new run id)
     """
     ALTER TABLE workflows ADD COLUMN debounce_key TEXT;
@@ -155,11 +155,11 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX workflows_debounce ON workflows (name, debounce_key)
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND run_id = debounce_run;
     """,
-    # 8: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
+    # 9: takeovers of a lapsed lease since start or resume (see Claimed, max_recoveries)
     """
     ALTER TABLE workflows ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
     """,
-    # 9: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
+    # 10: lower priority first, as in DBOS and Temporal: the claim-order indexes ascend
     """
     DROP INDEX workflows_ready;
     DROP INDEX workflows_ready_queued;
@@ -171,13 +171,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX workflows_queued ON workflows (queue, status, priority, created_at)
         WHERE queue IS NOT NULL;
     """,
-    # 10: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
+    # 11: a concurrency key per queued workflow (see QueueLimits.key_concurrency)
     """
     ALTER TABLE workflows ADD COLUMN key TEXT;
     CREATE INDEX workflows_ready_keyed ON workflows (queue, status, key, priority, created_at)
         WHERE ready = 1 AND queue IS NOT NULL;
     """,
-    # cron schedules: definitions, and state a compare-and-set advances (_sqlite_schedules)
+    # 12: cron schedules: definitions, and state a compare-and-set advances (_sqlite_schedules)
     """
     CREATE TABLE schedules (
         name        TEXT PRIMARY KEY,
@@ -196,7 +196,7 @@ MIGRATIONS: list[str] = [
         updated_at  REAL NOT NULL
     );
     """,
-    # streams (legato.stream / handle.stream) and updates (rt.update / legato.wait_for_update)
+    # 13: streams (legato.stream / handle.stream) and updates (rt.update / legato.wait_for_update)
     """
     CREATE TABLE streams (
         workflow_id TEXT NOT NULL,
