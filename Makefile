@@ -25,7 +25,7 @@ lint: $(STAMP)
 test: lint
 	-@$(MAKE) --no-print-directory postgres
 	-@$(MAKE) --no-print-directory browser
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rs -n 2
 
 # The dashboard's tests alone (the browser ones drive Debian's Chromium with Playwright).
 test-ui: $(STAMP)
