@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._protocol import ScheduleRecord, ScheduleState
+from ._schedule import ScheduleRecord, ScheduleState
 
 __all__ = ["PostgresSchedules"]
 

@@ -20,6 +20,8 @@ from typing import Final, Protocol
 
 from .._errors import LegatoError
 from ._inspection import EventRecord, WorkflowQuery
+from ._schedule import ScheduleRecord, Schedules, ScheduleState
+from ._stream import Streams, Updates
 
 __all__ = [
     "INFER", "PRIORITY_MAX", "PRIORITY_MIN", "WF_COLUMNS", "ClaimRequest", "Claimed", "Infer",
@@ -547,121 +549,6 @@ class News(Protocol):
         (a dropped connection, a reader that slept through pruning): callers
         still poll, slowly.
         """
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleState:
-    """Where a schedule is: what :meth:`Schedules.advance_schedule` compares and sets."""
-
-    next_tick: float  # the next tick not yet handled (epoch seconds)
-    last_tick: float | None = None  # the tick of the latest run started
-    last_run: str | None = None  # that run's workflow id
-    buffered: float | None = None  # a tick held back by overlap="buffer_one"
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRecord:
-    """A schedule's row: what to start, when, and where it is."""
-
-    name: str
-    workflow: str  # the workflow's registered name
-    cron: str
-    timezone: str
-    input: bytes  # the encoded arguments of each run
-    overlap: str  # "skip", "buffer_one" or "allow"
-    catch_up: str  # "latest", "all" or "none"
-    paused: bool
-    state: ScheduleState
-    created_at: float = 0.0
-    updated_at: float = 0.0
-
-
-class Schedules(Protocol):
-    """Cron schedules: their definitions, and the state that makes each tick start once."""
-
-    async def put_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
-        """Insert ``schedule``, or redefine the one of that name; return the stored row.
-
-        A redefinition keeps ``paused`` and the state, except that a new
-        ``cron`` or ``timezone`` takes ``schedule.state.next_tick``.
-        """
-        ...
-
-    async def get_schedule(self, name: str) -> ScheduleRecord | None:
-        """One schedule."""
-        ...
-
-    async def schedules(self) -> list[ScheduleRecord]:
-        """Every schedule, by name."""
-        ...
-
-    async def pause_schedule(self, name: str, paused: bool, next_tick: float) -> bool:
-        """Pause or resume; resuming sets ``next_tick``. ``False``: no such schedule."""
-        ...
-
-    async def advance_schedule(self, name: str, seen: ScheduleState, new: ScheduleState
-                               ) -> bool:
-        """Set the state to ``new`` if it is still ``seen`` (compare-and-set across processes)."""
-        ...
-
-    async def delete_schedule(self, name: str) -> bool:
-        """Forget a schedule (its runs stay); ``False``: there was none."""
-        ...
-
-
-
-
-class Streams(Protocol):
-    """Streams of values a workflow writes and any client reads (``legato.stream``)."""
-
-    async def write_stream(self, workflow_id: str, owner: str, key: str, origin: str,
-                           value: bytes | None, step: StepRecord | None = None) -> str:
-        """Append ``value`` (``None``: the close marker) to stream ``key``, fenced by ``owner``.
-
-        ``origin`` names the write (a position, a step's n-th write): a second
-        write of one origin is a no-op, so a replay or a re-run step never
-        appends a value twice. Offsets increase in commit order (0, 1, 2...;
-        a rare gap is possible on PostgreSQL). ``step`` (a write from
-        workflow code) is recorded in the same transaction, unless the value
-        was refused. Returns ``"written"`` (or written before; closing a
-        closed stream), ``"closed"`` (the stream was closed; nothing written)
-        or ``"lost"`` (lease lost; nothing written).
-        """
-        ...
-
-    async def read_stream(self, workflow_id: str, key: str, offset: int, limit: int
-                          ) -> list[tuple[int, bytes | None]]:
-        """Up to ``limit`` ``(offset, value)`` from ``offset`` on; value ``None`` is the close."""
-        ...
-
-
-class Updates(Protocol):
-    """Requests that wait for a workflow's reply (``rt.update`` / ``legato.wait_for_update``)."""
-
-    async def send_update(self, workflow_id: str, update_id: str, name: str,
-                          payload: bytes) -> None:
-        """Store an update request (once per ``update_id``) and wake its workflow.
-
-        Raises:
-            WorkflowNotFound: no such workflow. LegatoError: it has finished
-                and the update was not sent before.
-        """
-        ...
-
-    async def take_update(self, workflow_id: str, owner: str, name: str, step: StepRecord
-                          ) -> tuple[str, bytes | None]:
-        """As :meth:`Mailbox.take_signal`, for the oldest untaken update ``name``."""
-        ...
-
-    async def reply_update(self, workflow_id: str, owner: str, update_id: str, reply: bytes,
-                           step: StepRecord) -> bool:
-        """Record ``step`` and the update's reply, atomically; ``False``: lease lost."""
-        ...
-
-    async def update_reply(self, workflow_id: str, update_id: str
-                           ) -> tuple[bool, bytes | None]:
-        """(replied, reply) of an update."""
         ...
 
 

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._protocol import ScheduleRecord, ScheduleState
+from ._schedule import ScheduleRecord, ScheduleState
 
 __all__ = ["SqliteSchedules"]
 
