@@ -83,7 +83,7 @@ async def test_explore_finds_every_crash_around_a_continue_as_new_safe():
     assert sum("continue_as_new" in p for p in points) == 2
 
 
-@pytest.mark.slow  # about a minute: the year of hourly polls, in virtual time
+@pytest.mark.slow  # about 3 minutes: the 100,000 hourly polls, in virtual time
 @pytest.mark.timeout(600)
 async def test_a_hundred_thousand_iterations_keep_the_history_bounded(sqlite_db):
     clock = legato.VirtualClock()
