@@ -14,6 +14,7 @@ import bench_compose
 import bench_durable
 import bench_flow
 import bench_gc
+import bench_keys
 import bench_otel
 import bench_pg_trips
 import bench_postgres
@@ -41,6 +42,7 @@ def main() -> None:
         ("durable", "durable engine (SQLite, synchronous=NORMAL)", bench_durable.run),
         ("waiting", "waiting (SQLite)", bench_waiting.run),
         ("queue", "queues (SQLite)", bench_queue.run),
+        ("keys", "per-key concurrency (SQLite)", bench_keys.run),
         ("scale", "cost as waiting work grows (SQLite)", bench_scale.run),
         ("postgres", "PostgreSQL (news-driven workers) vs SQLite", bench_postgres.run),
         ("pg_trips", "PostgreSQL round trips vs raw asyncpg", bench_pg_trips.run),
