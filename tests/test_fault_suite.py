@@ -104,8 +104,8 @@ async def test_the_proxy_cuts_and_stalls_for_real(pg_url):
         assert not done and proxy.open_connections == 1  # held, not closed
         proxy.resume()
         assert await query == 2
+        began = time.monotonic()  # before the stall's timer is armed, so never late
         proxy.stall(0.2)
-        began = time.monotonic()
         assert await conn.fetchval("SELECT 3") == 3
         assert 0.2 <= time.monotonic() - began < 2
         direct = await asyncpg.connect(pg_url.partition("?")[0])
