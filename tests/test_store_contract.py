@@ -660,6 +660,75 @@ async def test_key_concurrency_caps_each_key_and_takes_the_least_busy_key_first(
     assert [r.id for r in await claim_q(store, "W", [limits])] == ["big2"]
 
 
+async def test_keys_are_served_round_robin(store):
+    for key in "abc":
+        for i in range(3):
+            await store.create(new(f"{key}{i}", queue="q", key=key))
+    taken = await one_by_one(store, QueueLimits("q", key_concurrency=5))
+    assert taken == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
+
+
+async def test_key_rate_is_a_sliding_window_of_durable_time_per_key(store):
+    for i in range(4):
+        await store.create(new(f"a{i}", queue="q", key="a"))
+    await store.create(new("b0", queue="q", key="b"))
+    limits = [QueueLimits("q", key_rate=(2, 10.0))]
+    assert sorted(r.id for r in await claim_q(store, "W", limits, clock_now=0.0)) == [
+        "a0", "a1", "b0"]
+    assert await claim_q(store, "W", limits, clock_now=5.0) == []
+    assert await store.next_wake(5.0, limits) == 10.0
+    await store.create(new("b1", queue="q", key="b"))  # b's window has room
+    assert [r.id for r in await claim_q(store, "W", limits, clock_now=6.0)] == ["b1"]
+    assert sorted(r.id for r in await claim_q(store, "W", limits, clock_now=10.0)) == [
+        "a2", "a3"]
+
+
+async def test_a_key_whose_window_is_full_stays_closed_when_it_gets_more_work(store):
+    await store.create(new("a0", queue="q", key="a"))
+    limits = [QueueLimits("q", key_rate=(1, 10.0))]
+    assert [r.id for r in await claim_q(store, "W", limits, clock_now=0.0)] == ["a0"]
+    await store.create(new("a1", queue="q", key="a"))  # the key had nothing ready meanwhile
+    assert await claim_q(store, "W", limits, clock_now=5.0) == []
+    assert await store.next_wake(5.0, limits) == 10.0
+    assert [r.id for r in await claim_q(store, "W", limits, clock_now=10.0)] == ["a1"]
+
+
+async def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    if url.startswith("postgresql"):
+        base, schema = url.rsplit("?schema=", 1)
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'SET search_path TO "{schema}"')
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+    with sqlite3.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_the_keys_in_line_are_counted_through_every_change(url, store):
+    """queue_keys, kept by triggers, matches a recount after creates, claims, waits, ends."""
+    for i in range(4):
+        await store.create(new(f"a{i}", queue="q", key="a"))
+        await store.create(new(f"b{i}", queue="q", key="b", not_before=50.0))
+    await store.create(new("c0", queue="r", key="c"))
+    limits = QueueLimits("q", key_concurrency=3)
+    taken = [r.id for r in await claim_q(store, "W", [limits], limit=2, clock_now=0.0)]
+    assert await store.suspend(taken[0], "W", 20.0)
+    await store.finish(taken[1], "W", "succeeded", b"1", None)
+    await store.request_cancel("a3")
+    assert await claim_q(store, "W", [], clock_now=60.0) == []  # b's and the waiting one fall due
+    counted = await _rows(url, "SELECT queue, key, pending, waiting FROM queue_keys"
+                               " ORDER BY queue, key")
+    recount = await _rows(url, """
+        SELECT queue, key, sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END),
+               sum(CASE WHEN status = 'waiting' THEN 1 ELSE 0 END) FROM workflows
+        WHERE ready AND key IS NOT NULL AND queue IS NOT NULL
+        AND status IN ('pending', 'waiting') GROUP BY queue, key ORDER BY queue, key""")
+    assert counted == recount
+    assert counted == [("q", "a", 1, 1), ("q", "b", 4, 0), ("r", "c", 1, 0)]
+
+
 async def test_queue_without_priority_is_fifo(store):
     for wid, priority in (("a", 0), ("b", 5), ("c", 1)):
         await store.create(new(wid, queue="q", priority=priority))
@@ -731,6 +800,13 @@ _UNDO_DEBOUNCE = (
     "DROP INDEX workflows_debounce", "ALTER TABLE workflows DROP COLUMN debounce_key",
     "ALTER TABLE workflows DROP COLUMN debounce_run",
     "ALTER TABLE workflows DROP COLUMN debounce_until")
+# What the "queue keys" migration (SQLite 14, PostgreSQL 13) adds, undone.
+def _undo_queue_keys(url: str) -> tuple[str, ...]:
+    pg = url.startswith("postgresql")
+    return (*(f"DROP TRIGGER queue_keys_on_{op}{' ON workflows' if pg else ''}"
+              for op in ("insert", "update", "delete")),
+            *(["DROP FUNCTION queue_keys_count()"] if pg else []),
+            "DROP TABLE queue_keys", "DROP TABLE key_starts", "DROP INDEX workflows_running_keyed")
 _UNDO_DUE = (
     "DROP INDEX workflows_due", "DROP INDEX workflows_ready", "DROP INDEX workflows_ready_queued",
     "DROP INDEX workflows_ready_fifo", "ALTER TABLE workflows DROP COLUMN due_at",
@@ -746,7 +822,7 @@ async def test_a_version_1_schema_is_migrated_and_its_rows_get_a_run_id(url):
     await s.create(new("kept"))
     await s.close()
     await _sql(url, "DROP TABLE streams", "DROP TABLE updates",  # streams and updates
-               "DROP TABLE IF EXISTS stream_heads", *_UNDO_DEBOUNCE,
+               "DROP TABLE IF EXISTS stream_heads", *_UNDO_DEBOUNCE, *_undo_queue_keys(url),
                "DROP INDEX workflows_ready_keyed",
                "ALTER TABLE workflows DROP COLUMN key",
                "ALTER TABLE workflows DROP COLUMN recoveries", "DROP TABLE schedules",

@@ -8,14 +8,14 @@ claims of one queue take turns (for the few milliseconds of a claim), claims
 of different queues and of unqueued work don't wait. Semantics are SQLite's
 (see ``_sqlite_queue``): running workflows hold a slot, woken waiting ones
 go before pending ones, the rate limit counts starts in ``queue_starts`` as a
-sliding window of durable time, and ``key_concurrency`` is counted per key
-and served fairly (see ``_sqlite_queue``).
+sliding window of durable time, and keyed queues serve their keys round-robin
+from ``queue_keys`` (kept by a trigger), as SQLite's do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from .._errors import DuplicateWorkflow
 from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, owner_worker
@@ -46,7 +46,7 @@ async def claim_queue(
     taken over here (lapsed ones, queued or not, are taken by ``CLAIM_SQL``).
     """
     take = room
-    if q.caps_running or q.rate is not None or q.key_concurrency is not None:
+    if q.caps_running or q.rate is not None or q.keyed:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
                            f"legato:{schema}:queue:{q.name}")
     if q.caps_running:
@@ -61,11 +61,20 @@ async def claim_queue(
     # Only ready ones, which the claim's first statement made of what fell due
     # (see _postgres_due), read in this order from the workflows_ready_* indexes.
     async def taken(status: str, limit: int) -> list[Any]:
+        args: list[Any]
+        if q.keyed:
+            ids = await _keyed_chosen(conn, q, status, names, limit, order, clock_now)
+            chosen, args = "SELECT unnest($4::text[])", [ids]
+        else:
+            chosen = ("SELECT id FROM workflows WHERE queue = $4 AND status = $7 AND ready"
+                      f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6"
+                      " FOR UPDATE SKIP LOCKED")
+            args = [q.name, names, limit, status]
         rows: list[Any] = await conn.fetch(
             "UPDATE workflows SET status = 'running', owner = $1, lease_until = $2,"
-            f" wake_at = NULL, ready = false, updated_at = $3 WHERE id IN ({_chosen(q, order)})"
+            f" wake_at = NULL, ready = false, updated_at = $3 WHERE id IN ({chosen})"
             f" RETURNING {WF_COLUMNS}, NULL::text AS previous_owner",
-            owner, lease_until, now, q.name, names, limit, status, *_key_args(q))
+            owner, lease_until, now, *args)
         return sorted(rows, key=lambda r: (r["priority"] if q.priority else 0, r["created_at"]))
 
     woken = await taken("waiting", take)
@@ -85,57 +94,91 @@ async def claim_queue(
     return woken + started
 
 
-def _chosen(q: QueueLimits, order: str) -> str:
-    """The ids a claim of ``q`` takes: $4 queue, $5 names, $6 limit, $7 status, $8 key limit."""
-    if q.key_concurrency is None:
-        return ("SELECT id FROM workflows WHERE queue = $4 AND status = $7 AND ready"
-                f" AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6 FOR UPDATE SKIP LOCKED")
-    return _KEYED.format(order=order)
+_NO_LIMIT: Final = 1 << 62
 
 
-# As SQLite's (see _sqlite_queue): each key's first $8 in line, read through
-# workflows_ready_keyed (the keys found by index seeks); the least busy key first,
-# none past its limit. No SKIP LOCKED beside a window function: the queue's
-# advisory lock, held, keeps other claims of these rows out.
+async def _keyed_chosen(conn: Any, q: QueueLimits, status: str, names: list[str], limit: int,
+                        order: str, clock_now: float) -> list[str]:
+    """Up to ``limit`` ids of a keyed queue, its keys served round-robin (as SQLite's)."""
+    starting = status == "pending" and q.key_rate is not None
+    count, window = q.key_rate or (_NO_LIMIT, 0.0)
+    if starting:
+        await conn.execute("DELETE FROM key_starts WHERE queue = $1 AND at <= $2",
+                           q.name, clock_now - window)
+        await conn.execute(  # a closed key keeps its row while it has nothing ready
+            "WITH gone AS (DELETE FROM queue_keys WHERE queue = $1 AND open_at <= $2"
+            " AND pending <= 0 AND waiting <= 0)"
+            " UPDATE queue_keys SET open_at = NULL WHERE queue = $1 AND open_at <= $2"
+            " AND (pending > 0 OR waiting > 0)",
+            q.name, clock_now)
+    per_key = q.key_concurrency or _NO_LIMIT
+    chosen = await conn.fetch(
+        _KEYED.format(order=order, line="pending > 0 AND open_at IS NULL"
+                      if status == "pending" else "waiting > 0"),
+        q.name, status, names, limit, per_key, count if starting else _NO_LIMIT,
+        clock_now - window, min(per_key, count if starting else _NO_LIMIT, limit))
+    keys = [r["key"] for r in chosen if r["key"] is not None]
+    served = list(dict.fromkeys(keys))
+    if served:  # to the back of the line, in the order served
+        await conn.execute(
+            "UPDATE queue_keys AS k SET served = top.s + u.n"
+            " FROM unnest($2::text[]) WITH ORDINALITY AS u(key, n),"
+            " (SELECT max(served) AS s FROM queue_keys WHERE queue = $1) AS top"
+            " WHERE k.queue = $1 AND k.key = u.key", q.name, served)
+    if starting and served:
+        await conn.execute(
+            "INSERT INTO key_starts (queue, key, at) SELECT $1, unnest($2::text[]), $3",
+            q.name, keys, clock_now)
+        await conn.execute(
+            "UPDATE queue_keys AS k SET open_at = s.first + $3"
+            " FROM (SELECT key, min(at) AS first, count(*) AS c FROM key_starts"
+            "  WHERE queue = $1 AND key = ANY($2::text[]) GROUP BY key) AS s"
+            " WHERE k.queue = $1 AND k.key = s.key AND s.c >= $4",
+            q.name, served, window, count)
+    return [r["id"] for r in chosen]
+
+
+# As SQLite's (see _sqlite_queue): the keys in line, in the order served, each
+# with its room; each one's first few (workflows_ready_keyed), ranked, a key's
+# n-th after every key's (n-1)-th; keyless ones last. $1 queue, $2 status,
+# $3 names, $4 limit, $5 per key, $6 tokens, $7 window start, $8 each. No SKIP
+# LOCKED beside a window function: the queue's advisory lock keeps other claims out.
 _KEYED = """
-WITH RECURSIVE keys(k) AS (
-    SELECT min(key) FROM workflows
-    WHERE queue = $4 AND status = $7 AND ready AND key IS NOT NULL
-    UNION ALL
-    SELECT (SELECT min(key) FROM workflows
-            WHERE queue = $4 AND status = $7 AND ready AND key > keys.k)
-    FROM keys WHERE keys.k IS NOT NULL
-), running AS (
-    SELECT key, count(*) AS c FROM workflows
-    WHERE queue = $4 AND status = 'running' AND key IS NOT NULL GROUP BY key
+WITH keys AS (
+    SELECT k.key, k.served, room.n AS room FROM queue_keys AS k CROSS JOIN LATERAL (
+        SELECT least(
+            $5 - (SELECT count(*) FROM workflows AS r
+                  WHERE r.queue = $1 AND r.status = 'running' AND r.key = k.key),
+            $6 - (SELECT count(*) FROM key_starts AS s
+                  WHERE s.queue = $1 AND s.key = k.key AND s.at > $7)) AS n) AS room
+    WHERE k.queue = $1 AND {line} AND room.n > 0 ORDER BY k.served LIMIT $4
 ), lines AS (
-    SELECT w.* FROM keys CROSS JOIN LATERAL (
+    SELECT w.*, keys.served AS s, keys.room FROM keys CROSS JOIN LATERAL (
         SELECT id, key, priority, created_at FROM workflows
-        WHERE queue = $4 AND status = $7 AND ready AND key = keys.k
-        AND name = ANY($5::text[]) ORDER BY {order} LIMIT $8) AS w
-    WHERE keys.k IS NOT NULL
+        WHERE queue = $1 AND status = $2 AND ready AND key = keys.key
+        AND name = ANY($3::text[]) ORDER BY {order} LIMIT $8) AS w
     UNION ALL
-    (SELECT id, key, priority, created_at FROM workflows
-     WHERE queue = $4 AND status = $7 AND ready AND key IS NULL
-     AND name = ANY($5::text[]) ORDER BY {order} LIMIT $6)
+    (SELECT id, key, priority, created_at, NULL::bigint, $4::bigint FROM workflows
+     WHERE queue = $1 AND status = $2 AND ready AND key IS NULL
+     AND name = ANY($3::text[]) ORDER BY {order} LIMIT $4)
 ), ranked AS (
     SELECT *, row_number() OVER (PARTITION BY key ORDER BY {order}) AS n FROM lines
 )
-SELECT ranked.id FROM ranked LEFT JOIN running USING (key)
-WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= $8
-ORDER BY n + coalesce(c, 0), {order} LIMIT $6
+SELECT id, key FROM ranked WHERE n <= room ORDER BY n, s IS NULL, s, {order} LIMIT $4
 """
-
-
-def _key_args(q: QueueLimits) -> tuple[int, ...]:
-    return () if q.key_concurrency is None else (q.key_concurrency,)
 
 
 async def queue_next_wake(conn: Any, clock_now: float, queues: Sequence[QueueLimits]
                           ) -> list[float]:
-    """For each rate-limited queue whose window is full with work due: when a start frees."""
+    """For each rate-limited queue or key whose window is full with work due: when one frees."""
     times: list[float] = []
     for q in queues:
+        if q.key_rate is not None:  # the first key out of line (queue_keys_closed)
+            opens = await conn.fetchval(
+                "SELECT min(open_at) FROM queue_keys WHERE queue = $1 AND open_at IS NOT NULL",
+                q.name)
+            if opens is not None:
+                times.append(float(opens))
         if q.rate is None:
             continue
         count, window = q.rate

@@ -221,6 +221,72 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX updates_by_id ON updates (workflow_id, id);
     CREATE INDEX updates_waiting ON updates (workflow_id, name, seq) WHERE taken_at IS NULL;
     """,
+    # 13: keyed queues serve their keys round-robin from a table of the keys with
+    # ready work, which a trigger keeps (as SQLite's 14); per-key rate windows
+    """
+    CREATE TABLE queue_keys (
+        queue   text NOT NULL,
+        key     text NOT NULL,
+        pending integer NOT NULL DEFAULT 0,
+        waiting integer NOT NULL DEFAULT 0,
+        served  bigint NOT NULL,
+        open_at double precision,
+        PRIMARY KEY (queue, key)
+    );
+    CREATE INDEX queue_keys_rotation ON queue_keys (queue, served);
+    CREATE INDEX queue_keys_pending ON queue_keys (queue, served)
+        WHERE pending > 0 AND open_at IS NULL;
+    CREATE INDEX queue_keys_waiting ON queue_keys (queue, served) WHERE waiting > 0;
+    CREATE INDEX queue_keys_closed ON queue_keys (queue, open_at) WHERE open_at IS NOT NULL;
+    CREATE INDEX workflows_running_keyed ON workflows (queue, key)
+        WHERE status = 'running' AND key IS NOT NULL;
+    CREATE TABLE key_starts (
+        queue text NOT NULL,
+        key   text NOT NULL,
+        at    double precision NOT NULL
+    );
+    CREATE INDEX key_starts_by_key ON key_starts (queue, key, at);
+    CREATE INDEX key_starts_by_time ON key_starts (queue, at);
+    INSERT INTO queue_keys (queue, key, pending, waiting, served)
+        SELECT queue, key, count(*) FILTER (WHERE status = 'pending'),
+               count(*) FILTER (WHERE status = 'waiting'),
+               row_number() OVER (PARTITION BY queue ORDER BY min(created_at))
+        FROM workflows WHERE ready AND queue IS NOT NULL AND key IS NOT NULL
+        AND status IN ('pending', 'waiting') GROUP BY queue, key;
+    CREATE FUNCTION queue_keys_count() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' AND OLD.ready AND OLD.key IS NOT NULL AND OLD.queue IS NOT NULL
+                AND OLD.status IN ('pending', 'waiting') THEN
+            UPDATE queue_keys SET pending = pending - (OLD.status = 'pending')::int,
+                                  waiting = waiting - (OLD.status = 'waiting')::int
+            WHERE queue = OLD.queue AND key = OLD.key;
+        END IF;
+        IF TG_OP <> 'DELETE' AND NEW.ready AND NEW.key IS NOT NULL AND NEW.queue IS NOT NULL
+                AND NEW.status IN ('pending', 'waiting') THEN
+            INSERT INTO queue_keys AS k (queue, key, pending, waiting, served)
+            VALUES (NEW.queue, NEW.key, (NEW.status = 'pending')::int,
+                    (NEW.status = 'waiting')::int,
+                    coalesce((SELECT max(served) FROM queue_keys WHERE queue = NEW.queue), 0) + 1)
+            ON CONFLICT (queue, key) DO UPDATE
+            SET pending = k.pending + excluded.pending, waiting = k.waiting + excluded.waiting;
+        END IF;
+        IF TG_OP <> 'INSERT' THEN
+            DELETE FROM queue_keys WHERE queue = OLD.queue AND key = OLD.key
+            AND pending <= 0 AND waiting <= 0 AND open_at IS NULL;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER queue_keys_on_insert AFTER INSERT ON workflows FOR EACH ROW
+        WHEN (NEW.key IS NOT NULL AND NEW.ready) EXECUTE FUNCTION queue_keys_count();
+    CREATE TRIGGER queue_keys_on_update AFTER UPDATE OF status, ready, queue, key ON workflows
+        FOR EACH ROW WHEN ((OLD.key IS NOT NULL OR NEW.key IS NOT NULL)
+            AND (OLD.ready, OLD.status, OLD.queue, OLD.key)
+                IS DISTINCT FROM (NEW.ready, NEW.status, NEW.queue, NEW.key))
+        EXECUTE FUNCTION queue_keys_count();
+    CREATE TRIGGER queue_keys_on_delete AFTER DELETE ON workflows FOR EACH ROW
+        WHEN (OLD.key IS NOT NULL AND OLD.ready) EXECUTE FUNCTION queue_keys_count();
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

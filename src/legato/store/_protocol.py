@@ -150,6 +150,12 @@ class QueueLimits:
     rate: tuple[int, float] | None = None  # (starts, per seconds of durable time)
     priority: bool = True  # order pending ones by priority (lower first), then FIFO
     key_concurrency: int | None = None  # running at once per key, across every worker
+    key_rate: tuple[int, float] | None = None  # (starts, per seconds of durable time) per key
+
+    @property
+    def keyed(self) -> bool:
+        """Whether workflows may carry a key: the queue limits something per key."""
+        return self.key_concurrency is not None or self.key_rate is not None
 
     @property
     def caps_running(self) -> bool:
@@ -394,8 +400,8 @@ class Claims(Protocol):
         ``durable_now``. Only workflows whose name is in ``names`` (the code
         this worker has). Pending and waiting workflows of a queue are taken
         only if the queue is in ``queues``, within its limits (counted in the
-        same transaction, so they hold across processes; with
-        ``key_concurrency``, per key, the least busy key first); taking over a
+        same transaction, so they hold across processes; on a keyed queue,
+        per key, the keys served round-robin); taking over a
         lapsed lease ignores limits (that workflow holds its slot already),
         names the attempt that held it (``previous_owner``) and, when that was
         another worker's, adds one to the row's ``recoveries``.

@@ -12,13 +12,16 @@ before any pending workflow does. The rate limit counts *starts* (a pending
 workflow taken), recorded in ``queue_starts`` by durable time and counted as
 a sliding window.
 
-A queue with ``key_concurrency`` runs at most that many workflows per key
-(a tenant, a customer) at once, counted in the same transaction, and serves
-keys fairly: a claim ranks each key's due workflows (by priority, then age)
-and takes them in order of *running + rank*, so the least busy key goes
-first and one key's 10,000 queued workflows don't hold back another key's
-3. A claim reads each key's first few in line through an index, so its cost
-grows with the number of keys, not with the length of any key's line.
+A *keyed* queue (``key_concurrency``, ``key_rate``) limits runs per key (a
+tenant, a customer) and serves its keys round-robin, so one key's 10,000
+queued workflows don't hold back another key's 3. The keys with ready work
+are rows of ``queue_keys``, counted by triggers on ``workflows`` (so every
+write that makes a keyed workflow ready, or takes it, keeps them right), in
+the order they are served: a claim walks that order through an index,
+skipping keys at their limit, and a key it takes from goes to the back. A
+claim so reads the keys it serves (plus those at their limit, which hold
+running workflows), not every key; a key whose rate window is full leaves
+the line (``open_at``) until the window frees.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from .._errors import DuplicateWorkflow
 from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, owner_worker
@@ -78,7 +81,7 @@ def claim_queue(
     claim = (owner, lease_until, now)
 
     def taken(status: str, limit: int) -> list[tuple[Any, ...]]:
-        chosen, params = _chosen(conn, q, status, names_json, limit, order)
+        chosen, params = _chosen(conn, q, status, names_json, limit, order, clock_now)
         rows: list[tuple[Any, ...]] = conn.execute(
             "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
             f" wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN ({chosen})"
@@ -104,59 +107,107 @@ def claim_queue(
 
 
 def _chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_json: str,
-            limit: int, order: str) -> tuple[str, tuple[Any, ...]]:
+            limit: int, order: str, clock_now: float) -> tuple[str, tuple[Any, ...]]:
     """The rowids a claim of ``q`` takes among its ready ``status`` ones: SQL and parameters."""
-    if q.key_concurrency is None:
+    if not q.keyed:
         return ("SELECT rowid FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
                 f" AND name IN (SELECT value FROM json_each(?)) ORDER BY {order} LIMIT ?",
                 (q.name, status, names_json, limit))
-    chosen = conn.execute(_KEYED.format(order=order, outer=order.replace("rowid", "r")), {
-        "queue": q.name, "status": status, "names": names_json, "limit": limit,
-        "per_key": q.key_concurrency}).fetchall()
-    return "SELECT value FROM json_each(?)", (json.dumps([r for (r,) in chosen]),)
+    chosen = _keyed_chosen(conn, q, status, names_json, limit, order, clock_now)
+    return "SELECT value FROM json_each(?)", (json.dumps([r for r, _ in chosen]),)
 
 
-# Each key's first ``per_key`` in line (its distinct keys found by index seeks, each
-# key's line read from workflows_ready_keyed: O(keys), whatever the queue's length),
-# ranked; a key's n-th goes after every key's (n-1)-th, counting those running: the
-# least busy key first, none past its limit. Keyless ones are one more line.
+_NO_LIMIT: Final = 1 << 62
+
+
+def _keyed_chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_json: str,
+                  limit: int, order: str, clock_now: float) -> list[tuple[int, str | None]]:
+    """Up to ``limit`` (rowid, key) of a keyed queue, its keys served round-robin.
+
+    A pending one taken counts against its key's rate: the key is noted in
+    ``key_starts`` and, once its window is full, leaves the line until then.
+    """
+    starting = status == "pending" and q.key_rate is not None
+    count, window = q.key_rate or (_NO_LIMIT, 0.0)
+    if starting:
+        conn.execute("DELETE FROM key_starts WHERE queue = ? AND at <= ?",
+                     (q.name, clock_now - window))
+        # A closed key keeps its row while it has nothing ready, so a workflow
+        # enqueued for it meanwhile doesn't reopen it early
+        conn.execute("DELETE FROM queue_keys WHERE queue = ? AND open_at <= ?"
+                     " AND pending <= 0 AND waiting <= 0", (q.name, clock_now))
+        conn.execute("UPDATE queue_keys SET open_at = NULL WHERE queue = ? AND open_at <= ?",
+                     (q.name, clock_now))
+    per_key = q.key_concurrency or _NO_LIMIT
+    chosen: list[tuple[int, str | None]] = conn.execute(
+        _KEYED.format(order=order, outer=order.replace("rowid", "r"),
+                      line="pending > 0 AND open_at IS NULL" if status == "pending"
+                      else "waiting > 0"), {
+            "queue": q.name, "status": status, "names": names_json, "limit": limit,
+            "per_key": per_key, "tokens": count if starting else _NO_LIMIT,
+            "since": clock_now - window,
+            "each": min(per_key, count if starting else _NO_LIMIT, limit)}).fetchall()
+    served = list(dict.fromkeys(k for _, k in chosen if k is not None))
+    # To the back of the line, in the order served: the next claim starts past them
+    conn.executemany(
+        "UPDATE queue_keys SET served = (SELECT max(served) FROM queue_keys WHERE queue = ?) + 1"
+        " WHERE queue = ? AND key = ?", [(q.name, q.name, k) for k in served])
+    if starting and served:
+        conn.executemany("INSERT INTO key_starts (queue, key, at) VALUES (?, ?, ?)",
+                         [(q.name, k, clock_now) for _, k in chosen if k is not None])
+        conn.execute(
+            "UPDATE queue_keys SET open_at = (SELECT min(at) FROM key_starts AS s"
+            "  WHERE s.queue = queue_keys.queue AND s.key = queue_keys.key) + ?"
+            " WHERE queue = ? AND key IN (SELECT value FROM json_each(?))"
+            " AND (SELECT count(*) FROM key_starts AS s"
+            "  WHERE s.queue = queue_keys.queue AND s.key = queue_keys.key) >= ?",
+            (window, q.name, json.dumps(served), count))
+    return chosen
+
+
+# The keys in line, in the order served (through queue_keys_pending or _waiting),
+# each with its room (what its limit and rate window leave), the first ``limit``
+# with room; each one's first few in line (workflows_ready_keyed), ranked; a key's
+# n-th goes after every key's (n-1)-th. Keyless ones are one more line, last.
 _KEYED = """
-WITH RECURSIVE keys(k) AS (
-    SELECT min(key) FROM workflows
-    WHERE queue = :queue AND status = :status AND ready = 1 AND key IS NOT NULL
-    UNION ALL
-    SELECT (SELECT min(key) FROM workflows
-            WHERE queue = :queue AND status = :status AND ready = 1 AND key > k)
-    FROM keys WHERE k IS NOT NULL
-), running AS (
-    SELECT key, count(*) AS c FROM workflows
-    WHERE queue = :queue AND status = 'running' AND key IS NOT NULL GROUP BY key
+WITH keys AS (
+    SELECT key, served, room FROM (
+        SELECT key, served, min(
+            :per_key - (SELECT count(*) FROM workflows AS r
+                        WHERE r.queue = :queue AND r.status = 'running' AND r.key = k.key),
+            :tokens - (SELECT count(*) FROM key_starts AS s
+                       WHERE s.queue = :queue AND s.key = k.key AND s.at > :since)) AS room
+        FROM queue_keys AS k WHERE queue = :queue AND {line} ORDER BY served)
+    WHERE room > 0 LIMIT :limit
 ), lines AS (
-    SELECT w.rowid AS r, w.key, w.priority, w.created_at
+    SELECT w.rowid AS r, w.key, w.priority, w.created_at, keys.served AS s, keys.room
     FROM keys JOIN workflows AS w ON w.rowid IN (
         SELECT rowid FROM workflows
-        WHERE queue = :queue AND status = :status AND ready = 1 AND key = keys.k
-        AND name IN (SELECT value FROM json_each(:names)) ORDER BY {order} LIMIT :per_key)
-    WHERE keys.k IS NOT NULL
+        WHERE queue = :queue AND status = :status AND ready = 1 AND key = keys.key
+        AND name IN (SELECT value FROM json_each(:names)) ORDER BY {order} LIMIT :each)
     UNION ALL
-    SELECT * FROM (SELECT rowid, key, priority, created_at FROM workflows
+    SELECT * FROM (SELECT rowid, key, priority, created_at, NULL, :limit FROM workflows
         WHERE queue = :queue AND status = :status AND ready = 1 AND key IS NULL
         AND name IN (SELECT value FROM json_each(:names)) ORDER BY {order} LIMIT :limit)
 ), ranked AS (
     SELECT *, row_number() OVER (PARTITION BY key ORDER BY {outer}) AS n FROM lines
 )
-SELECT r FROM ranked LEFT JOIN running USING (key)
-WHERE ranked.key IS NULL OR n + coalesce(c, 0) <= :per_key
-ORDER BY n + coalesce(c, 0), {outer} LIMIT :limit
+SELECT r, key FROM ranked WHERE n <= room ORDER BY n, s IS NULL, s, {outer} LIMIT :limit
 """
 
 
 def queue_next_wake(
     conn: sqlite3.Connection, clock_now: float, queues: Sequence[QueueLimits]
 ) -> list[float]:
-    """For each rate-limited queue whose window is full with work due: when a start frees."""
+    """For each rate-limited queue or key whose window is full with work due: when a start frees."""
     times: list[float] = []
     for q in queues:
+        if q.key_rate is not None:  # the first key out of line (queue_keys_closed)
+            (opens,) = conn.execute(
+                "SELECT min(open_at) FROM queue_keys WHERE queue = ? AND open_at IS NOT NULL",
+                (q.name,)).fetchone()
+            if opens is not None:
+                times.append(float(opens))
         if q.rate is None:
             continue
         count, window = q.rate

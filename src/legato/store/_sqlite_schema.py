@@ -222,6 +222,74 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX updates_by_id ON updates (workflow_id, id);
     CREATE INDEX updates_waiting ON updates (workflow_id, name, seq) WHERE taken_at IS NULL;
     """,
+    # 14: keyed queues serve their keys round-robin from a table of the keys with
+    # ready work, which triggers keep (see _sqlite_queue); per-key rate windows
+    """
+    CREATE TABLE queue_keys (
+        queue   TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        pending INTEGER NOT NULL DEFAULT 0,
+        waiting INTEGER NOT NULL DEFAULT 0,
+        served  INTEGER NOT NULL,
+        open_at REAL,
+        PRIMARY KEY (queue, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX queue_keys_rotation ON queue_keys (queue, served);
+    CREATE INDEX queue_keys_pending ON queue_keys (queue, served)
+        WHERE pending > 0 AND open_at IS NULL;
+    CREATE INDEX queue_keys_waiting ON queue_keys (queue, served) WHERE waiting > 0;
+    CREATE INDEX queue_keys_closed ON queue_keys (queue, open_at) WHERE open_at IS NOT NULL;
+    CREATE INDEX workflows_running_keyed ON workflows (queue, key)
+        WHERE status = 'running' AND key IS NOT NULL;
+    CREATE TABLE key_starts (
+        queue TEXT NOT NULL,
+        key   TEXT NOT NULL,
+        at    REAL NOT NULL
+    );
+    CREATE INDEX key_starts_by_key ON key_starts (queue, key, at);
+    CREATE INDEX key_starts_by_time ON key_starts (queue, at);
+    INSERT INTO queue_keys (queue, key, pending, waiting, served)
+        SELECT queue, key, sum(status = 'pending'), sum(status = 'waiting'),
+               row_number() OVER (PARTITION BY queue ORDER BY min(created_at))
+        FROM workflows WHERE ready = 1 AND queue IS NOT NULL AND key IS NOT NULL
+        AND status IN ('pending', 'waiting') GROUP BY queue, key;
+    CREATE TRIGGER queue_keys_on_insert AFTER INSERT ON workflows
+    WHEN new.key IS NOT NULL AND new.queue IS NOT NULL AND new.ready
+        AND new.status IN ('pending', 'waiting')
+    BEGIN
+        INSERT INTO queue_keys (queue, key, pending, waiting, served)
+        VALUES (new.queue, new.key, new.status = 'pending', new.status = 'waiting',
+                coalesce((SELECT max(served) FROM queue_keys WHERE queue = new.queue), 0) + 1)
+        ON CONFLICT (queue, key) DO UPDATE
+        SET pending = pending + excluded.pending, waiting = waiting + excluded.waiting;
+    END;
+    CREATE TRIGGER queue_keys_on_update AFTER UPDATE OF status, ready, queue, key ON workflows
+    WHEN (old.key IS NOT NULL OR new.key IS NOT NULL) AND NOT (old.ready IS new.ready
+        AND old.status IS new.status AND old.queue IS new.queue AND old.key IS new.key)
+    BEGIN
+        UPDATE queue_keys SET pending = pending - (old.status = 'pending'),
+                              waiting = waiting - (old.status = 'waiting')
+        WHERE old.ready AND queue = old.queue AND key = old.key;
+        INSERT INTO queue_keys (queue, key, pending, waiting, served)
+        SELECT new.queue, new.key, new.status = 'pending', new.status = 'waiting',
+               coalesce((SELECT max(served) FROM queue_keys WHERE queue = new.queue), 0) + 1
+        WHERE new.ready AND new.queue IS NOT NULL AND new.key IS NOT NULL
+            AND new.status IN ('pending', 'waiting')
+        ON CONFLICT (queue, key) DO UPDATE
+        SET pending = pending + excluded.pending, waiting = waiting + excluded.waiting;
+        DELETE FROM queue_keys WHERE queue = old.queue AND key = old.key
+        AND pending <= 0 AND waiting <= 0 AND open_at IS NULL;
+    END;
+    CREATE TRIGGER queue_keys_on_delete AFTER DELETE ON workflows
+    WHEN old.key IS NOT NULL AND old.ready
+    BEGIN
+        UPDATE queue_keys SET pending = pending - (old.status = 'pending'),
+                              waiting = waiting - (old.status = 'waiting')
+        WHERE queue = old.queue AND key = old.key;
+        DELETE FROM queue_keys WHERE queue = old.queue AND key = old.key
+        AND pending <= 0 AND waiting <= 0 AND open_at IS NULL;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -242,12 +310,27 @@ def migrate(conn: sqlite3.Connection) -> int:
                 "rather than open a newer database with an older release"
             )
         for version in range(found + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
             conn.execute("INSERT INTO legato_schema (version) VALUES (?)", (version,))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return int(found)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of ``script``, a trigger's body kept whole (its ``;`` don't end it).
+
+    ``executescript`` would do the split but commits first, and a migration
+    runs inside the transaction that records its version.
+    """
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending)
+            pending = ""
+    return statements
