@@ -32,7 +32,7 @@ def test_queue_is_a_frozen_comparable_value_with_documented_defaults():
     assert hash(q) == hash(Queue("emails", concurrency=3, rate="10/s"))
     assert q != Queue("emails", concurrency=4, rate="10/s")
     assert repr(q) == ("Queue(name='emails', concurrency=3, worker_concurrency=None, "
-                       "rate='10/s', priority=True, key_concurrency=None)")
+                       "rate='10/s', priority=True, key_concurrency=None, key_rate=None)")
     assert Queue("x") == Queue("x", None, None, None, True)
     with pytest.raises(AttributeError):
         q.concurrency = 5  # type: ignore[misc]
@@ -488,6 +488,52 @@ async def test_key_concurrency_caps_each_key_and_a_small_key_is_not_starved(db):
     assert done_before < big_n // 10, done_before  # the small key was not held back
     assert peak_at_once([(a, b or math.inf) for a, b in big_spans]) <= 2  # at most 2 per key
     assert peak_at_once([spans[f"small-{i}"] for i in range(3)]) <= 2
+
+
+async def test_key_rate_limits_starts_per_key_and_other_keys_go_on(db):
+    clock = legato.VirtualClock()
+    seen: list[tuple[str, float]] = []
+
+    @legato.step
+    async def when(key: str) -> None:
+        seen.append((key, clock.now()))
+
+    @legato.workflow(name="queue_key_rated")
+    async def key_rated(key: str) -> None:
+        await when(key)
+
+    per_key = Queue("kr", key_rate="5/1s")
+    async with legato.Runtime(db, clock=clock, queues=[per_key]) as rt:
+        q = rt.queue(per_key)
+        handles = [await q.enqueue(key_rated, "big", key="big") for _ in range(15)]
+        handles += [await q.enqueue(key_rated, "small", key="small") for _ in range(3)]
+        await asyncio.gather(*(h.result(timeout=10) for h in handles))
+    big = sorted(t - clock.start for key, t in seen if key == "big")
+    small = [t - clock.start for key, t in seen if key == "small"]
+    assert len(big) == 15 and big[-1] >= 2.0  # 15 starts at 5 a second: ≥ 2 s of durable time
+    assert all(sum(t < k for t in big) <= 5 * k for k in (1, 2, 3))
+    assert max(small) < 1.0  # the small key didn't wait behind the big one's window
+
+
+async def test_keys_take_turns_on_a_queue_of_one(db):
+    order: list[str] = []
+
+    @legato.step
+    async def note(label: str) -> None:
+        order.append(label)
+
+    @legato.workflow(name="queue_turns")
+    async def turns(label: str) -> None:
+        await note(label)
+
+    serial = Queue("turns", concurrency=1, key_concurrency=1)
+    async with legato.Runtime(db, worker=False) as client:  # all queued before any runs
+        q = client.queue(serial)
+        ids = [(await q.enqueue(turns, f"{key}{i}", key=key)).id
+               for key in "abc" for i in range(3)]
+    async with legato.Runtime(db, queues=[serial]) as rt:
+        await asyncio.gather(*(rt.handle(i).result(timeout=10) for i in ids))
+    assert order == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
 
 
 async def test_key_needs_a_queue_with_key_concurrency(db):

@@ -48,7 +48,8 @@ class BoundQueue:
         first; the default is 0, so a negative priority jumps the line). ``delay``: not
         started before this much durable time has passed. ``dedup_key``: at
         most one unfinished workflow per key on this queue. ``key``: its
-        concurrency key (a tenant, a customer), for a queue with ``key_concurrency``.
+        concurrency key (a tenant, a customer), for a queue with ``key_concurrency``
+        or ``key_rate``.
 
         >>> handle = await rt.queue("emails").enqueue(send, "ana", dedup_key="ana")
 
@@ -72,12 +73,12 @@ def check_key(key: str | None, queue: Queue | None) -> str | None:
         return None
     if not isinstance(key, str) or not key:
         raise ValueError(f"key= takes a non-empty str (a tenant, a customer), not {key!r}")
-    if queue is None or queue.key_concurrency is None:
+    if queue is None or not queue.limits.keyed:
         named = "no queue" if queue is None else f"queue {queue.name!r}, which has no limit per key"
         raise ValueError(
-            f"key={key!r} limits how many run at once per key, but the workflow goes on "
-            f"{named}; pass queue=legato.Queue(name, key_concurrency=N) (declared the same "
-            "way in every process), or leave key= out")
+            f"key={key!r} limits runs per key, but the workflow goes on {named}; pass "
+            "queue=legato.Queue(name, key_concurrency=N) or Queue(name, key_rate='10/1m') "
+            "(declared the same way in every process), or leave key= out")
     return key
 
 

@@ -203,8 +203,8 @@ class Runtime:
         cancelled; it overrides ``@workflow(timeout=...)``. ``queue=`` puts it
         on a :class:`~legato.Queue` (see :meth:`BoundQueue.enqueue` for
         ``priority``, ``delay`` and ``dedup_key``); ``delay`` and ``priority``
-        also work without a queue. ``key=`` is its concurrency key on a queue
-        with ``key_concurrency`` (a tenant, a customer). Until it starts, it is
+        also work without a queue. ``key=`` is its key (a tenant, a customer) on a
+        queue with ``key_concurrency`` or ``key_rate``. Until it starts, it is
         ``pending``.
 
         ``debounce=(key, window)`` (or ``(key, window, max_wait)``) folds a
@@ -222,7 +222,7 @@ class Runtime:
             DuplicateWorkflow: ``dedup_key`` is held by an unfinished workflow
                 of the queue.
             ValueError: a bad ``debounce=`` (or with ``delay=``/``dedup_key=``), or
-                ``key=`` without a queue that has ``key_concurrency``.
+                ``key=`` without a queue that has ``key_concurrency`` or ``key_rate``.
             SerializationError: an argument can't be stored (named in the message).
             TypeError: ``fn`` is not a ``@legato.workflow``, or the arguments
                 don't fit its signature.

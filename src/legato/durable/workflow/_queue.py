@@ -105,13 +105,18 @@ class Queue:
             in enqueue order (default); ``False``: strictly in enqueue order.
         key_concurrency: at most this many ``running`` at once per key, across
             every worker: ``rt.start(..., queue=q, key="customer-42")``. Keys
-            are served fairly (the key with the fewest running goes first),
-            so one tenant's 10,000 queued workflows don't starve another's 3.
-            Workflows enqueued without a key are limited only by the queue.
-            Default ``None``: no per-key limit (and ``key=`` is refused).
+            are served round-robin (a key that got a start goes to the back
+            of the line of keys), so one tenant's 10,000 queued workflows
+            don't starve another's 3. Workflows enqueued without a key are
+            limited only by the queue. Default ``None``: no per-key limit.
+        key_rate: at most this many *starts* per key per sliding window of
+            durable time, as ``rate`` is for the whole queue (``"10/1m"``).
+            Keys are served round-robin, as with ``key_concurrency``; either
+            one lets workflows carry a ``key=`` (without both, ``key=`` is
+            refused). Default ``None``: no per-key rate.
 
     Raises:
-        ValueError: a limit is not a positive int, or ``rate`` can't be parsed.
+        ValueError: a limit is not a positive int, or a rate can't be parsed.
     """
 
     name: str
@@ -120,6 +125,7 @@ class Queue:
     rate: str | None = None
     priority: bool = True
     key_concurrency: int | None = None
+    key_rate: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -127,8 +133,9 @@ class Queue:
         _check_limit("concurrency", self.concurrency)
         _check_limit("worker_concurrency", self.worker_concurrency)
         _check_limit("key_concurrency", self.key_concurrency)
-        if self.rate is not None:
-            parse_rate(self.rate)
+        for rate in (self.rate, self.key_rate):
+            if rate is not None:
+                parse_rate(rate)
 
     @property
     def limits(self) -> QueueLimits:
@@ -136,4 +143,4 @@ class Queue:
         return QueueLimits(
             self.name, self.concurrency, self.worker_concurrency,
             None if self.rate is None else parse_rate(self.rate), self.priority,
-            self.key_concurrency)
+            self.key_concurrency, None if self.key_rate is None else parse_rate(self.key_rate))
