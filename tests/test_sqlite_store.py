@@ -71,7 +71,7 @@ async def test_a_version_1_file_is_migrated_with_its_workflows_kept(sqlite_db):
     async with legato.Runtime(sqlite_db) as rt:
         await rt.run(echo_twice, "kept", id="old")
     with sqlite3.connect(sqlite_db) as conn:  # as legato 0.1's first release left it
-        for op in ("insert", "update", "delete"):
+        for op in ("insert", "leave", "join", "delete"):
             conn.execute(f"DROP TRIGGER queue_keys_on_{op}")
         conn.execute("DROP TABLE queue_keys")
         conn.execute("DROP TABLE key_starts")

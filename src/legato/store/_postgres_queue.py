@@ -62,8 +62,9 @@ async def claim_queue(
     # (see _postgres_due), read in this order from the workflows_ready_* indexes.
     async def taken(status: str, limit: int) -> list[Any]:
         args: list[Any]
+        keys: list[str] = []
         if q.keyed:
-            ids = await _keyed_chosen(conn, q, status, names, limit, order, clock_now)
+            ids, keys = await _keyed_chosen(conn, q, status, names, limit, order, clock_now)
             chosen, args = "SELECT unnest($4::text[])", [ids]
         else:
             chosen = ("SELECT id FROM workflows WHERE queue = $4 AND status = $7 AND ready"
@@ -75,6 +76,8 @@ async def claim_queue(
             f" wake_at = NULL, ready = false, updated_at = $3 WHERE id IN ({chosen})"
             f" RETURNING {WF_COLUMNS}, NULL::text AS previous_owner",
             owner, lease_until, now, *args)
+        if keys:
+            await _served(conn, q, keys, status == "pending", clock_now)
         return sorted(rows, key=lambda r: (r["priority"] if q.priority else 0, r["created_at"]))
 
     woken = await taken("waiting", take)
@@ -98,34 +101,48 @@ _NO_LIMIT: Final = 1 << 62
 
 
 async def _keyed_chosen(conn: Any, q: QueueLimits, status: str, names: list[str], limit: int,
-                        order: str, clock_now: float) -> list[str]:
-    """Up to ``limit`` ids of a keyed queue, its keys served round-robin (as SQLite's)."""
-    starting = status == "pending" and q.key_rate is not None
-    count, window = q.key_rate or (_NO_LIMIT, 0.0)
-    if starting:
+                        order: str, clock_now: float) -> tuple[list[str], list[str]]:
+    """Up to ``limit`` ids of a keyed queue, its keys served round-robin; their keys."""
+    rated = status == "pending" and q.key_rate is not None
+    count, window = q.key_rate if rated and q.key_rate else (_NO_LIMIT, 0.0)
+    if rated:
         await conn.execute("DELETE FROM key_starts WHERE queue = $1 AND at <= $2",
                            q.name, clock_now - window)
-        await conn.execute(  # a closed key keeps its row while it has nothing ready
+        await conn.execute(  # a closed key kept its row; cleared if it has nothing ready
             "WITH gone AS (DELETE FROM queue_keys WHERE queue = $1 AND open_at <= $2"
             " AND pending <= 0 AND waiting <= 0)"
             " UPDATE queue_keys SET open_at = NULL WHERE queue = $1 AND open_at <= $2"
-            " AND (pending > 0 OR waiting > 0)",
-            q.name, clock_now)
+            " AND (pending > 0 OR waiting > 0)", q.name, clock_now)
     per_key = q.key_concurrency or _NO_LIMIT
+    rooms = [f"{per_key} - (SELECT count(*) FROM workflows AS r WHERE r.queue = $1"
+             " AND r.status = 'running' AND r.key = k.key)"] if q.key_concurrency else []
+    if rated:
+        rooms.append(f"{count} - (SELECT count(*) FROM key_starts AS s WHERE s.queue = $1"
+                     " AND s.key = k.key AND s.at > $6)")
     chosen = await conn.fetch(
-        _KEYED.format(order=order, line="pending > 0 AND open_at IS NULL"
-                      if status == "pending" else "waiting > 0"),
-        q.name, status, names, limit, per_key, count if starting else _NO_LIMIT,
-        clock_now - window, min(per_key, count if starting else _NO_LIMIT, limit))
-    keys = [r["key"] for r in chosen if r["key"] is not None]
+        _KEYED.format(order=order, room=f"least({', '.join(rooms or [str(_NO_LIMIT)])})",
+                      line="pending > 0 AND open_at IS NULL" if status == "pending"
+                      else "waiting > 0"),
+        q.name, status, names, limit, min(per_key, count, limit),
+        *([clock_now - window] if rated else []))
+    return [r["id"] for r in chosen], [r["key"] for r in chosen if r["key"] is not None]
+
+
+async def _served(conn: Any, q: QueueLimits, keys: list[str], started: bool,
+                  clock_now: float) -> None:
+    """After a claim took from ``keys`` (one per workflow): each to the back of the line.
+
+    As SQLite's: a key left with nothing ready is cleared; one whose rate
+    window the starts filled leaves the line until it frees (``open_at``).
+    """
     served = list(dict.fromkeys(keys))
-    if served:  # to the back of the line, in the order served
-        await conn.execute(
-            "UPDATE queue_keys AS k SET served = top.s + u.n"
-            " FROM unnest($2::text[]) WITH ORDINALITY AS u(key, n),"
-            " (SELECT max(served) AS s FROM queue_keys WHERE queue = $1) AS top"
-            " WHERE k.queue = $1 AND k.key = u.key", q.name, served)
-    if starting and served:
+    await conn.execute(
+        "UPDATE queue_keys AS k SET served = top.s + u.n"
+        " FROM unnest($2::text[]) WITH ORDINALITY AS u(key, n),"
+        " (SELECT coalesce(max(served), 0) AS s FROM queue_keys WHERE queue = $1) AS top"
+        " WHERE k.queue = $1 AND k.key = u.key", q.name, served)
+    if started and q.key_rate is not None:
+        count, window = q.key_rate
         await conn.execute(
             "INSERT INTO key_starts (queue, key, at) SELECT $1, unnest($2::text[]), $3",
             q.name, keys, clock_now)
@@ -135,28 +152,26 @@ async def _keyed_chosen(conn: Any, q: QueueLimits, status: str, names: list[str]
             "  WHERE queue = $1 AND key = ANY($2::text[]) GROUP BY key) AS s"
             " WHERE k.queue = $1 AND k.key = s.key AND s.c >= $4",
             q.name, served, window, count)
-    return [r["id"] for r in chosen]
+    await conn.execute(
+        "DELETE FROM queue_keys WHERE queue = $1 AND key = ANY($2::text[])"
+        " AND pending <= 0 AND waiting <= 0 AND open_at IS NULL", q.name, served)
 
 
 # As SQLite's (see _sqlite_queue): the keys in line, in the order served, each
 # with its room; each one's first few (workflows_ready_keyed), ranked, a key's
 # n-th after every key's (n-1)-th; keyless ones last. $1 queue, $2 status,
-# $3 names, $4 limit, $5 per key, $6 tokens, $7 window start, $8 each. No SKIP
+# $3 names, $4 limit, $5 each key's few, $6 the rate window's start. No SKIP
 # LOCKED beside a window function: the queue's advisory lock keeps other claims out.
 _KEYED = """
 WITH keys AS (
-    SELECT k.key, k.served, room.n AS room FROM queue_keys AS k CROSS JOIN LATERAL (
-        SELECT least(
-            $5 - (SELECT count(*) FROM workflows AS r
-                  WHERE r.queue = $1 AND r.status = 'running' AND r.key = k.key),
-            $6 - (SELECT count(*) FROM key_starts AS s
-                  WHERE s.queue = $1 AND s.key = k.key AND s.at > $7)) AS n) AS room
+    SELECT k.key, k.served, room.n AS room FROM queue_keys AS k
+    CROSS JOIN LATERAL (SELECT {room} AS n) AS room
     WHERE k.queue = $1 AND {line} AND room.n > 0 ORDER BY k.served LIMIT $4
 ), lines AS (
     SELECT w.*, keys.served AS s, keys.room FROM keys CROSS JOIN LATERAL (
         SELECT id, key, priority, created_at FROM workflows
         WHERE queue = $1 AND status = $2 AND ready AND key = keys.key
-        AND name = ANY($3::text[]) ORDER BY {order} LIMIT $8) AS w
+        AND name = ANY($3::text[]) ORDER BY {order} LIMIT $5) AS w
     UNION ALL
     (SELECT id, key, priority, created_at, NULL::bigint, $4::bigint FROM workflows
      WHERE queue = $1 AND status = $2 AND ready AND key IS NULL

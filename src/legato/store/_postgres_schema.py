@@ -222,7 +222,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX updates_waiting ON updates (workflow_id, name, seq) WHERE taken_at IS NULL;
     """,
     # 13: keyed queues serve their keys round-robin from a table of the keys with
-    # ready work, which a trigger keeps (as SQLite's 14); per-key rate windows
+    # ready work, which a trigger counts (as SQLite's 14); per-key rate windows
     """
     CREATE TABLE queue_keys (
         queue   text NOT NULL,
@@ -269,11 +269,8 @@ MIGRATIONS: list[str] = [
                     (NEW.status = 'waiting')::int,
                     coalesce((SELECT max(served) FROM queue_keys WHERE queue = NEW.queue), 0) + 1)
             ON CONFLICT (queue, key) DO UPDATE
-            SET pending = k.pending + excluded.pending, waiting = k.waiting + excluded.waiting;
-        END IF;
-        IF TG_OP <> 'INSERT' THEN
-            DELETE FROM queue_keys WHERE queue = OLD.queue AND key = OLD.key
-            AND pending <= 0 AND waiting <= 0 AND open_at IS NULL;
+            SET served = CASE WHEN k.pending + k.waiting > 0 THEN k.served ELSE excluded.served END,
+                pending = k.pending + excluded.pending, waiting = k.waiting + excluded.waiting;
         END IF;
         RETURN NULL;
     END $$;

@@ -81,11 +81,21 @@ def claim_queue(
     claim = (owner, lease_until, now)
 
     def taken(status: str, limit: int) -> list[tuple[Any, ...]]:
-        chosen, params = _chosen(conn, q, status, names_json, limit, order, clock_now)
+        keys: list[str] = []
+        params: tuple[Any, ...]
+        if q.keyed:
+            rowids, keys = _keyed_chosen(conn, q, status, names_json, limit, order, clock_now)
+            chosen, params = "SELECT value FROM json_each(?)", (json.dumps(rowids),)
+        else:
+            chosen = ("SELECT rowid FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
+                      f" AND name IN (SELECT value FROM json_each(?)) ORDER BY {order} LIMIT ?")
+            params = (q.name, status, names_json, limit)
         rows: list[tuple[Any, ...]] = conn.execute(
             "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
             f" wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN ({chosen})"
             f" RETURNING {WF_COLUMNS}, NULL", (*claim, *params)).fetchall()
+        if keys:
+            _served(conn, q, keys, status == "pending", clock_now)
         return rows
 
     woken = taken("waiting", take)
@@ -106,55 +116,55 @@ def claim_queue(
     return woken + started
 
 
-def _chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_json: str,
-            limit: int, order: str, clock_now: float) -> tuple[str, tuple[Any, ...]]:
-    """The rowids a claim of ``q`` takes among its ready ``status`` ones: SQL and parameters."""
-    if not q.keyed:
-        return ("SELECT rowid FROM workflows WHERE queue = ? AND status = ? AND ready = 1"
-                f" AND name IN (SELECT value FROM json_each(?)) ORDER BY {order} LIMIT ?",
-                (q.name, status, names_json, limit))
-    chosen = _keyed_chosen(conn, q, status, names_json, limit, order, clock_now)
-    return "SELECT value FROM json_each(?)", (json.dumps([r for r, _ in chosen]),)
-
-
 _NO_LIMIT: Final = 1 << 62
 
 
 def _keyed_chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_json: str,
-                  limit: int, order: str, clock_now: float) -> list[tuple[int, str | None]]:
-    """Up to ``limit`` (rowid, key) of a keyed queue, its keys served round-robin.
-
-    A pending one taken counts against its key's rate: the key is noted in
-    ``key_starts`` and, once its window is full, leaves the line until then.
-    """
-    starting = status == "pending" and q.key_rate is not None
-    count, window = q.key_rate or (_NO_LIMIT, 0.0)
-    if starting:
+                  limit: int, order: str, clock_now: float) -> tuple[list[int], list[str]]:
+    """Up to ``limit`` rowids of a keyed queue, its keys served round-robin; their keys."""
+    rated = status == "pending" and q.key_rate is not None
+    count, window = q.key_rate if rated and q.key_rate else (_NO_LIMIT, 0.0)
+    if rated:
         conn.execute("DELETE FROM key_starts WHERE queue = ? AND at <= ?",
                      (q.name, clock_now - window))
-        # A closed key keeps its row while it has nothing ready, so a workflow
-        # enqueued for it meanwhile doesn't reopen it early
         conn.execute("DELETE FROM queue_keys WHERE queue = ? AND open_at <= ?"
                      " AND pending <= 0 AND waiting <= 0", (q.name, clock_now))
         conn.execute("UPDATE queue_keys SET open_at = NULL WHERE queue = ? AND open_at <= ?",
                      (q.name, clock_now))
     per_key = q.key_concurrency or _NO_LIMIT
-    chosen: list[tuple[int, str | None]] = conn.execute(
+    rooms = [f"{per_key} - (SELECT count(*) FROM workflows AS r WHERE r.queue = :queue"
+             " AND r.status = 'running' AND r.key = k.key)"] if q.key_concurrency else []
+    if rated:
+        rooms.append(f"{count} - (SELECT count(*) FROM key_starts AS s WHERE s.queue = :queue"
+                     " AND s.key = k.key AND s.at > :since)")
+    chosen = conn.execute(
         _KEYED.format(order=order, outer=order.replace("rowid", "r"),
+                      room=f"min({', '.join(rooms)})" if len(rooms) > 1 else
+                      (rooms or [str(_NO_LIMIT)])[0],
                       line="pending > 0 AND open_at IS NULL" if status == "pending"
                       else "waiting > 0"), {
             "queue": q.name, "status": status, "names": names_json, "limit": limit,
-            "per_key": per_key, "tokens": count if starting else _NO_LIMIT,
-            "since": clock_now - window,
-            "each": min(per_key, count if starting else _NO_LIMIT, limit)}).fetchall()
-    served = list(dict.fromkeys(k for _, k in chosen if k is not None))
-    # To the back of the line, in the order served: the next claim starts past them
-    conn.executemany(
-        "UPDATE queue_keys SET served = (SELECT max(served) FROM queue_keys WHERE queue = ?) + 1"
-        " WHERE queue = ? AND key = ?", [(q.name, q.name, k) for k in served])
-    if starting and served:
+            "since": clock_now - window, "each": min(per_key, count, limit)}).fetchall()
+    return [r for r, _ in chosen], [k for _, k in chosen if k is not None]
+
+
+def _served(conn: sqlite3.Connection, q: QueueLimits, keys: list[str], started: bool,
+            clock_now: float) -> None:
+    """After a claim took from ``keys`` (one per workflow): each goes to the back of the line.
+
+    A key left with nothing ready is cleared instead; one whose rate window
+    the starts filled leaves the line until the window frees (``open_at``),
+    keeping its row meanwhile so new work doesn't reopen it early.
+    """
+    served = list(dict.fromkeys(keys))
+    (top,) = conn.execute("SELECT coalesce(max(served), 0) FROM queue_keys WHERE queue = ?",
+                          (q.name,)).fetchone()
+    conn.executemany("UPDATE queue_keys SET served = ? WHERE queue = ? AND key = ?",
+                     [(top + n, q.name, k) for n, k in enumerate(served, 1)])
+    if started and q.key_rate is not None:
+        count, window = q.key_rate
         conn.executemany("INSERT INTO key_starts (queue, key, at) VALUES (?, ?, ?)",
-                         [(q.name, k, clock_now) for _, k in chosen if k is not None])
+                         [(q.name, k, clock_now) for k in keys])
         conn.execute(
             "UPDATE queue_keys SET open_at = (SELECT min(at) FROM key_starts AS s"
             "  WHERE s.queue = queue_keys.queue AND s.key = queue_keys.key) + ?"
@@ -162,7 +172,9 @@ def _keyed_chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_j
             " AND (SELECT count(*) FROM key_starts AS s"
             "  WHERE s.queue = queue_keys.queue AND s.key = queue_keys.key) >= ?",
             (window, q.name, json.dumps(served), count))
-    return chosen
+    conn.execute("DELETE FROM queue_keys WHERE queue = ? AND key IN (SELECT value FROM"
+                 " json_each(?)) AND pending <= 0 AND waiting <= 0 AND open_at IS NULL",
+                 (q.name, json.dumps(served)))
 
 
 # The keys in line, in the order served (through queue_keys_pending or _waiting),
@@ -172,11 +184,7 @@ def _keyed_chosen(conn: sqlite3.Connection, q: QueueLimits, status: str, names_j
 _KEYED = """
 WITH keys AS (
     SELECT key, served, room FROM (
-        SELECT key, served, min(
-            :per_key - (SELECT count(*) FROM workflows AS r
-                        WHERE r.queue = :queue AND r.status = 'running' AND r.key = k.key),
-            :tokens - (SELECT count(*) FROM key_starts AS s
-                       WHERE s.queue = :queue AND s.key = k.key AND s.at > :since)) AS room
+        SELECT key, served, {room} AS room
         FROM queue_keys AS k WHERE queue = :queue AND {line} ORDER BY served)
     WHERE room > 0 LIMIT :limit
 ), lines AS (

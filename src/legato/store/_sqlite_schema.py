@@ -223,7 +223,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX updates_waiting ON updates (workflow_id, name, seq) WHERE taken_at IS NULL;
     """,
     # 14: keyed queues serve their keys round-robin from a table of the keys with
-    # ready work, which triggers keep (see _sqlite_queue); per-key rate windows
+    # ready work, which triggers count (see _sqlite_queue); per-key rate windows.
+    # A key that runs out of work keeps its row (out of the partial indexes, so
+    # out of line) until a claim clears it: one DELETE a claim, not one a row.
     """
     CREATE TABLE queue_keys (
         queue   TEXT NOT NULL,
@@ -261,33 +263,37 @@ MIGRATIONS: list[str] = [
         VALUES (new.queue, new.key, new.status = 'pending', new.status = 'waiting',
                 coalesce((SELECT max(served) FROM queue_keys WHERE queue = new.queue), 0) + 1)
         ON CONFLICT (queue, key) DO UPDATE
-        SET pending = pending + excluded.pending, waiting = waiting + excluded.waiting;
+        SET served = iif(pending + waiting > 0, served, excluded.served),
+            pending = pending + excluded.pending, waiting = waiting + excluded.waiting;
     END;
-    CREATE TRIGGER queue_keys_on_update AFTER UPDATE OF status, ready, queue, key ON workflows
-    WHEN (old.key IS NOT NULL OR new.key IS NOT NULL) AND NOT (old.ready IS new.ready
-        AND old.status IS new.status AND old.queue IS new.queue AND old.key IS new.key)
-    BEGIN
-        UPDATE queue_keys SET pending = pending - (old.status = 'pending'),
-                              waiting = waiting - (old.status = 'waiting')
-        WHERE old.ready AND queue = old.queue AND key = old.key;
-        INSERT INTO queue_keys (queue, key, pending, waiting, served)
-        SELECT new.queue, new.key, new.status = 'pending', new.status = 'waiting',
-               coalesce((SELECT max(served) FROM queue_keys WHERE queue = new.queue), 0) + 1
-        WHERE new.ready AND new.queue IS NOT NULL AND new.key IS NOT NULL
-            AND new.status IN ('pending', 'waiting')
-        ON CONFLICT (queue, key) DO UPDATE
-        SET pending = pending + excluded.pending, waiting = waiting + excluded.waiting;
-        DELETE FROM queue_keys WHERE queue = old.queue AND key = old.key
-        AND pending <= 0 AND waiting <= 0 AND open_at IS NULL;
-    END;
-    CREATE TRIGGER queue_keys_on_delete AFTER DELETE ON workflows
-    WHEN old.key IS NOT NULL AND old.ready
+    CREATE TRIGGER queue_keys_on_leave AFTER UPDATE OF status, ready, queue, key ON workflows
+    WHEN old.key IS NOT NULL AND old.queue IS NOT NULL AND old.ready
+        AND old.status IN ('pending', 'waiting') AND NOT (new.ready IS old.ready
+        AND new.status IS old.status AND new.queue IS old.queue AND new.key IS old.key)
     BEGIN
         UPDATE queue_keys SET pending = pending - (old.status = 'pending'),
                               waiting = waiting - (old.status = 'waiting')
         WHERE queue = old.queue AND key = old.key;
-        DELETE FROM queue_keys WHERE queue = old.queue AND key = old.key
-        AND pending <= 0 AND waiting <= 0 AND open_at IS NULL;
+    END;
+    CREATE TRIGGER queue_keys_on_join AFTER UPDATE OF status, ready, queue, key ON workflows
+    WHEN new.key IS NOT NULL AND new.queue IS NOT NULL AND new.ready
+        AND new.status IN ('pending', 'waiting') AND NOT (new.ready IS old.ready
+        AND new.status IS old.status AND new.queue IS old.queue AND new.key IS old.key)
+    BEGIN
+        INSERT INTO queue_keys (queue, key, pending, waiting, served)
+        VALUES (new.queue, new.key, new.status = 'pending', new.status = 'waiting',
+                coalesce((SELECT max(served) FROM queue_keys WHERE queue = new.queue), 0) + 1)
+        ON CONFLICT (queue, key) DO UPDATE
+        SET served = iif(pending + waiting > 0, served, excluded.served),
+            pending = pending + excluded.pending, waiting = waiting + excluded.waiting;
+    END;
+    CREATE TRIGGER queue_keys_on_delete AFTER DELETE ON workflows
+    WHEN old.key IS NOT NULL AND old.queue IS NOT NULL AND old.ready
+        AND old.status IN ('pending', 'waiting')
+    BEGIN
+        UPDATE queue_keys SET pending = pending - (old.status = 'pending'),
+                              waiting = waiting - (old.status = 'waiting')
+        WHERE queue = old.queue AND key = old.key;
     END;
     """,
 ]
