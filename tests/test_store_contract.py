@@ -693,6 +693,22 @@ async def test_a_key_whose_window_is_full_stays_closed_when_it_gets_more_work(st
     assert [r.id for r in await claim_q(store, "W", limits, clock_now=10.0)] == ["a1"]
 
 
+async def test_two_workers_claiming_at_once_keep_each_keys_limit_and_rate(store, other):
+    for i in range(40):
+        await store.create(new(f"w{i}", queue="q", key=f"k{i % 4}"))
+    limits = [QueueLimits("q", key_concurrency=3, key_rate=(5, 100.0))]
+    taken: list[Any] = []
+    for round_ in range(4):  # each round, both claim at once, with what finished freed
+        batches = await asyncio.gather(*(claim_q(s, f"W{n}", limits, clock_now=float(round_))
+                                         for n, s in enumerate((store, other))))
+        running_now = [r for batch in batches for r in batch]
+        assert max(Counter(r.key for r in running_now).values(), default=0) <= 3
+        taken += running_now
+        for r in running_now:
+            await store.finish(r.id, r.owner, "succeeded", b"1", None)
+    assert Counter(r.key for r in taken) == {f"k{i}": 5 for i in range(4)}  # 5 per window
+
+
 async def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
     if url.startswith("postgresql"):
         base, schema = url.rsplit("?schema=", 1)
