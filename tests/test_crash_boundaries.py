@@ -69,6 +69,9 @@ async def recover(url: str) -> tuple[Any, list[legato.WorkflowInfo]]:
         return result, await rt.list()
 
 
+# A child process per commit point (more than 20): about 30 s on an idle machine,
+# twice that with both cores busy, so past the suite's 60 s default
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 async def test_a_crash_at_any_commit_point_changes_neither_result_nor_effects(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
