@@ -26,7 +26,8 @@ class Workers:
     """One worker process per URL in ``urls`` (several may share one), logging to files."""
 
     def __init__(self, urls: list[str], tmp: Path, concurrency: int,
-                 env: dict[str, str] | None = None, first: int = 0) -> None:
+                 env: dict[str, str] | None = None, first: int = 0,
+                 lease: float = LEASE) -> None:
         tmp.mkdir(exist_ok=True)
         self.numbers = range(first, first + len(urls))  # worker n serves queue probe-<n>
         self.logs = [tmp / f"worker-{n}.err" for n in self.numbers]
@@ -35,7 +36,7 @@ class Workers:
             with err.open("w") as stderr:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "legato", "worker", "fault_workflows",
-                     "--store", url, "--lease", str(LEASE), "--concurrency", str(concurrency),
+                     "--store", url, "--lease", str(lease), "--concurrency", str(concurrency),
                      "--queue", f"probe-{n}"],
                     env={**os.environ, "PYTHONPATH": str(TESTS), **(env or {})},
                     stdout=subprocess.DEVNULL, stderr=stderr))

@@ -403,10 +403,18 @@ async def _ten_thousand(store: str, tmp_path: Path, log: Path, *, client_works: 
     two worker processes run everything.
     """
     count, length = 10_000, 2
-    workers = Workers([store] * (1 if client_works else 2), tmp_path / "w", concurrency=500)
+    # A step starts only with half a lease surely held; a stall of a worker's commits
+    # past that lets another take the workflow over, and the step runs again (what a
+    # lease is for). With both cores busy and five processes on them, stalls of 0.5 s
+    # and more came (1 s leases: 18 and 112 steps ran twice, 2 runs in 7), so this
+    # test, about bursts of starts and not about stalls, leaves 1.5 s of margin.
+    lease = 3.0
+    workers = Workers([store] * (1 if client_works else 2), tmp_path / "w", concurrency=500,
+                      lease=lease)
     try:
         await workers.ready()
-        async with legato.Runtime(store, worker=client_works, concurrency=500, lease=1.0) as rt:
+        async with legato.Runtime(store, worker=client_works, concurrency=500,
+                                  lease=lease) as rt:
             started = time.monotonic()
             handles = await asyncio.gather(*(
                 rt.start(steps, f"m{n}", length, 0.0, id=f"m{n}") for n in range(count)))
