@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,9 +37,7 @@ async def twenty(n: int) -> dict[str, Any]:
 
 
 async def test_a_correct_workflow_passes_every_crash_point_and_order() -> None:
-    began = time.perf_counter()
     report = await explore(twenty, 17, seed=7)
-    elapsed = time.perf_counter() - began
     assert report.ok, report
     assert report.concurrent  # the gather's steps: each point crashed in two orders
     points = len(report.commits)
@@ -52,7 +49,6 @@ async def test_a_correct_workflow_passes_every_crash_point_and_order() -> None:
     crash_5 = next(c for c in report.cases if c.case == "crash@5")
     assert crash_5.lost is not None and crash_5.lost.position == "6"
     assert crash_5.runs == {"'double' at 6": 2}
-    assert elapsed < 20, f"explore took {elapsed:.1f} s"  # ~1 s idle; generous on busy CI
 
 
 async def test_runs_and_only_pick_the_cases() -> None:
