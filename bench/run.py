@@ -16,6 +16,7 @@ import bench_flow
 import bench_gc
 import bench_keys
 import bench_otel
+import bench_pg_cpu
 import bench_pg_trips
 import bench_postgres
 import bench_queue
@@ -46,6 +47,7 @@ def main() -> None:
         ("scale", "cost as waiting work grows (SQLite)", bench_scale.run),
         ("postgres", "PostgreSQL (news-driven workers) vs SQLite", bench_postgres.run),
         ("pg_trips", "PostgreSQL round trips vs raw asyncpg", bench_pg_trips.run),
+        ("pg_cpu", "PostgreSQL: CPU per step as worker processes are added", bench_pg_cpu.run),
         ("gc", "garbage collection as fan-outs grow", bench_gc.run),
         ("flow", "primitives vs asyncio.gather / asyncio.wait (outside workflows)",
          flow_rows),
