@@ -114,6 +114,22 @@ async def test_a_full_worker_starts_the_next_workflow_as_soon_as_one_ends(db):
             assert await second.result() == 10
 
 
+async def test_a_full_worker_reads_nothing_while_work_arrives(sqlite_db):
+    gates["busy"] = asyncio.Event()
+    async with legato.Runtime(sqlite_db, concurrency=1) as rt:
+        first = await rt.start(gated, "busy", id="busy")
+        await asyncio.sleep(0.05)  # the claim loop settles: full
+        with statements(rt) as seen:
+            pending = [await rt.start(one_step, i, id=f"p{i}") for i in range(20)]
+            await asyncio.sleep(0.05)  # each start poked the claim loop
+        # no claim, next_wake or next_lease_expiry per poke: nothing could be taken
+        assert [s for s in seen if s.startswith("SELECT") and "news" not in s] == []
+        gates["busy"].set()
+        assert await first.result() == "busy"
+        async with asyncio.timeout(QUICK):  # the freed slot is refilled at once
+            assert [await h.result() for h in pending] == [2 * i for i in range(20)]
+
+
 async def test_a_parent_waiting_in_the_store_wakes_when_its_child_ends(db):
     async with legato.Runtime(db, suspend_after=0.01) as rt:
         handle = await rt.start(parent, id="parent")

@@ -46,6 +46,10 @@ __all__ = ["Worker", "new_owner_id"]
 log = logging.getLogger("legato.worker")
 
 _BATCH = 100
+# A full worker claims once a slot frees; finishes within this long of the first are
+# served by the same claim. Refilling one slot per finish cost a claim, a
+# next_lease_expiry and a next_wake per workflow when draining a backlog.
+_REFILL_AFTER = 0.002  # seconds
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0  # seconds between attempts of a run after store errors
 # A run that ended so makes nothing claimable, unless its end frees a slot (this worker
 # was full, a queue caps running workflows) or wakes its parent: the claim loop is left
@@ -420,10 +424,13 @@ class Worker:
         while True:
             self._wakeup.clear()
             try:
-                free = min(self.concurrency - len(self.tasks) - self._reserved, _BATCH)
+                free = self._free()
                 if free > 0 and len(await self._claim(free)) == free:
                     continue  # there may be more
-                await self._sleep_until_due()
+                if self._free() > 0:
+                    await self._sleep_until_due()
+                else:
+                    await self._until_room()
             except LegatoError:
                 # an outage must not end the loop: the worker would never claim again
                 log.exception("the worker could not reach the store; retrying in %.1f s",
@@ -432,6 +439,17 @@ class Worker:
                 backoff = min(backoff * 2, _RETRY_MAX)
             else:
                 backoff = _RETRY_FIRST
+
+    def _free(self) -> int:
+        """How many workflows the next claim may take."""
+        return min(self.concurrency - len(self.tasks) - self._reserved, _BATCH)
+
+    async def _until_room(self) -> None:
+        """Full: nothing due can be taken, so no store read until a slot frees (a poke)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), self.poll)
+        if self._free() < _BATCH:
+            await asyncio.sleep(_REFILL_AFTER)  # the finishes just behind this one
 
     async def _claim(self, limit: int) -> list[Claimed]:
         clock_now = self.engine.clock.now()
