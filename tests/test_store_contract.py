@@ -994,7 +994,7 @@ async def test_resume_runs_the_failed_step_again_but_not_a_handled_failure(url, 
 
 # -- PostgreSQL only -------------------------------------------------------------------
 
-postgres_only = pytest.mark.parametrize("url", ["postgres"], indirect=True)
+postgres_only = pytest.mark.parametrize("db", ["postgres"], indirect=True)
 
 
 @postgres_only
@@ -1015,6 +1015,21 @@ async def test_news_arrives_by_notify_from_other_processes(url, store, other):
         heard += got
     assert heard == [("pending", "w1"), ("signal", "w2"), ("wake", "w2"), ("timer", "w3"),
                      ("finish", "w4")]
+
+
+@postgres_only
+async def test_a_claim_announces_the_due_workflows_it_leaves_ready(url, store, other):
+    for i in range(3):
+        await other.create(new(f"d{i}", not_before=10.0))
+    while await store.wait_for_news(0.01):  # type: ignore[attr-defined]
+        pass  # the creates' own news
+    claimed = await other.claim(ask("A", durable_now=20.0, limit=1))
+    assert len(claimed) == 1  # the other two are ready now: a worker that found them
+    # locked by this claim, and slept, must hear of them
+    assert await store.wait_for_news(5.0) == [("pending", "")]  # type: ignore[attr-defined]
+    assert len(await store.claim(ask("B", durable_now=20.0))) == 2
+    assert await other.claim(ask("A", durable_now=20.0)) == []
+    assert await store.wait_for_news(0.05) == []  # type: ignore[attr-defined]
 
 
 def test_postgres_urls():

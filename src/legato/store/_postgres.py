@@ -335,7 +335,8 @@ class PostgresStore(PostgresSchedules):
             waited = time.monotonic() - called
             lease_until, now = request.lease_until + waited, request.real_now + waited
             rows = await conn.fetch(CLAIM_SQL, owner, lease_until, now, durable_now, names,
-                                    limit, owner_worker(owner) + "#", list(request.running))
+                                    limit, owner_worker(owner) + "#", list(request.running),
+                                    self.channel)
             rows = sorted(rows, key=lambda r: (r["priority"], r["created_at"]))
             for q in request.queues:
                 if len(rows) >= limit:

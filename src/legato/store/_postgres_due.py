@@ -9,6 +9,11 @@ takes the best ``limit`` of them in claim order (lower priority first, then age)
 marks the other due ones ready, for later claims (of this worker, or of a
 worker that has their code or their queue). PostgreSQL can't change one row
 twice in a statement: the two updates touch disjoint rows.
+
+Marking rows ready announces them (one ``pending`` notification, however
+many rows: PostgreSQL folds equal ones in a transaction). Without it, a
+worker whose claim ran beside this one found those rows locked, took
+nothing, and slept until its safety poll while they waited.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ PROMOTE_MAX: Final = 1000  # due workflows a claim looks at (and makes ready) at
 
 # $1 owner, $2 lease_until, $3 now (real time), $4 clock_now (durable), $5 names, $6 limit,
 # $7 the claiming worker's attempt prefix ("<worker id>#"), $8 the attempts it runs now
-# (ClaimRequest.running: not taken back). Returns the rows, each
+# (ClaimRequest.running: not taken back), $9 the news channel. Returns the rows, each
 # with ``previous_owner``: the attempt whose lapsed lease was taken over, if any; a
 # recovery when that attempt was another worker's (see Claimed).
 CLAIM_SQL: Final = f"""
@@ -49,6 +54,7 @@ WITH due AS MATERIALIZED (
 ), promoted AS (
     UPDATE workflows SET ready = true
     WHERE id IN (SELECT id FROM due EXCEPT SELECT chosen_id FROM chosen)
+    RETURNING pg_notify($9, 'pending')
 )
 UPDATE workflows SET status = 'running', owner = $1, lease_until = $2, wake_at = NULL,
     ready = false, updated_at = $3, recoveries = recoveries
