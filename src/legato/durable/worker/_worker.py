@@ -82,6 +82,8 @@ class Worker:
         self.held: dict[str, float] = {}
         self.runs: dict[str, Run] = {}
         self._fresh: set[str] = set()  # created here and not run yet: no history to load
+        self._loading: set[str] = set()  # claimed, its history not loaded yet
+        self._loaded = asyncio.Event()  # set when _loading empties
         # the rows of runs that ended here while a client waited on them (see awaiting)
         self._awaited: dict[str, int] = {}
         self._ended: dict[str, WorkflowRecord] = {}
@@ -314,6 +316,7 @@ class Worker:
             owner = self.owners.pop(record.id)
             self.held.pop(record.id, None)
             self._fresh.discard(record.id)  # stopped before its first attempt
+            self._started(record.id)
             if status not in _ENDED or full or record.parent_id is not None \
                     or self.caps_running():
                 self.poke()
@@ -367,7 +370,10 @@ class Worker:
                     record = replace(record, owner=owner)
                 fresh = record.id in self._fresh
                 self._fresh.discard(record.id)  # a retry reads what the first attempt wrote
-                run = await load_run(self.engine, record, self, fresh=fresh)
+                try:
+                    run = await load_run(self.engine, record, self, fresh=fresh)
+                finally:
+                    self._started(record.id)  # or failed to: claims go on either way
                 self.runs[record.id] = run
                 status = await execute(self.engine, wf, record, run)
                 if run.ended is not None and record.id in self._awaited:
@@ -426,6 +432,7 @@ class Worker:
             try:
                 free = self._free()
                 if free > 0 and len(await self._claim(free)) == free:
+                    await self._until_loaded()
                     continue  # there may be more
                 if self._free() > 0:
                     await self._sleep_until_due()
@@ -439,6 +446,23 @@ class Worker:
                 backoff = min(backoff * 2, _RETRY_MAX)
             else:
                 backoff = _RETRY_FIRST
+
+    async def _until_loaded(self) -> None:
+        """Until the runs claimed so far have started (their history loaded).
+
+        A worker claims again only as fast as it starts what it took: with
+        several workers on a backlog, the first one up would otherwise claim
+        up to its concurrency before the others' first claim, and a process
+        short of CPU would hold work that idle ones could run.
+        """
+        while self._loading:
+            self._loaded.clear()
+            await self._loaded.wait()
+
+    def _started(self, workflow_id: str) -> None:
+        self._loading.discard(workflow_id)
+        if not self._loading:
+            self._loaded.set()
 
     def _free(self) -> int:
         """How many workflows the next claim may take."""
@@ -467,6 +491,8 @@ class Worker:
         self._claimed_at = clock_now
         runnable, poisoned = sort_claimed(claimed)
         for wf, record in runnable:
+            if record.id not in self.tasks:
+                self._loading.add(record.id)
             self.launch(wf, record)
         for record, most in poisoned:  # after the launches: a store error here stops none
             self.held.pop(record.id, None)
