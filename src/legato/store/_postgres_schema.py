@@ -284,6 +284,11 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER queue_keys_on_delete AFTER DELETE ON workflows FOR EACH ROW
         WHEN (OLD.key IS NOT NULL AND OLD.ready) EXECUTE FUNCTION queue_keys_count();
     """,
+    # 14: nothing reads workflows by owner alone (fences read by id and owner), and the
+    # index cost a write at every claim, renewal and finish (issue 19)
+    """
+    DROP INDEX IF EXISTS workflows_by_owner;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -296,6 +296,11 @@ MIGRATIONS: list[str] = [
         WHERE queue = old.queue AND key = old.key;
     END;
     """,
+    # 15: nothing reads workflows by owner alone (fences read by id and owner), and the
+    # index cost a write at every claim, renewal and finish (issue 19)
+    """
+    DROP INDEX IF EXISTS workflows_by_owner;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
