@@ -130,6 +130,17 @@ async def test_a_full_worker_reads_nothing_while_work_arrives(sqlite_db):
             assert [await h.result() for h in pending] == [2 * i for i in range(20)]
 
 
+async def test_claimed_workflows_that_never_ran_read_no_history(sqlite_db):
+    async with legato.Runtime(sqlite_db, worker=False) as client:
+        # due in a second: claimed once the statements below are watched
+        handles = [await client.start(one_step, i, id=f"c{i}", delay=1.0) for i in range(20)]
+    async with legato.Runtime(sqlite_db) as rt:
+        with statements(rt) as seen:
+            assert [await rt.handle(h.id).result() for h in handles] == [2 * i for i in range(20)]
+    assert any("EXISTS" in s for s in seen)  # the claim read it
+    assert [s for s in seen if "FROM steps WHERE workflow_id" in s and "EXISTS" not in s] == []
+
+
 async def test_a_parent_waiting_in_the_store_wakes_when_its_child_ends(db):
     async with legato.Runtime(db, suspend_after=0.01) as rt:
         handle = await rt.start(parent, id="parent")

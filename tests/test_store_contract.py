@@ -261,6 +261,19 @@ async def test_a_claim_says_whose_lapsed_lease_it_took_over(store):
     assert (await record(store, "dead")).recoveries == 1
 
 
+async def test_a_claim_says_which_workflows_have_no_checkpoint_yet(store):
+    # what lets a worker skip reading the history of a workflow that never ran
+    await running(store, "ran")
+    assert await store.append("ran", "A", step("1"))
+    await store.release([("ran", "A")])  # pending again, with its checkpoint
+    for wid in ("new1", "new2"):
+        await store.create(new(wid))
+    claimed = {c.id: c.fresh for c in await store.claim(ask("B"))}
+    # a store may leave `fresh` False (a claim of one row on PostgreSQL does); never
+    # True for a workflow that has a checkpoint
+    assert claimed == {"ran": False, "new1": True, "new2": True}
+
+
 async def test_a_claim_leaves_the_lapsed_leases_of_attempts_its_worker_runs(store):
     # the renewal of a run going on in this worker came late: taking the row back under a
     # new attempt would refuse the running task's checkpoint in flight

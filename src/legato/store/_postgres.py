@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar, final
 
 import asyncpg
@@ -347,8 +348,28 @@ class PostgresStore(PostgresSchedules):
             return [_claimed(r) for r in rows]
 
         if not request.queues:  # one statement: no transaction of our own to open
-            return await self._tx_free("claim workflows", body)
-        return await self._tx("claim workflows", body)
+            claimed = await self._tx_free("claim workflows", body)
+        else:
+            claimed = await self._tx("claim workflows", body)
+        return await self._fresh(claimed) if len(claimed) > 1 else claimed
+
+    async def _fresh(self, claimed: list[Claimed]) -> list[Claimed]:
+        """``claimed``, each marked with whether it has no checkpoints (``Claimed.fresh``).
+
+        Read after the claim committed, not in it: under READ COMMITTED a
+        statement's snapshot can predate a checkpoint that another worker
+        committed before this claim locked the row. Once committed, no other
+        attempt's checkpoint can land (they are fenced by owner), so this read
+        is exact. One statement for the batch, where each run would read its
+        (empty) history; a claim of one row reads its history as before.
+        """
+        rows = await self._read(
+            "read which claimed workflows have checkpoints",
+            "SELECT id FROM unnest($1::text[]) AS id"
+            " WHERE NOT EXISTS (SELECT 1 FROM steps WHERE steps.workflow_id = id)",
+            [c.id for c in claimed])
+        fresh = {r[0] for r in rows}
+        return [replace(c, fresh=True) if c.id in fresh else c for c in claimed]
 
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:

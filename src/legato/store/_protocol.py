@@ -125,9 +125,14 @@ class Claimed(WorkflowRecord):
     (:meth:`Claims.release`, a graceful shutdown). A lease that lapsed under
     the claiming worker itself (a stalled event loop) has a ``previous_owner``
     but is not counted in ``recoveries``.
+
+    ``fresh``: the workflow has no checkpoints yet (its first run has not
+    recorded anything), so whoever runs it has no history to read. Read in
+    the claim itself, where the lease now held keeps anyone else from adding one.
     """
 
     previous_owner: str | None = None
+    fresh: bool = False
 
     @property
     def taken_over(self) -> bool:

@@ -66,6 +66,7 @@ def _claimed(row: tuple[Any, ...]) -> Claimed:
     """A claimed row: the workflow's columns, then the attempt it was taken from."""
     claimed = Claimed(*row)
     object.__setattr__(claimed, "cancel", bool(claimed.cancel))
+    object.__setattr__(claimed, "fresh", bool(claimed.fresh))
     return claimed
 
 

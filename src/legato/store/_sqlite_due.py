@@ -28,12 +28,15 @@ from typing import Any, Final
 
 from ._protocol import WF_COLUMNS, owner_worker
 
-__all__ = ["PROMOTE_MAX", "claim_unqueued", "claimable", "next_due", "promote"]
+__all__ = ["CLAIMED_FRESH", "PROMOTE_MAX", "claim_unqueued", "claimable", "next_due", "promote"]
 
 # Workflows made ready per claim at most: bounds a claim's time on the event
 # loop when many fall due at once (100,000 sleepers woken by one clock jump);
 # the rest follow at the next claims, earliest due first.
 PROMOTE_MAX: Final = 1000
+# The last column of a claimed row, Claimed.fresh: an index probe of the steps' key.
+# Exact here: SQLite's writers take turns, so the claim sees every checkpoint made.
+CLAIMED_FRESH: Final = "NOT EXISTS (SELECT 1 FROM steps WHERE steps.workflow_id = workflows.id)"
 
 
 def promote(conn: sqlite3.Connection, clock_now: float) -> int:
@@ -53,9 +56,9 @@ def claim_unqueued(
 ) -> list[tuple[Any, ...]]:
     """Take up to ``limit`` ready unqueued workflows and lapsed leases, in claim order.
 
-    Each row is the workflow's columns then the attempt whose lapsed lease
-    was taken over (``None`` if none); that counts as a recovery unless the
-    attempt was this worker's own.
+    Each row is the workflow's columns, the attempt whose lapsed lease was
+    taken over (``None`` if none; a recovery unless the attempt was this
+    worker's own), then whether it has no checkpoints (``Claimed.fresh``).
     """
     # Chosen first, then taken by rowid: SQLite runs ``UPDATE ... RETURNING`` over
     # this compound subquery 20x slower (120 µs) than the two statements.
@@ -83,10 +86,10 @@ def claim_unqueued(
         " ready = 0, updated_at = ?, recoveries = recoveries + (status = 'running'"
         " AND owner IS NOT NULL AND substr(owner, 1, length(?)) != ?)"
         " WHERE rowid IN (SELECT value FROM json_each(?))"
-        f" RETURNING {WF_COLUMNS}",
+        f" RETURNING {WF_COLUMNS}, {CLAIMED_FRESH}",
         (owner, lease_until, now, mine, mine, json.dumps([r for r, _, _ in chosen]))).fetchall()
     previous = {i: o for _, i, o in chosen}
-    return [(*row, previous[row[0]]) for row in rows]
+    return [(*row[:-1], previous[row[0]], row[-1]) for row in rows]
 
 
 def claimable(conn: sqlite3.Connection, *, now: float, clock_now: float, names_json: str,

@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from .._errors import DuplicateWorkflow
 from ._protocol import WF_COLUMNS, NewWorkflow, QueueLimits, owner_worker
+from ._sqlite_due import CLAIMED_FRESH
 
 __all__ = ["check_dedup", "claim_queue", "queue_next_wake"]
 
@@ -93,7 +94,7 @@ def claim_queue(
         rows: list[tuple[Any, ...]] = conn.execute(
             "UPDATE workflows SET status = 'running', owner = ?, lease_until = ?,"
             f" wake_at = NULL, ready = 0, updated_at = ? WHERE rowid IN ({chosen})"
-            f" RETURNING {WF_COLUMNS}, NULL", (*claim, *params)).fetchall()
+            f" RETURNING {WF_COLUMNS}, NULL, {CLAIMED_FRESH}", (*claim, *params)).fetchall()
         if keys:
             _served(conn, q, keys, status == "pending", clock_now)
         return rows

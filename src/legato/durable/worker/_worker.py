@@ -228,8 +228,7 @@ class Worker:
             if early and new.id not in self.tasks:
                 del self.owners[new.id]  # launched below, or not ours to run
         if existing is None and here:
-            if (new.copy_from is None and new.id not in self.tasks
-                    and not getattr(self.engine.store, "prerecorded", False)):
+            if new.copy_from is None and new.id not in self.tasks and self._reads_history_only():
                 self._fresh.add(new.id)  # just inserted, with no records: none to read
             self.launch(wf, _created(new))
             if self.owners.get(new.id) == new.owner:  # not run here already
@@ -464,6 +463,13 @@ class Worker:
         if not self._loading:
             self._loaded.set()
 
+    def _reads_history_only(self) -> bool:
+        """Whether a run's history is what its store's checkpoints hold.
+
+        Not in a replay, whose scratch store answers with the recorded history.
+        """
+        return not getattr(self.engine.store, "prerecorded", False)
+
     def _free(self) -> int:
         """How many workflows the next claim may take."""
         return min(self.concurrency - len(self.tasks) - self._reserved, _BATCH)
@@ -493,6 +499,8 @@ class Worker:
         for wf, record in runnable:
             if record.id not in self.tasks:
                 self._loading.add(record.id)
+                if record.fresh and self._reads_history_only():
+                    self._fresh.add(record.id)  # no checkpoint yet: no history to read
             self.launch(wf, record)
         for record, most in poisoned:  # after the launches: a store error here stops none
             self.held.pop(record.id, None)
