@@ -127,8 +127,9 @@ class Claimed(WorkflowRecord):
     but is not counted in ``recoveries``.
 
     ``fresh``: the workflow has no checkpoints yet (its first run has not
-    recorded anything), so whoever runs it has no history to read. Read in
-    the claim itself, where the lease now held keeps anyone else from adding one.
+    recorded anything), so whoever runs it has no history to read. A store
+    reads it once the claim holds the row, when no other attempt can add
+    one; it may leave it ``False`` (PostgreSQL does for a claim of one row).
     """
 
     previous_owner: str | None = None
