@@ -30,7 +30,9 @@ async def _owners(rt: legato.Runtime) -> dict[str, list[str]]:
 
 
 async def _kill_one_mid_way(pg_url: str, tmp_path: Path, log: Path, count: int) -> None:
-    fleet = Fleet(pg_url, tmp_path, 3, concurrency=max(10, count // 2))
+    # 0.15 s steps: a workflow is in flight for 0.75 s, so the busiest worker still runs
+    # some when it is killed; with 0.05 s ones, under load, it had finished them all
+    fleet = Fleet(pg_url, tmp_path, 3, concurrency=max(10, count // 2), step_seconds=0.15)
     try:
         await fleet.ready()
         async with legato.Runtime(pg_url, worker=False) as client:
