@@ -40,6 +40,7 @@ from ._lease_keeper import LeaseKeeper
 from ._news import SAFETY_POLL
 from ._recovery import sort_claimed, stop_poisoned
 from ._scheduler import Scheduler
+from ._starting import Starting
 
 __all__ = ["Worker", "new_owner_id"]
 
@@ -82,8 +83,7 @@ class Worker:
         self.held: dict[str, float] = {}
         self.runs: dict[str, Run] = {}
         self._fresh: set[str] = set()  # created here and not run yet: no history to load
-        self._loading: set[str] = set()  # claimed, its history not loaded yet
-        self._loaded = asyncio.Event()  # set when _loading empties
+        self._starting = Starting()  # claimed, not started yet
         # the rows of runs that ended here while a client waited on them (see awaiting)
         self._awaited: dict[str, int] = {}
         self._ended: dict[str, WorkflowRecord] = {}
@@ -315,7 +315,7 @@ class Worker:
             owner = self.owners.pop(record.id)
             self.held.pop(record.id, None)
             self._fresh.discard(record.id)  # stopped before its first attempt
-            self._started(record.id)
+            self._starting.started(record.id)
             if status not in _ENDED or full or record.parent_id is not None \
                     or self.caps_running():
                 self.poke()
@@ -372,7 +372,7 @@ class Worker:
                 try:
                     run = await load_run(self.engine, record, self, fresh=fresh)
                 finally:
-                    self._started(record.id)  # or failed to: claims go on either way
+                    self._starting.started(record.id)  # or failed to: claims go on
                 self.runs[record.id] = run
                 status = await execute(self.engine, wf, record, run)
                 if run.ended is not None and record.id in self._awaited:
@@ -431,7 +431,7 @@ class Worker:
             try:
                 free = self._free()
                 if free > 0 and len(await self._claim(free)) == free:
-                    await self._until_loaded()
+                    await self._starting.none_left()
                     continue  # there may be more
                 if self._free() > 0:
                     await self._sleep_until_due()
@@ -445,23 +445,6 @@ class Worker:
                 backoff = min(backoff * 2, _RETRY_MAX)
             else:
                 backoff = _RETRY_FIRST
-
-    async def _until_loaded(self) -> None:
-        """Until the runs claimed so far have started (their history loaded).
-
-        A worker claims again only as fast as it starts what it took: with
-        several workers on a backlog, the first one up would otherwise claim
-        up to its concurrency before the others' first claim, and a process
-        short of CPU would hold work that idle ones could run.
-        """
-        while self._loading:
-            self._loaded.clear()
-            await self._loaded.wait()
-
-    def _started(self, workflow_id: str) -> None:
-        self._loading.discard(workflow_id)
-        if not self._loading:
-            self._loaded.set()
 
     def _reads_history_only(self) -> bool:
         """Whether a run's history is what its store's checkpoints hold.
@@ -498,7 +481,7 @@ class Worker:
         runnable, poisoned = sort_claimed(claimed)
         for wf, record in runnable:
             if record.id not in self.tasks:
-                self._loading.add(record.id)
+                self._starting.add(record.id)
                 if record.fresh and self._reads_history_only():
                     self._fresh.add(record.id)  # no checkpoint yet: no history to read
             self.launch(wf, record)
