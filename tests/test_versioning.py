@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 import legato
-from polling import eventually
+from polling import eventually, status_is
 
 ran: Counter[str] = Counter()
 
@@ -65,14 +65,14 @@ def deploy(body):  # the same workflow name, new code: the latest definition win
 
 
 async def start_and_park(db: str, workflow, workflow_id: str) -> None:
-    """Start ``workflow`` and stop the Runtime while it waits for "go"."""
+    """Start ``workflow`` and stop the Runtime once it is suspended on "go".
+
+    Stopping it any earlier leaves the run in flight, and the next Runtime
+    replays it with whatever code is deployed then, before any signal.
+    """
     async with legato.Runtime(db) as rt:
         handle = await rt.start(workflow, id=workflow_id)
-
-        async def waiting() -> bool:
-            return any(s.name == "step_b" for s in (await handle.info()).steps)
-
-        await eventually(waiting)
+        await eventually(status_is(handle, "waiting"))
 
 
 async def finish(db: str, *workflow_ids: str) -> list[list[str]]:
