@@ -10,10 +10,8 @@ Several processes may open the same file: a claim is one write transaction
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
-from collections.abc import Sequence
 from typing import Any, final
 
 from .._errors import LegatoError, StoreError, WorkflowNotFound
@@ -25,28 +23,21 @@ from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._protocol import (
     INFER,
     WF_COLUMNS,
-    Claimed,
-    ClaimRequest,
     Infer,
-    Lease,
     NewWorkflow,
-    QueueLimits,
-    Renewal,
     StepRecord,
-    WorkerRecord,
     WorkflowRecord,
     check_resumable,
     new_run_id,
 )
+from ._sqlite_claims import SqliteClaims, _now
 from ._sqlite_connect import connect as _connect
 from ._sqlite_connect import parse_sqlite_url
 from ._sqlite_debounce import debounce as debounce_start
-from ._sqlite_due import PROMOTE_MAX, claim_unqueued, claimable, next_due, promote
 from ._sqlite_errors import translated
 from ._sqlite_file import FileWatch
 from ._sqlite_news import NewsReader, announce
-from ._sqlite_queue import check_dedup, claim_queue, queue_next_wake
-from ._sqlite_renewer import SqliteRenewer, renew
+from ._sqlite_queue import check_dedup
 from ._sqlite_schedules import SqliteSchedules
 from ._sqlite_schema import migrate
 from ._sqlite_wal import WalKeeper
@@ -60,14 +51,6 @@ def _record(row: tuple[Any, ...]) -> WorkflowRecord:
     record = WorkflowRecord(*row)
     object.__setattr__(record, "cancel", bool(record.cancel))
     return record
-
-
-def _claimed(row: tuple[Any, ...]) -> Claimed:
-    """A claimed row: the workflow's columns, then the attempt it was taken from."""
-    claimed = Claimed(*row)
-    object.__setattr__(claimed, "cancel", bool(claimed.cancel))
-    object.__setattr__(claimed, "fresh", bool(claimed.fresh))
-    return claimed
 
 
 def _select_one(conn: sqlite3.Connection, workflow_id: str) -> WorkflowRecord | None:
@@ -90,7 +73,7 @@ def _insert_step(conn: sqlite3.Connection, workflow_id: str, owner: str, step: S
 
 
 @final
-class SqliteStore(SqliteSchedules):
+class SqliteStore(SqliteClaims, SqliteSchedules):
     """A :class:`~legato.store.Store` on one SQLite file.
 
     Example::
@@ -212,94 +195,6 @@ class SqliteStore(SqliteSchedules):
             return True
 
         done: bool = await self._write(f"finish workflow {workflow_id!r}", op)
-        return done
-
-    async def claim(self, request: ClaimRequest) -> list[Claimed]:
-        owner, limit, queues = request.owner, request.limit, request.queues
-        durable_now = request.durable_now
-        names_json = json.dumps(list(request.names))
-        running_json = json.dumps(list(request.running))
-        called = time.monotonic()
-        commits = self._commits
-        if not queues and commits is not None and commits.quiet():
-            # Nothing to take (the usual answer of an idle worker): no write transaction.
-            # Quiet: no write is waiting to commit, so this read sees every one made.
-            assert self._writer is not None
-            with translated("look for claimable workflows", self.path):
-                if not claimable(self._writer, now=request.real_now, clock_now=durable_now,
-                                 names_json=names_json, running_json=running_json):
-                    return []
-
-        def op(conn: sqlite3.Connection) -> list[Claimed]:
-            # The lease starts when the claim is made, not when it was asked for: a
-            # claim that waited its turn (a burst of writes) must not take a lease
-            # that has lapsed already, which another process would take over at once.
-            waited = time.monotonic() - called
-            lease_until, now = request.lease_until + waited, request.real_now + waited
-            # What fell due by durable_now becomes ready, then ready ones are taken in
-            # claim order (see _sqlite_due). More due than one promotion marks: go on
-            # while this claim has room, so none is left behind a later-due one.
-            rows: list[tuple[Any, ...]] = []
-            while True:
-                promoted = promote(conn, durable_now)
-                rows += claim_unqueued(conn, owner=owner, lease_until=lease_until, now=now,
-                                       limit=limit - len(rows), names_json=names_json,
-                                       running_json=running_json)
-                if promoted < PROMOTE_MAX or len(rows) >= limit:
-                    break
-            for q in queues:
-                if len(rows) >= limit:
-                    break
-                rows += claim_queue(conn, q, owner=owner, lease_until=lease_until, now=now,
-                                    clock_now=durable_now, room=limit - len(rows),
-                                    names_json=names_json)
-            return [_claimed(r) for r in rows]
-
-        claimed: list[Claimed] = await self._write("claim workflows", op)
-        return claimed
-
-    async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
-        if not leases:
-            return Renewal()
-        called = time.monotonic()
-
-        def op(conn: sqlite3.Connection) -> Renewal:
-            # from when it is carried out, as a claim's lease (it may wait behind a burst)
-            return renew(conn, leases, lease_until + (time.monotonic() - called))
-
-        renewal: Renewal = await self._write("renew leases", op)
-        return renewal
-
-    def renewer(self) -> SqliteRenewer:
-        return SqliteRenewer(self.path, self.synchronous)
-
-    async def server_time(self) -> float | None:
-        return None  # a file on this machine: its clock is ours
-
-    async def suspend(
-        self, workflow_id: str, owner: str, wake_at: float | None,
-        signal: str | None = None, child: str | None = None,
-    ) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
-            arrived = signal is not None and conn.execute(
-                "SELECT 1 FROM signals WHERE workflow_id = ? AND name = ?"
-                " AND consumed_at IS NULL LIMIT 1", (workflow_id, signal)).fetchone()
-            arrived = arrived or (child is not None and conn.execute(
-                "SELECT 1 FROM workflows WHERE id = ? AND status IN"
-                " ('succeeded', 'failed', 'cancelled')", (child,)).fetchone())
-            # a cancel asked for while it ran: due at once, to be cancelled
-            arrived = arrived or conn.execute(
-                "SELECT cancel FROM workflows WHERE id = ?", (workflow_id,)).fetchone() == (1,)
-            cur = conn.execute(
-                "UPDATE workflows SET status = 'waiting', owner = NULL, lease_until = 0,"
-                " wake_at = ?, updated_at = ? WHERE id = ? AND owner = ? AND status = 'running'",
-                (0.0 if arrived else wake_at, _now(), workflow_id, owner))
-            if cur.rowcount != 1:
-                return False
-            announce(conn, "wake" if arrived else "timer", workflow_id)
-            return True
-
-        done: bool = await self._write(f"suspend workflow {workflow_id!r}", op)
         return done
 
     async def send_signal(
@@ -453,16 +348,6 @@ class SqliteStore(SqliteSchedules):
         record: WorkflowRecord = await self._write(f"resume workflow {workflow_id!r}", op)
         return record
 
-    async def release(self, leases: Sequence[Lease]) -> None:
-        def op(conn: sqlite3.Connection) -> None:
-            for wid, owner in leases:
-                if conn.execute("UPDATE workflows SET owner = NULL, lease_until = 0"
-                                " WHERE id = ? AND owner = ? AND status = 'running'",
-                                (wid, owner)).rowcount:
-                    announce(conn, "pending", wid)
-
-        await self._write("release leases", op)
-
     # -- news --------------------------------------------------------------------
 
     async def wait_for_news(self, timeout: float) -> list[tuple[str, str]]:
@@ -512,25 +397,6 @@ class SqliteStore(SqliteSchedules):
         with translated(action, self.path):
             return conn.execute(sql, params).fetchall()
 
-    async def next_lease_expiry(self) -> float | None:
-        rows = self._read(
-            "read leases",
-            "SELECT min(lease_until) FROM workflows WHERE status = 'running'", ())
-        value = rows[0][0]
-        return float(value) if value is not None else None
-
-    async def next_wake(
-        self, clock_now: float | None = None, queues: Sequence[QueueLimits] = ()
-    ) -> float | None:
-        conn = self._reading()
-        after = float("-inf") if clock_now is None else clock_now
-        with translated("read timers", self.path):
-            due = next_due(conn, after)
-            times = [] if due is None else [due]
-            if queues and clock_now is not None:
-                times += queue_next_wake(conn, clock_now, queues)
-        return min(times, default=None)
-
     async def get_event(self, workflow_id: str, key: str) -> tuple[bool, bytes | None]:
         rows = self._read(
             f"read event {key!r} of {workflow_id!r}",
@@ -543,17 +409,6 @@ class SqliteStore(SqliteSchedules):
             "SELECT id FROM workflows WHERE parent_id = ? AND status NOT IN"
             " ('succeeded', 'failed', 'cancelled')", (workflow_id,))
         return [r[0] for r in rows]
-
-    async def workers(self) -> list[WorkerRecord]:
-        rows = self._read(
-            "read workers", "SELECT id, names, queues, started_at, seen_at FROM workers"
-            " ORDER BY id", ())
-        return [WorkerRecord(wid, tuple(json.loads(names)), tuple(json.loads(queues)), started,
-                             seen) for wid, names, queues, started, seen in rows]
-
-    async def retire(self, worker_id: str) -> None:
-        await self._write("retire the worker", lambda conn: conn.execute(
-            "DELETE FROM workers WHERE id = ?", (worker_id,)))
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         rows = self._read(
@@ -641,7 +496,3 @@ class SqliteStore(SqliteSchedules):
         rows = self._read(f"read the reply to update {update_id!r}", updates.REPLY_SQL,
                           (workflow_id, update_id))
         return (bool(rows[0][0]), rows[0][1]) if rows else (False, None)
-
-
-def _now() -> float:
-    return time.time()
