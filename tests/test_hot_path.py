@@ -130,6 +130,26 @@ async def test_a_full_worker_reads_nothing_while_work_arrives(sqlite_db):
             assert [await h.result() for h in pending] == [2 * i for i in range(20)]
 
 
+async def test_a_delayed_start_elsewhere_costs_an_idle_worker_one_read(sqlite_db):
+    async with legato.Runtime(sqlite_db) as rt, legato.Runtime(sqlite_db, worker=False) as client:
+        with statements(rt) as seen:
+            def rereads() -> int:
+                return sum("min(due_at)" in s for s in seen)
+
+            for i in range(3):  # one start at a time: its news alone wakes the worker
+                before = rereads()
+                await client.start(one_step, i, id=f"later-{i}", delay=3600)
+                await eventually(lambda before=before: rereads() > before)  # type: ignore[misc]
+            claims = [s for s in seen if s.startswith("SELECT EXISTS") or "UPDATE" in s]
+            # each start re-read the next wake-up and claimed nothing (the worker's
+            # first pass, under way when the trace began, may show one claim)
+            assert len(claims) <= 1, claims
+            soon = await client.start(one_step, 5, id="soon", delay=0.2)
+            async with asyncio.timeout(QUICK):  # the wake-up time re-read still wakes it
+                assert await rt.handle(soon.id).result() == 10
+        assert await rt.handle("later-0").status() == "pending"
+
+
 async def test_claimed_workflows_that_never_ran_read_no_history(sqlite_db):
     async with legato.Runtime(sqlite_db, worker=False) as client:
         # due in a second: claimed once the statements below are watched

@@ -46,6 +46,7 @@ from ._protocol import (
     WorkflowRecord,
     check_resumable,
     new_run_id,
+    news_of_start,
 )
 
 __all__ = ["PostgresStore", "parse_postgres_url"]
@@ -218,7 +219,7 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
                 wf.id, wf.name, status, wf.input, wf.owner, lease_until, wf.parent_id,
                 wf.deadline, time.time(), wf.queue, wf.priority, wf.not_before, wf.dedup_key,
                 wf.run_id, status == "pending" and wf.not_before is None, wf.key)
-            return values if status == "running" else (self.channel, "pending", *values)
+            return values if status == "running" else (self.channel, news_of_start(wf), *values)
 
         if (wf.dedup_key is None or wf.queue is None) and wf.copy_from is None:  # one statement
             await self._appends.barrier()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .._errors import StoreError
-from ._protocol import WF_COLUMNS, NewWorkflow, WorkflowRecord
+from ._protocol import WF_COLUMNS, NewWorkflow, WorkflowRecord, news_of_start
 
 __all__ = ["debounce"]
 
@@ -44,7 +44,7 @@ async def debounce(conn: Any, channel: str, wf: NewWorkflow, key: str, until: fl
         if row is not None:
             return WorkflowRecord(*row)
         if await conn.fetchval(
-                _INSERT, channel, "pending", wf.id, wf.name, wf.input, wf.parent_id,
+                _INSERT, channel, news_of_start(wf), wf.id, wf.name, wf.input, wf.parent_id,
                 wf.deadline, now, wf.queue, wf.priority, wf.not_before, wf.run_id, key, until,
                 wf.key):
             return None

@@ -28,7 +28,7 @@ __all__ = [
     "Lease", "NewWorkflow", "Claims", "Inspection", "Journal", "Mailbox", "News", "QueueLimits",
     "Renewal", "Renewer", "ScheduleRecord", "ScheduleState", "Schedules", "Store", "StepRecord",
     "Streams", "Updates", "WorkerRecord", "WorkflowRecord", "check_priority", "check_resumable",
-    "new_run_id", "owner_worker",
+    "new_run_id", "news_of_start", "owner_worker",
 ]
 
 # A queue priority is a 32-bit signed integer: PostgreSQL's ``integer`` column
@@ -229,6 +229,15 @@ class NewWorkflow:
     def __post_init__(self) -> None:
         # Checked here, so nothing is written with a priority one store can't hold.
         check_priority(self.priority)
+
+
+def news_of_start(wf: NewWorkflow) -> str:
+    """The news a stored pending workflow makes: claimable now, or a timer for later.
+
+    A delayed start is no work for any worker until it falls due: ``"timer"``
+    news makes each re-read its next wake-up, not claim.
+    """
+    return "pending" if wf.not_before is None else "timer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -556,8 +565,9 @@ class News(Protocol):
         """Wait up to ``timeout`` s for news from any process on the store.
 
         News is ``(kind, workflow_id)``, kind one of ``"pending"`` (claimable
-        now), ``"signal"``, ``"wake"``, ``"timer"``, ``"cancel"``, ``"event"``
-        and ``"finish"``; ``[]`` means the timeout passed. News may be lost
+        now), ``"signal"``, ``"wake"``, ``"timer"`` (due at a later time: a
+        suspend until then, a delayed start), ``"cancel"``, ``"event"`` and
+        ``"finish"``; ``[]`` means the timeout passed. News may be lost
         (a dropped connection, a reader that slept through pruning): callers
         still poll, slowly.
         """

@@ -29,6 +29,7 @@ from ._protocol import (
     WorkflowRecord,
     check_resumable,
     new_run_id,
+    news_of_start,
 )
 from ._sqlite_claims import SqliteClaims, _now
 from ._sqlite_connect import connect as _connect
@@ -155,7 +156,7 @@ class SqliteStore(SqliteClaims, SqliteSchedules):
                     " CAST(substr(position, 1, instr(position || '.', '.') - 1) AS INTEGER) < ?",
                     (wf.id, *wf.copy_from))
             if not wf.owner:
-                announce(conn, "pending", wf.id)
+                announce(conn, news_of_start(wf), wf.id)
             return None
 
         result: WorkflowRecord | None = await self._write(f"create workflow {wf.id!r}", op)

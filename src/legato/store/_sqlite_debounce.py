@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ._protocol import WF_COLUMNS, NewWorkflow, WorkflowRecord
+from ._protocol import WF_COLUMNS, NewWorkflow, WorkflowRecord, news_of_start
 from ._sqlite_news import announce
 
 __all__ = ["debounce"]
@@ -44,5 +44,5 @@ def debounce(conn: sqlite3.Connection, wf: NewWorkflow, key: str, until: float |
         found = conn.execute(
             f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (wf.id,)).fetchone()
         return WorkflowRecord(*found)
-    announce(conn, "pending", wf.id)
+    announce(conn, news_of_start(wf), wf.id)
     return None

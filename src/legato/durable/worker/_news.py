@@ -36,6 +36,7 @@ class _Target(Protocol):
     """What the relay tells a worker (:class:`~legato.durable.worker.Worker`)."""
 
     def poke(self) -> None: ...
+    def retime(self) -> None: ...
     def caps_running(self) -> bool: ...
     def notify(self, workflow_id: str) -> None: ...
     def cancel_local(self, workflow_id: str) -> bool: ...
@@ -91,7 +92,9 @@ class NewsRelay:
             elif kind == "cancel":
                 if not self._worker.cancel_local(workflow_id):
                     poke = True
-            else:  # pending, wake, timer: claimable now, or a new time to wake at
+            elif kind == "timer":  # due later: when, is one read
+                self._worker.retime()
+            else:  # pending, wake: claimable now
                 poke = True
         if poke and self._worker is not None:
             self._worker.poke()

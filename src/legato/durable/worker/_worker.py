@@ -97,6 +97,7 @@ class Worker:
         self._reserved = 0
         self._claimed_at: float | None = None  # durable time of the last claim
         self._wakeup = asyncio.Event()
+        self._retime = asyncio.Event()  # a new wake-up time was stored: read it, claim nothing
         self._loops: list[asyncio.Task[None]] = []
         self.scheduler = Scheduler(self)
 
@@ -240,6 +241,10 @@ class Worker:
     def poke(self) -> None:
         """Look for work now (a workflow was stored, woken, or a slot freed)."""
         self._wakeup.set()
+
+    def retime(self) -> None:
+        """A workflow became due at a later time (a timer, a delayed start): read when."""
+        self._retime.set()
 
     # -- news for runs in this process ---------------------------------------------
 
@@ -492,25 +497,45 @@ class Worker:
         return claimed
 
     async def _sleep_until_due(self) -> None:
-        """Until poked, a waiting workflow's wake-up time, a lease lapses, or a poll tick."""
-        store = self.engine.store
+        """Until poked, a waiting workflow's wake-up time, a lease lapses, or a poll tick.
+
+        News of a new timer reads the next wake-up again (one store call), not
+        a claim and both reads: a suspend or a delayed start elsewhere is not
+        work for this worker until it falls due.
+        """
+        store, clock = self.engine.store, self.engine.clock
         expiry = await store.next_lease_expiry()
         poll = self.poll
         # A lease that lapsed over a second ago and is still unclaimed belongs to code
         # this worker lacks: retrying for it would spin, so it no longer shortens the wait.
         until = None if expiry is None else expiry - self.wall.now()
         timeout = poll if until is None or until < -1.0 else max(0.01, min(poll, until + 0.01))
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
+        deadline = time.monotonic() + timeout
         # times up to the last claim were claimable then: taken, or blocked until a slot
         # frees (which pokes); waiting on them would spin
         wake_at = await store.next_wake(self._claimed_at, list(self.queues.values()))
-        if wake_at is not None:
-            waits.append(asyncio.ensure_future(self.engine.clock.sleep_until(wake_at)))
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        self._retime.clear()
+        while True:
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait()),
+                                                asyncio.ensure_future(self._retime.wait())]
+            if wake_at is not None:
+                waits.append(asyncio.ensure_future(clock.sleep_until(wake_at)))
+            try:
+                done, _ = await asyncio.wait(waits, timeout=deadline - time.monotonic(),
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            if done != {waits[1]} or self._wakeup.is_set():
+                return  # poked, due, timed out: claim
+            self._retime.clear()
+            # Every due time, not only those after the last claim: a timer that fell
+            # due before that claim but was stored after it is due now, and claimed.
+            new = await store.next_wake(None, list(self.queues.values()))
+            if new is not None and new <= clock.now():
+                return
+            if new is not None and (wake_at is None or new < wake_at):
+                wake_at = new
 
     def _cancelled(self, workflow_ids: list[str]) -> None:
         for workflow_id in workflow_ids:  # asked for by another process
