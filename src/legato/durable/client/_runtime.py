@@ -7,22 +7,14 @@ import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, TypeVarTuple, final, overload
+from typing import Any, Self, TypeVar, TypeVarTuple, final, overload
 
 from ..._clock import Clock, SystemClock
 from ..._duration import Duration, to_seconds
-from ..._errors import ScheduleNotFound, WorkflowConflict, WorkflowNotFound
+from ..._errors import WorkflowConflict, WorkflowNotFound
 from ..._serde import JsonSerializer, Serializer
-from ...store import (
-    NewWorkflow,
-    StepRecord,
-    Store,
-    WorkflowQuery,
-    WorkflowRecord,
-    open_store,
-)
+from ...store import NewWorkflow, Store, open_store
 from ..engine import (
     Engine,
     asyncio_guard,
@@ -31,16 +23,15 @@ from ..engine import (
     task_factory,
     unrecorded,
 )
-from ..worker import ANNOUNCE_EVERY, NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
+from ..worker import NewsRelay, WakeBus, Worker, new_owner_id, read_store_clock
 from ..workflow import Queue, Workflow
 from ._bound_queue import BoundQueue, check_key, declare
 from ._debounce import Debounced, DebounceSpec
 from ._fork import fork_point
-from ._handle import Status, WorkerInfo, WorkflowHandle, WorkflowInfo, make_info
+from ._handle import WorkflowHandle
 from ._ids import check_id
-from ._inspection import HistoryRecord, decode_value, history, to_datetime
-from ._schedules import CatchUp, Overlap, ScheduleInfo, define, set_paused
-from ._schedules import info as schedule_info
+from ._runtime_inspection import RuntimeInspection
+from ._runtime_schedules import RuntimeSchedules
 from ._updates import send_update
 from ._waiter import Waiter
 
@@ -49,14 +40,9 @@ __all__ = ["Runtime", "run"]
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
-_PAGE = 1000  # children are read in pages of this many
-_MICROSECOND = 1e-6
-
-_ALIVE = 3 * ANNOUNCE_EVERY  # a worker not heard from for longer is taken for gone
-
 
 @final
-class Runtime:
+class Runtime(RuntimeInspection, RuntimeSchedules):
     """A connection to a store, and (unless ``worker=False``) a worker that runs workflows.
 
     Example::
@@ -421,228 +407,6 @@ class Runtime:
         if self._worker is not None:
             self._worker.poke()
         return WorkflowHandle(self, new_id)
-
-    # -- schedules -----------------------------------------------------------------
-
-    async def schedule(
-        self, workflow: Callable[..., Awaitable[Any]] | str, cron: str, *,
-        name: str | None = None, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
-        timezone: str = "UTC", overlap: Overlap = "skip", catch_up: CatchUp = "latest",
-    ) -> ScheduleInfo:
-        """Start ``workflow`` on every tick of ``cron``, on whichever worker comes first.
-
-        Each tick starts exactly one run, however many workers share the
-        store, with the id ``f"{name}@{tick}"`` (tick in ISO-8601 UTC, e.g.
-        ``"report@2026-12-01T09:00:00Z"``); ``legato.scheduled_time()``
-        inside the run gives the tick. Defining a name again redefines it
-        (a changed cron or time zone starts from the next tick after now).
-
-        >>> await rt.schedule(report, "0 9 * * mon-fri", args=["sales"],
-        ...                   timezone="Europe/Riga", overlap="buffer_one")
-
-        Args:
-            workflow: a ``@legato.workflow``, or the name of one (for a client
-                without the code).
-            cron: five fields, ``minute hour day month weekday`` (six: seconds first).
-            name: the schedule's name (default: the workflow's name).
-            args, kwargs: the arguments of every run.
-            timezone: an IANA zone the cron is read in; DST as cron does it (see README).
-            overlap: when a tick comes while the previous run is unfinished:
-                ``"skip"`` the tick, ``"buffer_one"`` (start it when the
-                previous run ends; at most one waits, further ticks are
-                skipped), or ``"allow"`` both to run.
-            catch_up: for ticks missed while no worker ran: ``"latest"`` starts
-                the most recent one, ``"all"`` every one (in order, subject to
-                ``overlap``), ``"none"`` none (a tick over a minute late is missed).
-
-        Raises:
-            ValueError: a bad cron, time zone, overlap, catch_up or name (named).
-            TypeError: ``workflow`` is not a workflow, or ``args`` don't fit it.
-        """
-        scheduled = await define(
-            self.store, self.clock, self.serializer, workflow, cron, name=name, args=args,
-            kwargs=kwargs, timezone=timezone, overlap=overlap, catch_up=catch_up)
-        self._poke_scheduler()
-        return scheduled
-
-    async def schedules(self) -> list[ScheduleInfo]:
-        """Every schedule in the store, by name.
-
-        >>> for s in await rt.schedules():
-        ...     print(s.name, s.cron, s.next_tick, "paused" if s.paused else "")
-        """
-        return [schedule_info(r, self.serializer) for r in await self.store.schedules()]
-
-    async def pause_schedule(self, name: str) -> None:
-        """Start no more runs of schedule ``name`` until it is resumed (runs going on go on).
-
-        >>> await rt.pause_schedule("report")
-
-        Raises:
-            ScheduleNotFound: no schedule has this name.
-        """
-        await set_paused(self.store, self.clock, name, True)
-
-    async def resume_schedule(self, name: str) -> None:
-        """Go on with a paused schedule from its next tick after now (paused ticks are not run).
-
-        >>> await rt.resume_schedule("report")
-
-        Raises:
-            ScheduleNotFound: no schedule has this name.
-        """
-        await set_paused(self.store, self.clock, name, False)
-        self._poke_scheduler()
-
-    async def delete_schedule(self, name: str) -> None:
-        """Forget schedule ``name``; the runs it started stay.
-
-        A ``@workflow(schedule=...)`` is stored again when a worker with its
-        code starts: remove the option too.
-
-        >>> await rt.delete_schedule("report")
-
-        Raises:
-            ScheduleNotFound: no schedule has this name.
-        """
-        if not await self.store.delete_schedule(name):
-            raise ScheduleNotFound(name)
-
-    def _poke_scheduler(self) -> None:
-        if self._worker is not None:
-            self._worker.scheduler.poke()
-
-    # -- inspecting ----------------------------------------------------------------
-
-    async def get(self, workflow_id: str) -> WorkflowInfo:
-        """Everything about one workflow: status, inputs, output, error and its
-        traceback, timings, run id, parent and children, published events, and
-        the step timeline (``info.steps``).
-
-        >>> info = await rt.get("order-42")
-        >>> [(s.position, s.name, s.attempts, s.summary) for s in info.steps]
-
-        Raises:
-            WorkflowNotFound: no workflow has this id.
-        """
-        await asyncio.sleep(0)  # a SQLite read doesn't suspend: let a polling loop yield
-        record = await self.store.get(workflow_id)
-        if record is None:
-            raise WorkflowNotFound(workflow_id)
-        events = {e.key: decode_value(self.serializer, e.value)
-                  for e in await self.store.events(workflow_id)}
-        return make_info(record, self.serializer, await self.store.history(workflow_id),
-                         children=await self._children(workflow_id), events=events)
-
-    async def history(self, workflow_id: str, run_id: str | None = None
-                      ) -> list[HistoryRecord]:
-        """A workflow's raw checkpoints in position order, as stored (values still encoded).
-
-        This is the record of a run that replay reads; :meth:`get` shows the
-        same as a decoded timeline. ``run_id`` reads the run before the
-        current one instead (``info.previous_run_id``, after
-        ``legato.continue_as_new``).
-
-        >>> for r in await rt.history("order-42"):
-        ...     print(r.position, r.kind, r.name, r.ok, r.at)
-
-        Raises:
-            WorkflowNotFound: no workflow has this id.
-            ValueError: ``run_id`` is neither its current nor its previous run.
-        """
-        record = await self.store.get(workflow_id)
-        if record is None:
-            raise WorkflowNotFound(workflow_id)
-        if run_id is None or run_id == record.run_id:
-            return history(await self.store.history(workflow_id))
-        if run_id != record.previous_run_id:
-            raise ValueError(
-                f"workflow {workflow_id!r} has no run {run_id!r} kept: its current run is "
-                f"{record.run_id!r} and the one before {record.previous_run_id!r} (only the "
-                "run before the current one is kept)")
-        return history(await self.store.history(workflow_id, run_id))
-
-    async def workers(self) -> list[WorkerInfo]:
-        """The workers serving this store: alive ones, and those that vanished within a day.
-
-        Each worker announces itself every few seconds; one that stopped
-        cleanly is removed, one that died stays, no longer ``alive``.
-
-        >>> for w in await rt.workers():
-        ...     print(w.id, w.alive, w.workflows)
-        """
-        now = self.wall.now()
-        return [WorkerInfo(w.id, w.names, w.queues, to_datetime(w.started_at),
-                           to_datetime(w.seen_at), now - w.seen_at < _ALIVE)
-                for w in await self.store.workers()]
-
-    async def _children(self, workflow_id: str) -> list[str]:
-        ids: list[str] = []
-        while True:
-            page = await self.store.find(WorkflowQuery(
-                parent=workflow_id, limit=_PAGE, offset=len(ids), newest_first=False))
-            ids += [r.id for r in page]
-            if len(page) < _PAGE:
-                return ids
-
-    async def list(
-        self, status: Status | str | None = None, name: str | None = None, *,
-        queue: str | None = None, parent: str | None = None,
-        since: datetime | float | None = None, until: datetime | float | None = None,
-        limit: int = 100, offset: int = 0, order: Literal["newest", "oldest"] = "newest",
-    ) -> list[WorkflowInfo]:
-        """Workflows, filtered, one page at a time (newest first by default).
-
-        Failed workflows are the dead-letter queue: each shows its ``error``
-        and ``failed_step``; ``rt.resume(id)`` retries one from its last
-        checkpoint. Listed infos carry no ``steps``, ``children`` or
-        ``events``: :meth:`get` reads those.
-
-        >>> failed = await rt.list(status="failed", queue="emails")
-        >>> recent = await rt.list(since=time.time() - 3600, order="oldest", limit=50)
-
-        Args:
-            status: only workflows in this status.
-            name: only runs of the workflow with this name.
-            queue: only workflows enqueued on this queue.
-            parent: only the children of this workflow id.
-            since: created at or after this time (a ``datetime``; naive means
-                local time) or epoch seconds. A datetime counts to the
-                microsecond: ``since=info.created_at`` includes that workflow,
-                ``until=info.created_at`` excludes it.
-            until: created before this time.
-            limit: at most this many.
-            offset: skip this many first (paging: ``offset=limit * page``).
-            order: ``"newest"`` or ``"oldest"`` first, by creation time.
-        """
-        if order not in ("newest", "oldest"):
-            raise ValueError(f"order must be 'newest' or 'oldest', not {order!r}")
-        if limit < 0 or offset < 0:
-            raise ValueError(f"limit and offset can't be negative (got {limit}, {offset})")
-        query = WorkflowQuery(
-            status=None if status is None else Status(status).value, name=name, queue=queue,
-            parent=parent, since=_epoch(since), until=_epoch(until), limit=limit,
-            offset=offset, newest_first=order == "newest")
-        records = await self.store.find(query)
-        return [make_info(r, self.serializer, await _failed_history(self.store, r),
-                          with_steps=False) for r in records]
-
-
-async def _failed_history(store: Store, record: WorkflowRecord) -> list[StepRecord] | None:
-    # only failed workflows pay a query: it finds their failing step
-    return await store.history(record.id) if record.status == "failed" else None
-
-
-def _epoch(when: datetime | float | None) -> float | None:
-    if when is None:
-        return None
-    if isinstance(when, datetime):
-        # A datetime holds whole microseconds, rounded from the stored float: a step
-        # back keeps `since=info.created_at` including that workflow, `until=` excluding it.
-        return when.timestamp() - _MICROSECOND
-    if isinstance(when, bool) or not isinstance(when, int | float):
-        raise TypeError(f"since/until take a datetime or epoch seconds, not {when!r}")
-    return float(when)
 
 
 def _as_workflow(fn: Any) -> Workflow[Any, Any]:
