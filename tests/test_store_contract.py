@@ -1045,6 +1045,35 @@ async def test_a_claim_announces_the_due_workflows_it_leaves_ready(url, store, o
     assert await store.wait_for_news(0.05) == []  # type: ignore[attr-defined]
 
 
+@postgres_only
+async def test_a_renewal_does_not_hold_free_rows_while_it_waits_for_a_busy_one(url, store):
+    # A renewal that locked its rows one by one held every row before the one it
+    # waited on (a checkpoint being written): the finishes and checkpoints of those
+    # rows queued behind it. Free rows are renewed at once; the busy one after.
+    await running(store, "a", lease=time.time() + 60)
+    await running(store, "b", lease=time.time() + 60)
+    base, schema = url.rsplit("?schema=", 1)
+    writing = await asyncpg.connect(base)  # as a checkpoint of "a" in flight holds it
+    try:
+        await writing.execute(f'SET search_path TO "{schema}"')
+        await writing.execute("BEGIN")
+        await writing.execute("SELECT 1 FROM workflows WHERE id = 'a' FOR SHARE")
+        later = time.time() + 5000
+        renewal = asyncio.ensure_future(store.heartbeat([("a", "A"), ("b", "A")], later))
+
+        async def b_renewed() -> bool:
+            return (await record(store, "b")).lease_until >= later
+
+        await eventually(b_renewed)
+        assert not renewal.done()  # "a" is still being written: its renewal waits
+        assert (await record(store, "a")).lease_until < later
+        await writing.execute("COMMIT")
+    finally:
+        await writing.close()
+    assert await renewal == Renewal(frozenset({"a", "b"}), ())
+    assert (await record(store, "a")).lease_until >= later
+
+
 def test_postgres_urls():
     from legato.store._postgres import PostgresStore, parse_postgres_url
 

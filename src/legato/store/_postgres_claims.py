@@ -21,12 +21,7 @@ from ._postgres_connect import translated
 from ._postgres_due import CLAIM_SQL, NEXT_DUE_SQL
 from ._postgres_pool import Connections
 from ._postgres_queue import claim_queue, queue_next_wake
-from ._postgres_renewer import (
-    RENEW_SQL,
-    SERVER_TIME_SQL,
-    PostgresRenewer,
-    renew_args,
-)
+from ._postgres_renewer import SERVER_TIME_SQL, PostgresRenewer, renew
 from ._protocol import (
     Claimed,
     ClaimRequest,
@@ -122,8 +117,7 @@ class PostgresClaims:
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:
             return Renewal()
-        rows = await self._write("renew leases", RENEW_SQL, *renew_args(leases, lease_until))
-        return Renewal.of(rows)
+        return await renew(lambda *sql: self._write("renew leases", *sql), leases, lease_until)
 
     def renewer(self) -> PostgresRenewer:
         return PostgresRenewer(self.dsn, self._settings())

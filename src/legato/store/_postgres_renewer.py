@@ -6,7 +6,7 @@ The lease keeper's thread uses :class:`PostgresRenewer`; the store's own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, final
 
 import asyncpg
@@ -14,17 +14,22 @@ import asyncpg
 from ._postgres_connect import translated
 from ._protocol import Lease, Renewal, WorkerRecord
 
-__all__ = ["RENEW_SQL", "SERVER_TIME_SQL", "PostgresRenewer", "renew_args"]
+__all__ = ["SERVER_TIME_SQL", "PostgresRenewer", "renew"]
 
 
 # Locked in id order, as claims lock: two writers never wait on each other in a circle.
 # A renewal only extends: one sent earlier and carried out later (queued behind other
 # writes) must not shorten the lease a later one wrote, for another worker to take.
-RENEW_SQL = (
-    "UPDATE workflows SET lease_until = greatest(lease_until, $3) WHERE id IN (SELECT id"
-    " FROM workflows"
-    " WHERE (id, owner) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
-    " AND status = 'running' ORDER BY id FOR UPDATE) RETURNING id, cancel")
+def _renew_sql(lock: str) -> str:
+    return (
+        "UPDATE workflows SET lease_until = greatest(lease_until, $3) WHERE id IN (SELECT id"
+        " FROM workflows"
+        " WHERE (id, owner) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        f" AND status = 'running' ORDER BY id {lock}) RETURNING id, cancel")
+
+
+_RENEW_FREE = _renew_sql("FOR UPDATE SKIP LOCKED")
+_RENEW_WAITING = _renew_sql("FOR UPDATE")
 SERVER_TIME_SQL = "SELECT extract(epoch FROM clock_timestamp())"
 ANNOUNCE_WORKER_SQL = (
     "WITH gone AS (DELETE FROM workers WHERE seen_at < $5::float8 - $6::float8)"
@@ -34,8 +39,26 @@ ANNOUNCE_WORKER_SQL = (
 _FORGET_WORKERS_AFTER = 86400.0  # seconds without a sign of life
 
 
-def renew_args(leases: Sequence[Lease], lease_until: float) -> tuple[list[str], list[str], float]:
-    return [wid for wid, _ in leases], [owner for _, owner in leases], lease_until
+async def renew(fetch: Callable[..., Awaitable[list[Any]]], leases: Sequence[Lease],
+                lease_until: float) -> Renewal:
+    """Extend ``leases`` to ``lease_until`` with ``fetch(sql, *args)``: free rows first.
+
+    A renewal that waited for each row in turn held every row before the one
+    it waited on: their finishes and checkpoints queued behind it (a renewal
+    of 275 rows took 48 ms among four busy workers, and each finish waited).
+    So the rows no one holds are renewed at once, and only the rest (a
+    checkpoint or a finish of this worker's under way, or no longer held) are
+    waited for, in a second statement, as before. Every lease given is still
+    renewed, or found lost, in this call.
+    """
+    ids, owners = [wid for wid, _ in leases], [owner for _, owner in leases]
+    rows = await fetch(_RENEW_FREE, ids, owners, lease_until)
+    if len(rows) < len(leases):
+        done = {r[0] for r in rows}
+        rest = [(wid, owner) for wid, owner in leases if wid not in done]
+        rows += await fetch(_RENEW_WAITING, [wid for wid, _ in rest],
+                            [owner for _, owner in rest], lease_until)
+    return Renewal.of(rows)
 
 
 @final
@@ -70,8 +93,7 @@ class PostgresRenewer:
     async def heartbeat(self, leases: Sequence[Lease], lease_until: float) -> Renewal:
         if not leases:
             return Renewal()
-        rows = await self._fetch("renew leases", RENEW_SQL, *renew_args(leases, lease_until))
-        return Renewal.of(rows)
+        return await renew(lambda *sql: self._fetch("renew leases", *sql), leases, lease_until)
 
     async def server_time(self) -> float | None:
         rows = await self._fetch("read the server's clock", SERVER_TIME_SQL)
