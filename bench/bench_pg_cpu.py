@@ -139,7 +139,7 @@ async def drain(url: str, workers: int) -> dict[str, Any]:
 
             await _until(serving, workers, procs)  # each one up and serving
             due = time.time() + DUE_IN  # all due at once: a backlog, not a trickle
-            handles = [await client.start(ten_here, i, delay=due - time.time())
+            handles = [await client.start(ten_here, i, delay=max(0.0, due - time.time()))
                        for i in range(BACKLOG)]
             if time.time() > due - 0.5:
                 raise RuntimeError("the backlog took longer to store than its delay")

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import legato
+from polling import eventually
 
 _started: dict[str, float] = {}
 
@@ -83,3 +84,42 @@ async def test_stopping_as_news_arrives_stops(pg_url):
                 await listening
     finally:
         await store.close()
+
+
+async def test_a_process_hears_finishes_only_while_something_waits_for_one(pg_url):
+    # A finish is sent to every process that LISTENs for it; workers that await no
+    # result must not be woken by each one (each cost every worker a wake-up).
+    from legato.durable.worker import WakeBus
+    from legato.store import NewWorkflow, open_store
+
+    here, there = open_store(pg_url), open_store(pg_url)
+    await here.open()
+    await there.open()
+    bus = WakeBus(linger=0.05)
+    bus.follow = here.follow_ends
+
+    async def finish_there(wid: str) -> None:
+        await there.create(NewWorkflow(wid, "wf", b"", "B#1", time.time() + 60))
+        assert await there.finish(wid, "B#1", "succeeded", b"r", None)
+
+    async def finishes_heard() -> list[str]:
+        return [w for kind, w in await here.wait_for_news(0.2)  # type: ignore[attr-defined]
+                if kind == "finish"]
+
+    try:
+        await finish_there("before")
+        assert await finishes_heard() == []  # nothing waits here: not sent here
+        async with bus.hearing_ends() as started:
+            assert started  # just began: the caller reads again what it waits for
+            async with bus.hearing_ends() as again:
+                assert not again
+            await finish_there("meanwhile")
+            assert await finishes_heard() == ["meanwhile"]
+        assert bus.following  # for a while after the last wait (linger)
+        await eventually(lambda: not bus.following)
+        await finish_there("after")
+        assert await finishes_heard() == []
+    finally:
+        bus.close()
+        await here.close()
+        await there.close()

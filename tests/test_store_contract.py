@@ -1012,6 +1012,7 @@ postgres_only = pytest.mark.parametrize("db", ["postgres"], indirect=True)
 
 @postgres_only
 async def test_news_arrives_by_notify_from_other_processes(url, store, other):
+    await store.follow_ends(True)  # finishes too
     assert await store.wait_for_news(0.01) == []  # type: ignore[attr-defined]
     await other.create(new("w1"))
     await running(other, "w2", owner="B")
@@ -1028,6 +1029,31 @@ async def test_news_arrives_by_notify_from_other_processes(url, store, other):
         heard += got
     assert heard == [("pending", "w1"), ("signal", "w2"), ("wake", "w2"), ("timer", "w3"),
                      ("finish", "w4")]
+
+
+@postgres_only
+async def test_finishes_and_events_are_news_only_for_processes_that_follow_them(store, other):
+    # every LISTENing process is sent every notification: a finish sent to all
+    # woke every worker, though only a process awaiting a result uses it
+    async def finished(wid: str, **kw: Any) -> None:
+        await running(other, wid, owner="B", **kw)
+        assert await other.finish(wid, "B", "succeeded", b"r", None)
+
+    async def heard() -> list[tuple[str, str]]:
+        got = await store.wait_for_news(0.2)  # type: ignore[attr-defined]
+        return [n for n in got if n[0] in ("finish", "event")]
+
+    await finished("unfollowed")
+    await finished("queued", queue="q")  # frees a slot of its queue: news for every worker
+    assert await heard() == [("finish", "queued")]
+    await store.follow_ends(True)
+    await finished("followed")
+    await running(other, "publisher", owner="B")
+    assert await other.set_event("publisher", "B", "k", b"v", None)
+    assert await heard() == [("finish", "followed"), ("event", "publisher")]
+    await store.follow_ends(False)
+    await finished("unfollowed-again")
+    assert await heard() == []
 
 
 @postgres_only

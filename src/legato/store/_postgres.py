@@ -94,9 +94,11 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
         self.url = redact_url(url)  # for display (reprs, logs): it connects with self.dsn
         self.dsn, self.schema = parse_postgres_url(url)
         self.channel = f"legato.{self.schema}"
+        # finishes and events: news only for who waits on them (see follow_ends)
+        self.ends_channel = f"{self.channel}.ends"
         self.pool_size = pool_size
         self._conns: Connections | None = None
-        self._news = News(self.dsn, self.channel, self._settings())
+        self._news = News(self.dsn, self.channel, self.ends_channel, self._settings())
         self._appends = AppendBatcher(self._insert_steps)
 
     def __repr__(self) -> str:
@@ -142,6 +144,19 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
         connection was down is lost; it reconnects on the next call).
         """
         return await self._news.wait(timeout)
+
+    async def follow_ends(self, on: bool) -> None:
+        """Hear ``"finish"`` and ``"event"`` news (``on``), or stop hearing it.
+
+        Every process LISTENing on a channel is sent every notification on
+        it: with finishes on the main channel, each finish cost every worker
+        a wake-up, though only a process awaiting a result (or an event, a
+        stream, an update's reply) uses it. They come on a channel of their
+        own, which a process follows while it has such a waiter. A finish of
+        a queued workflow still comes on the main channel too: it frees a
+        slot of its queue, for any worker. In effect once this returns.
+        """
+        await self._news.follow_ends(on)
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -193,9 +208,12 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
                     APPEND_SQL, *append_args([(w, o, s, s.value) for w, o, s, _ in batch]))
         return {(r[0], r[1]) for r in rows}
 
-    async def _notify(self, conn: Any, kind: str, workflow_id: str) -> None:
+    async def _notify(self, conn: Any, kind: str, workflow_id: str, *,
+                      queued: bool = False) -> None:
+        """Announce ``kind`` news; a finish or an event only to followers of ends."""
         fits = len(workflow_id.encode()) < _ID_KEPT
-        await conn.execute("SELECT pg_notify($1, $2)", self.channel,
+        ends = kind == "event" or (kind == "finish" and not queued)
+        await conn.execute("SELECT pg_notify($1, $2)", self.ends_channel if ends else self.channel,
                            f"{kind} {workflow_id}" if fits else kind)
 
     async def _wake(self, conn: Any, workflow_id: str) -> None:
@@ -274,8 +292,11 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
             "WITH w AS (UPDATE workflows SET status = $3, result = $4, error = $5,"
             " owner = NULL, lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
             " updated_at = $6, finished_at = $6, failed_at = $9 WHERE id = $7 AND owner = $8"
-            f" AND status = 'running' AND parent_id IS NULL RETURNING id) {_ANNOUNCE}",
-            self.channel, "finish", status, result, error, now, workflow_id, owner, stored)
+            " AND status = 'running' AND parent_id IS NULL RETURNING id, queue)"
+            " SELECT count(pg_notify(CASE WHEN queue IS NULL THEN $10 ELSE $1 END,"
+            " CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id ELSE $2 END)) FROM w",
+            self.channel, "finish", status, result, error, now, workflow_id, owner, stored,
+            self.ends_channel)
         if rows[0][0]:
             return True
 
@@ -287,11 +308,11 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
                 "UPDATE workflows SET status = $1, result = $2, error = $3, owner = NULL,"
                 " lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
                 " updated_at = $4, finished_at = $4, failed_at = $7 WHERE id = $5"
-                " AND owner = $6 AND status = 'running' RETURNING parent_id",
+                " AND owner = $6 AND status = 'running' RETURNING parent_id, queue",
                 status, result, error, now, workflow_id, owner, stored)
             if row is None:
                 return False
-            await self._notify(conn, "finish", workflow_id)
+            await self._notify(conn, "finish", workflow_id, queued=row[1] is not None)
             if row[0] is not None:  # a parent waiting on this child wakes up
                 await self._wake(conn, row[0])
             return True
@@ -524,7 +545,7 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
     async def write_stream(self, workflow_id: str, owner: str, key: str, origin: str,
                            value: bytes | None, step: StepRecord | None = None) -> str:
         fits = len(workflow_id.encode()) < _ID_KEPT
-        args = streams.write_args(self.channel, f"event {workflow_id}" if fits else "event",
+        args = streams.write_args(self.ends_channel, f"event {workflow_id}" if fits else "event",
                                   workflow_id, owner, key, origin, value, step)
         rows = await self._write(f"write stream {key!r} of {workflow_id!r}",
                                  streams.WRITE_SQL, *args)

@@ -65,21 +65,44 @@ def translated(action: str) -> Iterator[None]:
 
 
 class News:
-    """A connection that LISTENs on the store's channel and keeps what it hears."""
+    """A connection that LISTENs on the store's channel and keeps what it hears.
 
-    def __init__(self, dsn: str, channel: str, settings: dict[str, str]) -> None:
+    News of ends (finishes, events: see ``PostgresStore.follow_ends``) comes
+    on a channel of its own, listened to only while :meth:`follow_ends` asks.
+    """
+
+    def __init__(self, dsn: str, channel: str, ends: str, settings: dict[str, str]) -> None:
         self._dsn = dsn
         self._channel = channel
+        self._ends = ends
         self._settings = settings
         self._conn: Any = None
+        self._following = False  # whether ends news is wanted (kept across reconnects)
         self._heard: list[tuple[str, str]] = []
         self._arrived = asyncio.Event()
+        self._lock = asyncio.Lock()  # one connect, LISTEN or UNLISTEN at a time
 
     async def listen(self) -> None:
         """Connect and LISTEN (raises asyncpg's errors: call it inside :func:`translated`)."""
         conn = await asyncpg.connect(self._dsn, server_settings=self._settings)
         await conn.add_listener(self._channel, self._hear)
+        if self._following:
+            await conn.add_listener(self._ends, self._hear)
         self._conn = conn
+
+    async def follow_ends(self, on: bool) -> None:
+        """LISTEN on the ends channel (``on``) or stop; once this returns, it is in effect."""
+        async with self._lock:
+            if on == self._following:
+                return
+            self._following = on
+            if self._conn is None or self._conn.is_closed():
+                return  # the next connect listens as asked
+            with translated("listen for news of ends"):
+                if on:
+                    await self._conn.add_listener(self._ends, self._hear)
+                else:
+                    await self._conn.remove_listener(self._ends, self._hear)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -97,8 +120,9 @@ class News:
         """What was heard since the last call, waiting up to ``timeout`` s for something."""
         if self._conn is None or self._conn.is_closed():
             try:
-                with translated("listen for news"):
-                    await self.listen()
+                async with self._lock:
+                    with translated("listen for news"):
+                        await self.listen()
             except StoreError:
                 await asyncio.sleep(timeout)
                 return []

@@ -573,6 +573,18 @@ class News(Protocol):
         """
         ...
 
+    async def follow_ends(self, on: bool) -> None:
+        """Hear ``"finish"`` and ``"event"`` news from now on (``on``), or stop.
+
+        A process hears them only while it follows them (the worker's relay
+        follows while something in the process waits on a result, an event,
+        a stream or an update): a store may send them only to followers, so
+        that a finish doesn't wake every process. Once this returns, news of
+        later finishes is heard. A store whose news costs nothing per
+        listener may always send them and make this a no-op.
+        """
+        ...
+
 
 class Store(Journal, Claims, Mailbox, Inspection, News, Schedules, Streams, Updates,
             Protocol):

@@ -359,6 +359,9 @@ class SqliteStore(SqliteClaims, SqliteSchedules):
         """
         return await self._news.wait(timeout)
 
+    async def follow_ends(self, on: bool) -> None:
+        """Nothing to do: every process reads the news table's rows anyway (see ``News``)."""
+
     def _prune_news(self, upto: int) -> None:
         # Best effort: a failed prune is covered by the next one.
         pruned = self._submit(lambda conn: conn.execute(

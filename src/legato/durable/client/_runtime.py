@@ -101,7 +101,8 @@ class Runtime(RuntimeInspection, RuntimeSchedules):
         self._worker = Worker(self.engine, self.wall, bus, concurrency=concurrency, lease=lease,
                               stall_limit=stall_limit) if worker else None
         # The store's news wakes the worker and result waiters; polling is a slow safety net
-        self._news = NewsRelay(self.store.wait_for_news, bus, self._worker)
+        self._news = NewsRelay(self.store.wait_for_news, bus, self._worker,
+                               follow=getattr(self.store, "follow_ends", None))
         self._waiter = Waiter(self.store, self.serializer, bus, self._worker, self.workers)
         self._queues: dict[str, Queue] = {}
         for q in queues:

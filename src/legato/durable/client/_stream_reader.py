@@ -8,15 +8,13 @@ on the store, and the safety-net poll covers news that was lost.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, final
 
 from ...store import Store
 from ..worker import SAFETY_POLL, WakeBus
 
-__all__ = ["StreamReader", "woken"]
+__all__ = ["StreamReader"]
 
 _BATCH = 1000  # values read per query
 _FINISHED = ("succeeded", "failed", "cancelled")
@@ -81,13 +79,7 @@ class StreamReader:
                     # values committed before the finish were read above: no more come
                     rows = await store.read_stream(wid, self.key, self.offset, _BATCH)
                     return rows, len(rows) < _BATCH
-                await woken(news)
+                await self._bus.woken(news, SAFETY_POLL)
             finally:
                 self._bus.unwatch(wid, news)
 
-
-async def woken(news: asyncio.Event) -> None:
-    """Until a wake-up on the bus, or the safety-net poll."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(SAFETY_POLL):
-            await news.wait()

@@ -15,9 +15,8 @@ from typing import Any
 from ..._errors import LegatoError, WorkflowTimeout
 from ..._serde import Serializer, decode_error
 from ...store import Store
-from ..worker import WakeBus
+from ..worker import SAFETY_POLL, WakeBus
 from ._handle import Status
-from ._stream_reader import woken
 
 __all__ = ["send_update"]
 
@@ -65,7 +64,7 @@ async def _reply(store: Store, serializer: Serializer, bus: WakeBus, workflow_id
                     f"workflow {workflow_id!r} {record.status} without replying to update "
                     f"{name!r} (update_id={update_id!r}); reply with update.reply(value) "
                     "after legato.wait_for_update(name) before the workflow ends")
-            await woken(news)
+            await bus.woken(news, SAFETY_POLL)
         finally:
             bus.unwatch(workflow_id, news)
 

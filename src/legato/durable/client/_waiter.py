@@ -8,7 +8,6 @@ it, and the safety-net poll catches news that was lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,7 +40,7 @@ class Waiter:
                 record = await self._read_finished(workflow_id)
                 if record is not None:
                     return record
-                await _woken(news)
+                await self.bus.woken(news, SAFETY_POLL)
             finally:
                 self.bus.unwatch(workflow_id, news)
 
@@ -90,7 +89,7 @@ class Waiter:
                 if deadline is not None and loop.time() >= deadline:
                     raise TimeoutError
                 async with asyncio.timeout_at(deadline):
-                    await _woken(news)
+                    await self.bus.woken(news, SAFETY_POLL)
             finally:
                 self.bus.unwatch(workflow_id, news)
 
@@ -108,9 +107,3 @@ class Waiter:
                 f"knows workflow {record.name!r} ({serving}). Start a worker that imports "
                 f"its module: legato worker MODULE --store {self.store.url}")
 
-
-async def _woken(news: asyncio.Event) -> None:
-    """Until a wake-up on the bus, or the safety-net poll."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(SAFETY_POLL):
-            await news.wait()

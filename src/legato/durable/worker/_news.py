@@ -10,7 +10,7 @@ finishes.
 
 Example::
 
-    relay = NewsRelay(store.wait_for_news, bus, worker)
+    relay = NewsRelay(store.wait_for_news, bus, worker, follow=store.follow_ends)
     relay.start()  # news about "wf-1" from any process wakes bus.watch("wf-1")
 """
 
@@ -46,16 +46,21 @@ class NewsRelay:
     """Reads a store's news in a background task and passes each item on to the bus."""
 
     def __init__(self, wait: Callable[[float], Awaitable[list[tuple[str, str]]]],
-                 bus: WakeBus, worker: _Target | None) -> None:
+                 bus: WakeBus, worker: _Target | None,
+                 follow: Callable[[bool], Awaitable[None]] | None = None) -> None:
         self._wait = wait
         self._bus = bus
+        self._follow = follow  # the store's follow_ends
         self._worker = worker
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self._bus.follow = self._follow
         self._task = asyncio.create_task(self._loop(), name="legato-news")
 
     async def stop(self) -> None:
+        self._bus.follow = None
+        self._bus.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -210,7 +210,13 @@ class Scheduler:
         try:
             if await self._any_finished(watched):  # ended before the watch began: no news
                 return
-            await asyncio.wait(waits, timeout=SAFETY_POLL, return_when=asyncio.FIRST_COMPLETED)
+            # a watched run's finish elsewhere is news only while ends are heard
+            hearing = self.worker.bus.hearing_ends() if watched else contextlib.nullcontext(False)
+            async with hearing as started:
+                if started:
+                    return  # it may have ended before: look again
+                await asyncio.wait(waits, timeout=SAFETY_POLL,
+                                   return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
