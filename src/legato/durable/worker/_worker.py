@@ -504,6 +504,7 @@ class Worker:
         work for this worker until it falls due.
         """
         store, clock = self.engine.store, self.engine.clock
+        self._retime.clear()  # a timer stored from now on is read below, or wakes the wait
         expiry = await store.next_lease_expiry()
         poll = self.poll
         # A lease that lapsed over a second ago and is still unclaimed belongs to code
@@ -514,7 +515,6 @@ class Worker:
         # times up to the last claim were claimable then: taken, or blocked until a slot
         # frees (which pokes); waiting on them would spin
         wake_at = await store.next_wake(self._claimed_at, list(self.queues.values()))
-        self._retime.clear()
         while True:
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait()),
                                                 asyncio.ensure_future(self._retime.wait())]
