@@ -123,3 +123,22 @@ async def test_a_process_hears_finishes_only_while_something_waits_for_one(pg_ur
         bus.close()
         await here.close()
         await there.close()
+
+
+async def test_a_schema_with_a_long_name_still_sends_and_hears_news(pg_url):
+    # PostgreSQL refuses a NOTIFY channel over 63 bytes, and the channels were named
+    # "legato.<schema>": every write with news failed on a schema of 57 characters
+    # or more (its finishes and events, on "legato.<schema>.ends", from 52)
+    from legato.store import open_store
+
+    base = pg_url.rsplit("schema=", 1)[0]
+    url = f"{base}schema={'s' * 63}"
+    try:
+        async with legato.Runtime(url, worker=False) as client, legato.Runtime(url):
+            handle = await client.start(noop, "long", id="long-schema")
+            assert await handle.result(timeout=5) == "long"  # its finish heard
+    finally:
+        store = open_store(url)
+        await store.open()
+        await store._read("drop", f'DROP SCHEMA "{"s" * 63}" CASCADE')  # type: ignore[attr-defined]
+        await store.close()

@@ -31,7 +31,7 @@ from ._forget import forgotten, stored_failed_at
 from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
 from ._postgres_claims import _ANNOUNCE, _FINISHED, _ID_KEPT, PostgresClaims
-from ._postgres_connect import News, parse_postgres_url, translated
+from ._postgres_connect import News, news_channels, parse_postgres_url, translated
 from ._postgres_debounce import debounce as debounce_start
 from ._postgres_pool import Connections, keep_session
 from ._postgres_queue import check_dedup
@@ -93,9 +93,9 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = redact_url(url)  # for display (reprs, logs): it connects with self.dsn
         self.dsn, self.schema = parse_postgres_url(url)
-        self.channel = f"legato.{self.schema}"
-        # finishes and events: news only for who waits on them (see follow_ends)
-        self.ends_channel = f"{self.channel}.ends"
+        # finishes and events come on the second: news only for who waits on them
+        # (see follow_ends)
+        self.channel, self.ends_channel = news_channels(self.schema)
         self.pool_size = pool_size
         self._conns: Connections | None = None
         self._news = News(self.dsn, self.channel, self.ends_channel, self._settings())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -62,6 +63,29 @@ def translated(action: str) -> Iterator[None]:
     except (asyncpg.PostgresError, asyncpg.InternalClientError) as exc:
         # InternalClientError (a protocol or schema-cache fault) is no PostgresError
         raise StoreError(f"PostgreSQL failed to {action}: {exc}") from exc
+
+
+_CHANNEL_MAX = 63  # bytes: PostgreSQL's identifier limit; pg_notify refuses longer channels
+
+
+def news_channels(schema: str) -> tuple[str, str]:
+    """The store's news channel and its channel for ends, each within 63 bytes.
+
+    Named after the schema (``legato.<schema>``, ``legato.<schema>.ends``)
+    where that fits. A longer one is named after a hash of the schema:
+    ``pg_notify`` raises on a channel name over 63 bytes, and every write
+    that sends news would fail with it.
+
+    >>> news_channels("shop")
+    ('legato.shop', 'legato.shop.ends')
+    """
+    main, ends = f"legato.{schema}", f"legato.{schema}.ends"
+    digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
+    if len(main.encode()) > _CHANNEL_MAX:
+        main = f"legato.{digest}"
+    if len(ends.encode()) > _CHANNEL_MAX:
+        ends = f"legato.{digest}.ends"
+    return main, ends
 
 
 class News:
