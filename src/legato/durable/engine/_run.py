@@ -140,6 +140,10 @@ class Run:
         """
         self.unwind(Shutdown(f"the runtime running workflow {self.id!r} is stopping"))
 
+    def branch_ended(self, _: object) -> None:
+        """A branch (task) of this run is done (a done-callback: see ``_task_factory``)."""
+        self.branches -= 1
+
     def can_suspend(self, scope: Scope) -> bool:
         """Only a workflow with nothing else in flight is unloaded: the body's own wait.
 

@@ -92,11 +92,7 @@ def _count_branch(scope: Scope, task: asyncio.Future[Any]) -> None:
     run = scope.run
     run.branches += 1
     POSITIONS[task] = scope.prefix[:-1]
-
-    def done(_: asyncio.Future[Any]) -> None:
-        run.branches -= 1
-
-    task.add_done_callback(done)
+    task.add_done_callback(run.branch_ended)
 
 
 def install(loop: asyncio.AbstractEventLoop) -> None:
