@@ -30,7 +30,7 @@ from . import _postgres_updates as updates
 from ._forget import forgotten, stored_failed_at
 from ._inspection import EventRecord, WorkflowQuery, query_sql
 from ._postgres_batch import APPEND_SQL, AppendBatcher, Item, append_args
-from ._postgres_claims import _ANNOUNCE, _FINISHED, _ID_KEPT, PostgresClaims
+from ._postgres_claims import _ANNOUNCE, _ANNOUNCE_FINISH, _FINISHED, _ID_KEPT, PostgresClaims
 from ._postgres_connect import News, news_channels, parse_postgres_url, translated
 from ._postgres_debounce import debounce as debounce_start
 from ._postgres_pool import Connections, keep_session
@@ -293,8 +293,7 @@ class PostgresStore(PostgresClaims, PostgresSchedules):
             " owner = NULL, lease_until = 0, wake_at = NULL, cancel = false, ready = false,"
             " updated_at = $6, finished_at = $6, failed_at = $9 WHERE id = $7 AND owner = $8"
             " AND status = 'running' AND parent_id IS NULL RETURNING id, queue)"
-            " SELECT count(pg_notify(CASE WHEN queue IS NULL THEN $10 ELSE $1 END,"
-            " CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id ELSE $2 END)) FROM w",
+            f" {_ANNOUNCE_FINISH}",
             self.channel, "finish", status, result, error, now, workflow_id, owner, stored,
             self.ends_channel)
         if rows[0][0]:

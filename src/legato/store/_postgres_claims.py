@@ -6,7 +6,7 @@ locks its rows ``SKIP LOCKED`` (see ``_postgres_due``; queue limits are
 counted in the same transaction, see ``_postgres_queue``), so concurrent
 workers never take the same workflow; ``suspend`` and ``release`` are fenced
 by owner, as every write of a worker is. What the store's other writes use
-too (``_ANNOUNCE``, ``_ID_KEPT``, ``_FINISHED``) is defined here, as the
+too (``_ANNOUNCE``, ``_ANNOUNCE_FINISH``, ``_ID_KEPT``, ``_FINISHED``) is defined here, as the
 store imports this module and never the reverse.
 """
 
@@ -38,13 +38,23 @@ T = TypeVar("T")
 
 _FINISHED = ("succeeded", "failed", "cancelled")
 
-# ``$1``: the channel; the CTE ``w`` yields the ids to announce as ``$2``. NOTIFY
-# payloads stop at 8000 bytes: a (strange) longer id is announced by kind alone.
+# NOTIFY payloads stop at 8000 bytes: a (strange) longer id is announced by kind alone.
 _ID_KEPT = 4000
-_ANNOUNCE = (
-    "SELECT count(pg_notify($1, CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id"
-    " ELSE $2 END)) FROM w"
-)
+
+
+def _announce_sql(channel: str) -> str:
+    """A SELECT announcing ``$2`` news of each id the CTE ``w`` yields, on ``channel``.
+
+    ``channel`` is an SQL expression: a parameter, or one read from ``w``.
+    """
+    return (f"SELECT count(pg_notify({channel}, CASE WHEN octet_length(id) < {_ID_KEPT}"
+            " THEN $2 || ' ' || id ELSE $2 END)) FROM w")
+
+
+_ANNOUNCE = _announce_sql("$1")  # on the channel ``$1``
+# A finish (``w`` yields ``id, queue``): a queued one frees a slot of its queue, news
+# for every worker (``$1``); the others only for processes following ends (``$10``).
+_ANNOUNCE_FINISH = _announce_sql("CASE WHEN queue IS NULL THEN $10 ELSE $1 END")
 
 
 def _claimed(row: Any) -> Claimed:

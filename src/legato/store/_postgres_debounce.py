@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .._errors import StoreError
+from ._postgres_claims import _ANNOUNCE
 from ._protocol import WF_COLUMNS, NewWorkflow, WorkflowRecord, news_of_start
 
 __all__ = ["debounce"]
@@ -31,9 +32,7 @@ _INSERT = (
     " deadline, created_at, updated_at, queue, priority, not_before, run_id, ready,"
     " debounce_key, debounce_run, debounce_until, key)"
     " VALUES ($3, $4, 'pending', $5, NULL, 0, $6, $7, $8, $8, $9, $10, $11, $12, false,"
-    " $13, $12, $14, $15) ON CONFLICT DO NOTHING RETURNING id)"
-    " SELECT count(pg_notify($1, CASE WHEN octet_length(id) < 4000 THEN $2 || ' ' || id"
-    " ELSE $2 END)) FROM w")
+    f" $13, $12, $14, $15) ON CONFLICT DO NOTHING RETURNING id) {_ANNOUNCE}")
 
 
 async def debounce(conn: Any, channel: str, wf: NewWorkflow, key: str, until: float | None,
