@@ -139,6 +139,10 @@ async def test_children_on_a_queue_share_its_limit_across_worker_processes(
     log = tmp_path / "children.log"
     log.touch()
     monkeypatch.setenv("LEGATO_CHILDQ_LOG", str(log))
+    # Steps as long in both processes: with 1 ms ones here (20 ms in the other), this
+    # process could run all 40, 3 at a time, before a loaded machine let the other
+    # claim one (1 failure in a loaded suite run). Now it needs 0.7 s at least.
+    monkeypatch.setenv("LEGATO_CHILDQ_STEP", "0.05")
     other = Child(db, str(log), "0", script=TESTS / "child_queues_child.py")
     try:
         other.wait_for("ready")

@@ -503,11 +503,15 @@ async def test_key_rate_limits_starts_per_key_and_other_keys_go_on(db):
         await when(key)
 
     per_key = Queue("kr", key_rate="5/1s")
-    async with legato.Runtime(db, clock=clock, queues=[per_key]) as rt:
-        q = rt.queue(per_key)
+    # All enqueued before a worker runs: with the worker up, the clock jumped to the
+    # big key's next window whenever this task waited on the store (the loop is idle
+    # then), and a small one enqueued after that started at 1.0 (1 run in 15, loaded).
+    async with legato.Runtime(db, worker=False) as client:
+        q = client.queue(per_key)
         handles = [await q.enqueue(key_rated, "big", key="big") for _ in range(15)]
         handles += [await q.enqueue(key_rated, "small", key="small") for _ in range(3)]
-        await asyncio.gather(*(h.result(timeout=10) for h in handles))
+    async with legato.Runtime(db, clock=clock, queues=[per_key]) as rt:
+        await asyncio.gather(*(rt.handle(h.id).result(timeout=10) for h in handles))
     big = sorted(t - clock.start for key, t in seen if key == "big")
     small = [t - clock.start for key, t in seen if key == "small"]
     assert len(big) == 15 and big[-1] >= 2.0  # 15 starts at 5 a second: ≥ 2 s of durable time
